@@ -1,0 +1,72 @@
+# flowwatch: `make demo` and `make test` are all a fresh machine needs; `make help` lists the rest.
+
+SWIFT       ?= swift
+BPF_CLANG   ?= $(firstword $(wildcard /opt/swift/usr/bin/clang) $(shell command -v clang 2>/dev/null))
+BPFTOOL     ?= bpftool
+ARCH        := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+MULTIARCH   := $(shell gcc -print-multiarch 2>/dev/null || echo $(shell uname -m)-linux-gnu)
+SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# Debian packages: build (libbpf, libelf, zlib, libpcap, bpftool) and the demo/tests (iproute2, ping,
+# socat, tcpdump).
+DEB_PACKAGES := libbpf-dev libelf-dev libpcap-dev zlib1g-dev bpftool iproute2 iputils-ping \
+                socat tcpdump
+
+BPF_OUT     := bpf/.output
+BPF_OBJ     := $(BPF_OUT)/flowwatch.bpf.o
+BPF_SKEL    := Sources/CFlowwatchLinux/flowwatch.skel.h
+BPF_CFLAGS  := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I/usr/include/$(MULTIARCH) -Ibpf
+BPF_SRCS    := $(wildcard bpf/*.c bpf/*.h)
+
+ifeq ($(V),1)
+Q :=
+SWIFT_QUIET :=
+else
+Q := @
+SWIFT_QUIET := -q
+endif
+
+.PHONY: all help deps build bpf test demo clean
+
+all: build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | expand -t 12
+
+deps: ## install the Debian packages that are missing (quick when all are there)
+	$(Q)missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi; \
+	command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH (expected the Swift toolchain at /opt/swift)"; exit 1; }; \
+	test -n "$(BPF_CLANG)" || { echo "no clang to build the BPF program"; exit 1; }
+
+bpf: $(BPF_SKEL) ## build the BPF object and its embedding header
+
+$(BPF_OBJ): $(BPF_SRCS)
+	@mkdir -p $(BPF_OUT)
+	@echo "  BPF      $@"
+	$(Q)$(BPF_CLANG) $(BPF_CFLAGS) -c bpf/flowwatch.bpf.c -o $@
+
+$(BPF_SKEL): $(BPF_OBJ)
+	@echo "  SKEL     $@"
+	$(Q)$(BPFTOOL) gen skeleton $< name flowwatch_bpf > $@.tmp && mv $@.tmp $@
+
+build: deps bpf ## build the BPF program and the flowwatch binary (.build/release/flowwatch)
+	@echo "  SWIFT    flowwatch (release)"
+	$(Q)$(SWIFT) build $(SWIFT_QUIET) -c release --product flowwatch
+
+test: deps bpf ## build and run every test (privileged ones need root; under CI=true they must run)
+	@echo "  SWIFT    tests"
+	$(Q)$(SWIFT) build $(SWIFT_QUIET) --build-tests
+	$(Q)$(SWIFT) test --skip-build
+
+demo: build ## build a demo node in network namespaces and show its live flows (Ctrl-C ends it)
+	$(Q)$(SUDO) scripts/demo.sh .build/release/flowwatch
+
+clean: ## remove build outputs
+	rm -rf $(BPF_OUT) $(BPF_SKEL) .build

@@ -1,0 +1,24 @@
+/// One record as a per-CPU perf ring delivered it: the unit that live capture, recordings and
+/// replay all hand to the decoder.
+public struct RawSample: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// A PERF_RECORD_SAMPLE: the raw bytes the program wrote (may carry up to 7 bytes of
+        /// trailing perf padding; trust the lengths inside the message).
+        case event([UInt8])
+        /// A PERF_RECORD_LOST: the ring was full and this many samples were dropped.
+        case lost(UInt64)
+    }
+
+    /// CPU whose ring delivered the record.
+    public var cpu: UInt32
+    /// Kernel timestamp in nanoseconds of CLOCK_BOOTTIME (PERF_SAMPLE_TIME); for lost records,
+    /// the time the reader saw them.
+    public var timestamp: UInt64
+    public var kind: Kind
+
+    public init(cpu: UInt32, timestamp: UInt64, kind: Kind) {
+        self.cpu = cpu
+        self.timestamp = timestamp
+        self.kind = kind
+    }
+}

@@ -1,0 +1,225 @@
+import CFlowwatchABI
+import CFlowwatchLinux
+import CLibbpf
+import FlowwatchCore
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What to observe and how.
+public struct DatapathOptions: Sendable {
+    /// Shell patterns of device names to attach to (fnmatch).
+    public var devicePatterns: [String] = ["lxc*", "cilium_host"]
+    public var attachMode: AttachMode = .auto
+    public var settings = ProgramSettings()
+    /// Pages per CPU ring (a power of two); Cilium's default is 64 (256 KiB with 4 KiB pages).
+    public var perfPages = 64
+    /// Bytes pending in a ring before the kernel wakes the reader; 0 wakes on every event.
+    /// Rings are also swept every 50 ms, which bounds latency at low rates.
+    public var wakeupBytes: UInt32?
+
+    public init() {}
+}
+
+/// A change to the set of observed devices, for the operator to see.
+public enum DeviceEvent: Sendable, Equatable {
+    case attached(name: String, ifindex: Int32, role: DeviceRole, endpointID: UInt16, mode: AttachMode)
+    case detached(name: String, ifindex: Int32, reason: String)
+    /// Filters a killed run left behind, removed before attaching.
+    case staleRemoved(name: String, hooks: [String])
+    /// A device matched but could not be attached (it keeps working untouched).
+    case failed(name: String, error: DatapathError)
+    /// An lxc device without an endpoint in the config: its events carry endpoint 0, identity 0.
+    case unknownEndpoint(name: String)
+}
+
+/// What the datapath hands to its consumer. `sample` and `batchEnd` run on the reader thread,
+/// `device` on the device-watcher thread, `stopped` on whichever thread failed.
+public struct DatapathHandlers: Sendable {
+    public var sample: @Sendable (RawSample) -> Void
+    public var batchEnd: @Sendable () -> Void = {}
+    public var device: @Sendable (DeviceEvent) -> Void = { _ in }
+    /// A reader or watcher thread ended with an error; the owner should stop the datapath.
+    public var failed: @Sendable (DatapathError) -> Void = { _ in }
+
+    public init(sample: @escaping @Sendable (RawSample) -> Void) { self.sample = sample }
+}
+
+/// The kernel side of one observer: the loaded program, its attachments on every matching
+/// device (following devices as they come and go), and the perf reader. `stop()` (also run by
+/// deinit) detaches everything in reverse order.
+public final class Datapath: @unchecked Sendable {
+    public let program: ObserverProgram
+    public let options: DatapathOptions
+    public let config: NodeConfig
+    public let mode: AttachMode
+    /// Wall-clock minus boot-clock nanoseconds, measured at start.
+    public let wallClockOffset: Int64
+    /// CPUs with a ring.
+    public let cpus: Int
+
+    private struct State {
+        var names: [Int32: String] = [:]
+        var attachments: [Int32: DeviceAttachment] = [:]
+        var order: [Int32] = []
+        var stopped = false
+    }
+    private let state = Mutex(State())
+    private var reader: PerfReader?
+    private var watcher: DeviceWatcher?
+    private var workers: [Worker] = []
+    private let logger: Logger
+
+    /// Checks privileges, loads the program and fills its maps from the config. Nothing is
+    /// attached until `start`.
+    public init(config: NodeConfig, options: DatapathOptions, logger: Logger = Logger(label: "flowwatch.datapath")) throws(DatapathError) {
+        let missing = Privileges.missing()
+        guard missing.isEmpty else { throw .missingPrivileges(missing) }
+        self.config = config
+        self.options = options
+        self.logger = logger
+        self.mode = try options.attachMode.resolved()
+        self.program = try ObserverProgram(settings: options.settings)
+        try program.load(config: config)
+        self.cpus = Int(libbpf_num_possible_cpus())
+        self.wallClockOffset = KernelClock.wallClockOffset()
+    }
+
+    deinit { stop() }
+
+    /// Starts following devices and reading events.
+    public func start(_ handlers: DatapathHandlers) throws(DatapathError) {
+        let pages = options.perfPages
+        let ringBytes = UInt32(pages) * UInt32(sysconf(Int32(_SC_PAGESIZE)))
+        let reader = try PerfReader(mapFD: program.eventsFD, pages: pages,
+                                    wakeupBytes: options.wakeupBytes ?? ringBytes / 16, cpus: cpus,
+                                    handler: handlers.sample, batchEnd: handlers.batchEnd)
+        let watcher = try DeviceWatcher { [weak self] link in self?.handle(link, handlers.device) }
+        self.reader = reader
+        self.watcher = watcher
+        workers.append(Worker(name: "fw-devices") {
+            do throws(DatapathError) { try watcher.run() } catch { handlers.failed(error) }
+        })
+        workers.append(Worker(name: "fw-perf") {
+            do throws(DatapathError) { try reader.run() } catch { handlers.failed(error) }
+        })
+    }
+
+    /// Stops reading, detaches from every device (reverse order of attach) and forgets them.
+    /// Idempotent; safe from any thread but the reader's and watcher's own.
+    public func stop() {
+        let first = state.withLock { s -> Bool in
+            defer { s.stopped = true }
+            return !s.stopped
+        }
+        guard first else { return }
+        watcher?.stop()
+        reader?.stop()
+        for w in workers { w.join() }
+        workers.removeAll()
+        let attachments = state.withLock { s -> [DeviceAttachment] in
+            let list = s.order.reversed().compactMap { s.attachments[$0] }
+            s.attachments.removeAll()
+            s.order.removeAll()
+            return list
+        }
+        for a in attachments {
+            a.detach()
+            program.removeDevice(ifindex: UInt32(a.ifindex))
+        }
+    }
+
+    /// The name of a device by ifindex, for output; nil if never seen.
+    public func interfaceName(_ ifindex: UInt32) -> String? {
+        state.withLock { $0.names[Int32(bitPattern: ifindex)] }
+    }
+
+    /// Devices observed now, in attach order.
+    public var attachedDevices: [String] {
+        state.withLock { s in s.order.compactMap { s.attachments[$0]?.name } }
+    }
+
+    /// PERF_RECORD_LOST totals per CPU.
+    public var lostPerCPU: [UInt64] { reader?.lostPerCPU ?? [] }
+
+    func matches(_ name: String) -> Bool {
+        options.devicePatterns.contains { fnmatch($0, name, 0) == 0 }
+    }
+
+    private func handle(_ link: LinkInfo, _ report: @Sendable (DeviceEvent) -> Void) {
+        var events: [DeviceEvent] = []
+        state.withLock { s in
+            guard !s.stopped else { return }
+            if link.deleted {
+                s.names[link.ifindex] = nil
+            } else {
+                s.names[link.ifindex] = link.name
+            }
+            let wanted = !link.deleted && matches(link.name)
+            if let existing = s.attachments[link.ifindex] {
+                guard !wanted || existing.name != link.name else { return }
+                // Gone, or renamed to something else: let it go.
+                existing.detach()
+                program.removeDevice(ifindex: UInt32(link.ifindex))
+                s.attachments[link.ifindex] = nil
+                s.order.removeAll { $0 == link.ifindex }
+                events.append(.detached(name: existing.name, ifindex: link.ifindex,
+                                        reason: link.deleted ? "device removed" : "renamed to \(link.name)"))
+                if !wanted { return }
+            }
+            guard wanted else { return }
+            let stale = DeviceAttachment.removeStale(ifindex: link.ifindex)
+            if !stale.isEmpty { events.append(.staleRemoved(name: link.name, hooks: stale)) }
+
+            let role = DeviceRole(deviceName: link.name)
+            var endpointID: UInt16 = 0, identity: UInt32 = 0
+            switch role {
+            case .lxc:
+                if let ep = config.endpoint(interface: link.name) {
+                    endpointID = ep.id
+                    identity = ep.identity
+                } else {
+                    events.append(.unknownEndpoint(name: link.name))
+                }
+            case .host:
+                endpointID = config.hostEndpointID
+                identity = UInt32(FW_IDENTITY_HOST)
+            case .network:
+                break
+            }
+            do throws(DatapathError) {
+                try program.setDevice(ifindex: UInt32(link.ifindex), role: role, endpointID: endpointID,
+                                      identity: identity, layer3: link.layer3)
+                let a = try DeviceAttachment(ifindex: link.ifindex, name: link.name, mode: mode, program: program)
+                s.attachments[link.ifindex] = a
+                s.order.append(link.ifindex)
+                events.append(.attached(name: link.name, ifindex: link.ifindex, role: role, endpointID: endpointID, mode: mode))
+            } catch {
+                program.removeDevice(ifindex: UInt32(link.ifindex))
+                events.append(.failed(name: link.name, error: error))
+            }
+        }
+        for e in events { report(e) }
+    }
+}
+
+/// A joinable thread for the datapath's blocking loops.
+final class Worker: @unchecked Sendable {
+    private var thread = pthread_t()
+    private let body: () -> Void
+
+    init(name: String, body: @escaping () -> Void) {
+        self.body = body
+        let ctx = Unmanaged.passRetained(self).toOpaque()
+        let rc = pthread_create(&thread, nil, { ctx in
+            let worker = Unmanaged<Worker>.fromOpaque(ctx!).takeRetainedValue()
+            worker.body()
+            return nil
+        }, ctx)
+        precondition(rc == 0, "pthread_create for \(name): \(rc)")
+    }
+
+    func join() { pthread_join(thread, nil) }
+}

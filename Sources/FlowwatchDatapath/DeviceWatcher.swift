@@ -1,0 +1,65 @@
+import CFlowwatchLinux
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A link as netlink reports it.
+public struct LinkInfo: Sendable, Equatable {
+    public var ifindex: Int32
+    public var name: String
+    /// No Ethernet header (ARPHRD other than ether/loopback): packets start at IP.
+    public var layer3: Bool
+    public var deleted: Bool
+}
+
+/// Follows the node's links through netlink (RTM_NEWLINK / RTM_DELLINK): first a dump of every
+/// link, then each change as it happens.
+final class DeviceWatcher: @unchecked Sendable {
+    private let fd: Int32
+    private let onLink: (LinkInfo) -> Void
+    let stopped = Atomic<Bool>(false)
+
+    init(onLink: @escaping (LinkInfo) -> Void) throws(DatapathError) {
+        let fd = fw_netlink_open()
+        guard fd >= 0 else { throw .netlink(errno: -fd) }
+        self.fd = fd
+        self.onLink = onLink
+    }
+
+    deinit { close(fd) }
+
+    /// Reads link notifications until `stop()`; call from the thread that owns watching.
+    func run() throws(DatapathError) {
+        var rc = fw_netlink_request_links(fd)
+        guard rc == 0 else { throw .netlink(errno: -rc) }
+        let ctx = Unmanaged.passUnretained(self).toOpaque()
+        let callback: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<fw_link>?) -> Void = { ctx, link in
+            guard let ctx, let link else { return }
+            let watcher = Unmanaged<DeviceWatcher>.fromOpaque(ctx).takeUnretainedValue()
+            let l = link.pointee
+            let name = withUnsafeBytes(of: l.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            // ARPHRD_ETHER = 1, ARPHRD_LOOPBACK = 772; everything else (tun, wireguard, ...) is L3.
+            watcher.onLink(LinkInfo(ifindex: l.ifindex, name: name, layer3: l.type != 1 && l.type != 772, deleted: l.deleted != 0))
+        }
+        while !stopped.load(ordering: .relaxed) {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, 100)
+            if ready < 0 && errno != EINTR { throw .netlink(errno: errno) }
+            guard ready > 0 else { continue }
+            while true {
+                rc = fw_netlink_read(fd, callback, ctx)
+                if rc == -EAGAIN || rc == -EINTR { break }
+                if rc == -ENOBUFS {
+                    // The kernel dropped notifications: start over from a full dump.
+                    rc = fw_netlink_request_links(fd)
+                    if rc != 0 && rc != -EBUSY { throw .netlink(errno: -rc) }
+                    break
+                }
+                if rc < 0 { throw .netlink(errno: -rc) }
+            }
+        }
+    }
+
+    func stop() { stopped.store(true, ordering: .relaxed) }
+}

@@ -1,0 +1,85 @@
+import CFlowwatchLinux
+import FlowwatchCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads the per-CPU perf rings of the events map and hands each record on as a RawSample.
+///
+/// The kernel wakes the reader only when `wakeupBytes` are pending, so at high rates one wake-up
+/// carries many events; the poll timeout sweeps every ring anyway, so at low rates an event waits
+/// at most `sweepMilliseconds`.
+final class PerfReader: @unchecked Sendable {
+    typealias Handler = (RawSample) -> Void
+
+    private var perf: OpaquePointer?
+    private let handler: Handler
+    private let batchEnd: () -> Void
+    let sweepMilliseconds: Int32
+    /// PERF_RECORD_LOST counts per CPU, written by the reader thread only.
+    private(set) var lostPerCPU: [UInt64]
+    let stopped = Atomic<Bool>(false)
+
+    init(mapFD: Int32, pages: Int, wakeupBytes: UInt32, sweepMilliseconds: Int32 = 50, cpus: Int,
+         handler: @escaping Handler, batchEnd: @escaping () -> Void) throws(DatapathError) {
+        self.handler = handler
+        self.batchEnd = batchEnd
+        self.sweepMilliseconds = sweepMilliseconds
+        self.lostPerCPU = [UInt64](repeating: 0, count: max(cpus, 1))
+        let sample: fw_sample_fn = { ctx, cpu, time, data, size in
+            let reader = Unmanaged<PerfReader>.fromOpaque(ctx!).takeUnretainedValue()
+            let bytes = [UInt8](UnsafeRawBufferPointer(start: data, count: Int(size)))
+            reader.handler(RawSample(cpu: UInt32(cpu), timestamp: time, kind: .event(bytes)))
+        }
+        let lost: fw_lost_fn = { ctx, cpu, count in
+            let reader = Unmanaged<PerfReader>.fromOpaque(ctx!).takeUnretainedValue()
+            if Int(cpu) < reader.lostPerCPU.count { reader.lostPerCPU[Int(cpu)] &+= count }
+            reader.handler(RawSample(cpu: UInt32(cpu), timestamp: KernelClock.boottimeNow(), kind: .lost(count)))
+        }
+        // The reader is retained by whoever runs it; the C side borrows it.
+        let ctx = Unmanaged.passUnretained(self).toOpaque()
+        guard let p = fw_perf_open(mapFD, pages, wakeupBytes, sample, lost, ctx) else {
+            throw .perf(errno: errno)
+        }
+        perf = p
+    }
+
+    /// Records the kernel handed over that were neither samples nor lost records.
+    var unknownRecords: UInt64 { perf.map { fw_perf_unknown_records($0) } ?? 0 }
+
+    /// Reads until `stop()`; call from the thread that owns reading.
+    func run() throws(DatapathError) {
+        guard let perf else { return }
+        while !stopped.load(ordering: .relaxed) {
+            let n = fw_perf_poll(perf, sweepMilliseconds)
+            if n < 0 && n != -EINTR { throw .perf(errno: -n) }
+            if n == 0 { _ = fw_perf_consume(perf) }
+            batchEnd()
+        }
+        // Drain what is still in the rings so nothing read by the kernel is left unshown.
+        _ = fw_perf_consume(perf)
+        batchEnd()
+    }
+
+    func stop() { stopped.store(true, ordering: .relaxed) }
+
+    deinit { fw_perf_close(perf) }
+}
+
+/// CLOCK_BOOTTIME, the clock of every event timestamp, and its offset to wall-clock time.
+public enum KernelClock {
+    public static func boottimeNow() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// Nanoseconds to add to a boot-clock time to get Unix time, measured now.
+    public static func wallClockOffset() -> Int64 {
+        var real = timespec(), boot = timespec()
+        clock_gettime(CLOCK_REALTIME, &real)
+        clock_gettime(CLOCK_BOOTTIME, &boot)
+        return (Int64(real.tv_sec) - Int64(boot.tv_sec)) * 1_000_000_000 + (Int64(real.tv_nsec) - Int64(boot.tv_nsec))
+    }
+}
