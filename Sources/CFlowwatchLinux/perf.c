@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,8 +37,10 @@ static enum bpf_perf_event_ret on_event(void *ctx, int cpu, struct perf_event_he
 	switch (event->type) {
 	case PERF_RECORD_SAMPLE: {
 		struct sample_time_raw *s = (struct sample_time_raw *)event;
-		/* A sample shorter than its own fields would be a kernel bug; count it, never read past it. */
-		if (event->size < sizeof(*s) || sizeof(*s) + s->size > event->size) {
+		/* A sample shorter than its own fields would be a kernel bug; count it, never read past it.
+		 * (offsetof, not sizeof: the struct is padded to 24 bytes but data starts at 20.) */
+		size_t head = offsetof(struct sample_time_raw, data);
+		if (event->size < head || head + s->size > event->size) {
 			perf->unknown++;
 			break;
 		}

@@ -4,32 +4,20 @@ import Glibc
 import Darwin
 #endif
 
-/// An IPv4 or IPv6 address held by value (no allocation), as config, maps and flows use it.
-public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
-    /// The address as a big-endian number: 10.0.0.1 is 0x0A00_0001.
-    case v4(UInt32)
-    /// The address as two big-endian halves.
-    case v6(hi: UInt64, lo: UInt64)
-
+/// Parsing and prefix arithmetic for addresses in the config and in filters.
+extension IPAddress {
     /// Parses dotted-quad IPv4 or any textual IPv6 form; nil if it is neither.
     public init?(_ text: some StringProtocol) {
         var v4 = in_addr()
         var v6 = in6_addr()
         let s = String(text)
         if inet_pton(AF_INET, s, &v4) == 1 {
-            self = .v4(UInt32(bigEndian: v4.s_addr))
+            self = .v4(IPv4Address(value: UInt32(bigEndian: v4.s_addr)))
         } else if inet_pton(AF_INET6, s, &v6) == 1 {
-            self = withUnsafeBytes(of: &v6) { IPAddress(ipv6Bytes: $0) }
+            self = withUnsafeBytes(of: &v6) { .v6(IPv6Address(loading: $0, at: 0)) }
         } else {
             return nil
         }
-    }
-
-    /// Reads 16 network-order bytes.
-    public init(ipv6Bytes b: UnsafeRawBufferPointer) {
-        precondition(b.count >= 16)
-        self = .v6(hi: UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                   lo: UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
     }
 
     public var isIPv4: Bool { if case .v4 = self { return true } else { return false } }
@@ -42,49 +30,24 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
         var out = [UInt8](repeating: 0, count: 16)
         switch self {
         case .v4(let a):
-            withUnsafeBytes(of: a.bigEndian) { for i in 0..<4 { out[i] = $0[i] } }
-        case .v6(let hi, let lo):
-            withUnsafeBytes(of: hi.bigEndian) { for i in 0..<8 { out[i] = $0[i] } }
-            withUnsafeBytes(of: lo.bigEndian) { for i in 0..<8 { out[8 + i] = $0[i] } }
+            withUnsafeBytes(of: a.value.bigEndian) { for i in 0..<4 { out[i] = $0[i] } }
+        case .v6(let a):
+            withUnsafeBytes(of: a.high.bigEndian) { for i in 0..<8 { out[i] = $0[i] } }
+            withUnsafeBytes(of: a.low.bigEndian) { for i in 0..<8 { out[8 + i] = $0[i] } }
         }
         return out
     }
 
-    public var description: String {
-        switch self {
-        case .v4(let a):
-            return "\(a >> 24).\(a >> 16 & 0xff).\(a >> 8 & 0xff).\(a & 0xff)"
-        case .v6(let hi, let lo):
-            var addr = in6_addr()
-            withUnsafeMutableBytes(of: &addr) { raw in
-                withUnsafeBytes(of: hi.bigEndian) { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 8) }
-                withUnsafeBytes(of: lo.bigEndian) { (raw.baseAddress! + 8).copyMemory(from: $0.baseAddress!, byteCount: 8) }
-            }
-            var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            inet_ntop(AF_INET6, &addr, &buf, socklen_t(buf.count))
-            return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-    }
-
     /// The address with every bit past `length` cleared.
     public func masked(to length: Int) -> IPAddress {
+        func mask<T: FixedWidthInteger & UnsignedInteger>(_ v: T, _ bits: Int) -> T {
+            bits <= 0 ? 0 : bits >= T.bitWidth ? v : v & ~(T.max >> T(bits))
+        }
         switch self {
         case .v4(let a):
-            return .v4(length <= 0 ? 0 : length >= 32 ? a : a & ~(UInt32.max >> UInt32(length)))
-        case .v6(let hi, let lo):
-            func mask(_ v: UInt64, _ bits: Int) -> UInt64 {
-                bits <= 0 ? 0 : bits >= 64 ? v : v & ~(UInt64.max >> UInt64(bits))
-            }
-            return .v6(hi: mask(hi, length), lo: mask(lo, length - 64))
-        }
-    }
-
-    public static func < (a: IPAddress, b: IPAddress) -> Bool {
-        switch (a, b) {
-        case (.v4(let x), .v4(let y)): return x < y
-        case (.v4, .v6): return true
-        case (.v6, .v4): return false
-        case (.v6(let h1, let l1), .v6(let h2, let l2)): return (h1, l1) < (h2, l2)
+            return .v4(IPv4Address(value: mask(a.value, length)))
+        case .v6(let a):
+            return .v6(IPv6Address(high: mask(a.high, length), low: mask(a.low, length - 64)))
         }
     }
 }

@@ -64,6 +64,13 @@ final class PerfReader: @unchecked Sendable {
 
     func stop() { stopped.store(true, ordering: .relaxed) }
 
+    /// Reads whatever the rings hold now, on the calling thread.
+    func drain() throws(DatapathError) {
+        guard let perf else { return }
+        let rc = fw_perf_consume(perf)
+        if rc < 0 { throw .perf(errno: -rc) }
+    }
+
     deinit { fw_perf_close(perf) }
 }
 
