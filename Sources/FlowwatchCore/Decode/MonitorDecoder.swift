@@ -1,0 +1,194 @@
+/// Decodes datapath notify messages: pure functions from the bytes of one perf sample to values.
+///
+/// Dispatch is on byte 0 (the message type), then on the version byte (byte 14 of the capture
+/// header) through a table of header lengths per version, as Cilium's
+/// `pkg/monitor/datapath_trace.go` does. The decoder trusts the lengths inside the message, not
+/// the sample's: perf pads samples with up to 7 bytes, which are ignored. Short or malformed
+/// input is a `DecodeError`, never a trap.
+public enum MonitorDecoder {
+    /// Bytes perf may append to a sample to keep records 8-byte aligned.
+    public static let maxPerfPadding = 7
+
+    /// Decodes one perf record. The packet bytes are copied out of the sample.
+    public static func decode(_ sample: RawSample) throws(DecodeError) -> MonitorEvent {
+        switch sample.kind {
+        case .lost(let count):
+            return MonitorEvent(cpu: sample.cpu, timestamp: sample.timestamp, payload: .lost(count: count))
+        case .event(let bytes):
+            let decoded: Result<(MonitorMessage, [UInt8]), DecodeError> = bytes.withUnsafeBytes { raw in
+                do throws(DecodeError) {
+                    let (message, range) = try decodeMessage(raw)
+                    return .success((message, Array(raw[range])))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            let (message, packet) = try decoded.get()
+            return MonitorEvent(cpu: sample.cpu, timestamp: sample.timestamp,
+                                payload: .message(message, packet: packet))
+        }
+    }
+
+    /// Decodes the message in borrowed bytes without allocating: the header values and where in
+    /// `bytes` the appended packet lies (empty for debug messages).
+    public static func decodeMessage(
+        _ bytes: UnsafeRawBufferPointer
+    ) throws(DecodeError) -> (message: MonitorMessage, packet: Range<Int>) {
+        guard let typeByte = bytes.u8(at: 0) else {
+            throw .truncated(offset: 0, needed: 1, have: 0)
+        }
+        guard let type = MonitorMessageType(rawValue: typeByte) else {
+            throw .unknownType(typeByte)
+        }
+        switch type {
+        case .debug:
+            return (.debug(try decodeDebug(bytes)), NotifyLayout.debugLength..<NotifyLayout.debugLength)
+        case .trace:
+            let header = try captureHeader(bytes, type: typeByte, lengths: NotifyLayout.traceLengths)
+            return (.trace(decodeTrace(bytes, header)), header.packet)
+        case .drop:
+            let header = try captureHeader(bytes, type: typeByte, lengths: NotifyLayout.dropLengths)
+            return (.drop(decodeDrop(bytes, header)), header.packet)
+        case .capture:
+            let header = try captureHeader(bytes, type: typeByte, lengths: NotifyLayout.captureLengths)
+            return (.capture(decodeCapture(bytes, header)), header.packet)
+        }
+    }
+
+    // MARK: - Headers
+
+    /// The common and capture header fields (bytes 0–15), validated against the sample.
+    struct CaptureHeader {
+        var subtype: UInt8
+        var source: UInt16
+        var hash: UInt32
+        var originalLength: UInt32
+        var capturedLength: UInt16
+        var version: UInt8
+        var extVersion: UInt8
+        /// Where the appended packet lies in the sample.
+        var packet: Range<Int>
+    }
+
+    /// Reads the 16-byte capture header, picks the header length for its version, and checks
+    /// that the sample holds exactly that header, `len_cap` packet bytes and at most 7 bytes of
+    /// padding. After this, every fixed-offset read inside the header is in bounds.
+    static func captureHeader(_ bytes: UnsafeRawBufferPointer, type: UInt8,
+                              lengths: [Int]) throws(DecodeError) -> CaptureHeader {
+        let common = NotifyLayout.captureHeaderLength
+        guard bytes.count >= common else {
+            throw .truncated(offset: 0, needed: common, have: bytes.count)
+        }
+        let version = bytes[NotifyLayout.versionOffset]
+        guard Int(version) < lengths.count else {
+            throw .unknownVersion(type: type, version: version, offset: NotifyLayout.versionOffset)
+        }
+        let extVersion = bytes[NotifyLayout.extVersionOffset]
+        guard extVersion == 0 else {
+            throw .unknownExtVersion(type: type, extVersion: extVersion, offset: NotifyLayout.extVersionOffset)
+        }
+        let headerLength = lengths[Int(version)]
+        guard bytes.count >= headerLength else {
+            throw .truncated(offset: common, needed: headerLength - common, have: bytes.count - common)
+        }
+        let capturedLength = bytes.le(UInt16.self, at: 12) ?? 0
+        let available = bytes.count - headerLength
+        guard available >= Int(capturedLength), available - Int(capturedLength) <= maxPerfPadding else {
+            throw .lengthMismatch(offset: headerLength, declared: Int(capturedLength), available: available)
+        }
+        return CaptureHeader(
+            subtype: bytes[1],
+            source: bytes.le(UInt16.self, at: 2) ?? 0,
+            hash: bytes.le(UInt32.self, at: 4) ?? 0,
+            originalLength: bytes.le(UInt32.self, at: 8) ?? 0,
+            capturedLength: capturedLength,
+            version: version,
+            extVersion: extVersion,
+            packet: headerLength..<(headerLength + Int(capturedLength)))
+    }
+
+    static func decodeDebug(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> DebugMessage {
+        let length = NotifyLayout.debugLength
+        guard bytes.count >= length else {
+            throw .truncated(offset: 0, needed: length, have: bytes.count)
+        }
+        guard bytes.count - length <= maxPerfPadding else {
+            throw .lengthMismatch(offset: length, declared: 0, available: bytes.count - length)
+        }
+        return DebugMessage(
+            subtype: DebugMessageType(rawValue: bytes[1]),
+            source: bytes.le(UInt16.self, at: 2) ?? 0,
+            hash: bytes.le(UInt32.self, at: 4) ?? 0,
+            arg1: bytes.le(UInt32.self, at: 8) ?? 0,
+            arg2: bytes.le(UInt32.self, at: 12) ?? 0,
+            arg3: bytes.le(UInt32.self, at: 16) ?? 0)
+    }
+
+    static func decodeTrace(_ bytes: UnsafeRawBufferPointer, _ h: CaptureHeader) -> TraceNotify {
+        let flags = TraceFlags(rawValue: bytes.u8(at: 27) ?? 0)
+        var originalIP: IPAddress?
+        if h.version >= 1 && bytes.contains(32, length: 16) {
+            originalIP = flags.contains(.ipv6)
+                ? .v6(IPv6Address(loading: bytes, at: 32))
+                : .v4(IPv4Address(value: bytes.be(UInt32.self, at: 32) ?? 0))
+        }
+        return TraceNotify(
+            observationPoint: TraceObservationPoint(rawValue: h.subtype),
+            source: h.source, hash: h.hash,
+            originalLength: h.originalLength, capturedLength: h.capturedLength,
+            version: h.version, extVersion: h.extVersion,
+            sourceIdentity: SecurityIdentity(bytes.le(UInt32.self, at: 16) ?? 0),
+            destinationIdentity: SecurityIdentity(bytes.le(UInt32.self, at: 20) ?? 0),
+            destinationID: bytes.le(UInt16.self, at: 24) ?? 0,
+            reason: TraceReason(rawValue: bytes.u8(at: 26) ?? 0),
+            flags: flags,
+            ifindex: bytes.le(UInt32.self, at: 28) ?? 0,
+            originalIP: originalIP,
+            ipTraceID: h.version >= 2 ? bytes.le(UInt64.self, at: 48) ?? 0 : 0)
+    }
+
+    static func decodeDrop(_ bytes: UnsafeRawBufferPointer, _ h: CaptureHeader) -> DropNotify {
+        DropNotify(
+            reason: DropReason(rawValue: h.subtype),
+            source: h.source, hash: h.hash,
+            originalLength: h.originalLength, capturedLength: h.capturedLength,
+            version: h.version, extVersion: h.extVersion,
+            sourceIdentity: SecurityIdentity(bytes.le(UInt32.self, at: 16) ?? 0),
+            destinationIdentity: SecurityIdentity(bytes.le(UInt32.self, at: 20) ?? 0),
+            destinationID: bytes.le(UInt32.self, at: 24) ?? 0,
+            line: bytes.le(UInt16.self, at: 28) ?? 0,
+            file: BPFSourceFile(rawValue: bytes.u8(at: 30) ?? 0),
+            extError: Int8(bitPattern: bytes.u8(at: 31) ?? 0),
+            ifindex: bytes.le(UInt32.self, at: 32) ?? 0,
+            flags: TraceFlags(rawValue: h.version >= 2 ? bytes.u8(at: 36) ?? 0 : 0),
+            ipTraceID: h.version >= 3 ? bytes.le(UInt64.self, at: 40) ?? 0 : 0)
+    }
+
+    static func decodeCapture(_ bytes: UnsafeRawBufferPointer, _ h: CaptureHeader) -> DebugCapture {
+        DebugCapture(
+            point: DebugCapturePoint(rawValue: h.subtype),
+            source: h.source, hash: h.hash,
+            originalLength: h.originalLength, capturedLength: h.capturedLength,
+            version: h.version, extVersion: h.extVersion,
+            arg1: bytes.le(UInt32.self, at: 16) ?? 0,
+            arg2: bytes.le(UInt32.self, at: 20) ?? 0)
+    }
+}
+
+/// Header lengths and offsets of the notify messages (Cilium `bpf/lib/notify.h`, `trace.h`,
+/// `dbg.h`, `drop.h`; flowwatch's `bpf/events.h` emits the newest version of each).
+enum NotifyLayout {
+    /// NOTIFY_COMMON_HDR + NOTIFY_CAPTURE_HDR.
+    static let captureHeaderLength = 16
+    static let versionOffset = 14
+    static let extVersionOffset = 15
+    /// `struct debug_msg`: common header + three arguments, no version byte.
+    static let debugLength = 20
+    /// Header length by version: v0 without the original address, v1 with it, v2 with the IP
+    /// trace id.
+    static let traceLengths = [32, 48, 56]
+    /// v0 and v1 share a layout; v2 adds the flags, v3 the IP trace id.
+    static let dropLengths = [36, 36, 40, 48]
+    /// Version 0 is the layout with a 32-bit `len_cap` (whose high bytes were the version).
+    static let captureLengths = [24, 24]
+}

@@ -1,0 +1,76 @@
+/// How many samples failed to decode, per kind of error, so a caller can report
+/// "N decode errors" while the pipeline goes on with the next sample.
+public struct DecodeErrorCounts: Sendable, Hashable {
+    public var truncated: UInt64 = 0
+    public var unknownType: UInt64 = 0
+    public var unknownVersion: UInt64 = 0
+    public var unknownExtVersion: UInt64 = 0
+    public var lengthMismatch: UInt64 = 0
+
+    public init() {}
+
+    /// All failed samples: the "N decode errors" a caller reports.
+    public var total: UInt64 {
+        truncated + unknownType + unknownVersion + unknownExtVersion + lengthMismatch
+    }
+
+    /// The count for one kind, for per-kind metrics.
+    public subscript(kind: DecodeError.Kind) -> UInt64 {
+        switch kind {
+        case .truncated: truncated
+        case .unknownType: unknownType
+        case .unknownVersion: unknownVersion
+        case .unknownExtVersion: unknownExtVersion
+        case .lengthMismatch: lengthMismatch
+        }
+    }
+
+    mutating func record(_ kind: DecodeError.Kind) {
+        switch kind {
+        case .truncated: truncated += 1
+        case .unknownType: unknownType += 1
+        case .unknownVersion: unknownVersion += 1
+        case .unknownExtVersion: unknownExtVersion += 1
+        case .lengthMismatch: lengthMismatch += 1
+        }
+    }
+}
+
+/// Decodes a stream of perf records, skipping the ones that fail and counting why.
+///
+/// A bad sample must not stop a live observer, but it must not vanish either: the counts (and
+/// the last error, for a log line) are what the CLI reports. Feeding the same records one at a
+/// time or in batches gives the same events and counts.
+public struct MonitorEventStream: Sendable {
+    /// Samples that failed, per kind of error.
+    public private(set) var errors = DecodeErrorCounts()
+    /// The most recent failure, for a diagnostic line.
+    public private(set) var lastError: DecodeError?
+    /// Records decoded into events, lost records included.
+    public private(set) var decoded: UInt64 = 0
+
+    public init() {}
+
+    /// The event for one record, or nil (counted) if it could not be decoded.
+    public mutating func decode(_ sample: RawSample) -> MonitorEvent? {
+        do throws(DecodeError) {
+            let event = try MonitorDecoder.decode(sample)
+            decoded += 1
+            return event
+        } catch {
+            errors.record(error.kind)
+            lastError = error
+            return nil
+        }
+    }
+
+    /// The events for a batch of records, in order, leaving out the ones that failed.
+    public mutating func decode<S: Sequence<RawSample>>(contentsOf samples: S) -> [MonitorEvent] {
+        var events: [MonitorEvent] = []
+        events.reserveCapacity(samples.underestimatedCount)
+        for sample in samples {
+            if let event = decode(sample) { events.append(event) }
+        }
+        return events
+    }
+}
