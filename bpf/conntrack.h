@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * conntrack.h: connection tracking of observed packets (after Cilium's bpf/lib/conntrack.h).
+ *
+ * Entries are scoped to one device (zone = ifindex) and one direction, like Cilium's
+ * per-endpoint tables: a pod-to-pod flow has an entry at the sender's lxc device (created
+ * at its ingress, CT_EGRESS) and one at the receiver's (created at its egress, CT_INGRESS).
+ * flowwatch only observes, so the table never decides anything; it gives each packet the verdict
+ * Cilium would print and keeps what monitor aggregation needs (flags seen, last report).
+ *
+ * API
+ *   __u32 fw_mono_now(void)
+ *       Seconds of the boot clock, the unit of fw_ct_entry.lifetime and last_*_report.
+ *   struct fw_ct_result
+ *       verdict  enum fw_ct_status
+ *       created  a NEW entry was written (the caller emits fw_ct_dbg_created)
+ *       report   something worth a trace under monitor aggregation: a new connection, TCP
+ *                flags not seen before in this direction, or aggregation_interval elapsed
+ *   void fw_ct_process(struct __sk_buff *skb, __u16 source, const struct fw_packet *pkt,
+ *                      __u8 dir, __u32 src_identity, struct fw_ct_result *res)
+ *       Looks pkt->tuple (pkt->tracked must be set) up for device skb->ifindex in direction dir
+ *       (enum fw_ct_dir) and updates or creates the entry:
+ *         ICMP error whose quoted tuple has an entry      -> RELATED (entry left alone)
+ *         entry for the tuple in dir                      -> ESTABLISHED
+ *         entry for the reversed tuple in the other dir   -> REPLY
+ *         otherwise                                       -> NEW, entry created with src_identity
+ *       An expired entry counts as missing; a TCP SYN on a fully closed entry starts over (NEW).
+ *       Emits DBG_CT_LOOKUP*_1, _2, DBG_CT_MATCH (when an entry matched) and DBG_CT_VERDICT.
+ *   void fw_ct_dbg_created(struct __sk_buff *skb, __u16 source, __u8 family, __u32 src_identity)
+ *       Emits DBG_CT_CREATED4/6. Separate because Cilium prints it after the destination's
+ *       identity lookup, which happens after the CT verdict.
+ *
+ * Concurrency: entries are read and written without locks from every CPU. Counters use atomic
+ * adds; flags, lifetimes and report times are plain stores, so two CPUs updating one entry at
+ * once may lose a flag bit or a refresh, and two CPUs may both create the same entry (the last
+ * write wins). For an observer that is acceptable: the worst case is one packet reported with
+ * a slightly different verdict or a report that aggregation would have suppressed. LRU eviction
+ * under pressure likewise turns a long-lived connection into NEW again.
+ *
+ * Needs fw_ct, fw_settings, dbg.h and parse.h.
+ */
+#ifndef FLOWWATCH_CONNTRACK_H
+#define FLOWWATCH_CONNTRACK_H
+
+#define FW_NSEC_PER_SEC 1000000000ULL
+
+struct fw_ct_result {
+	__u8 verdict;
+	__u8 created;
+	__u8 report;
+	__u8 pad;
+};
+
+static __always_inline __u32 fw_mono_now(void)
+{
+	/* Boot clock, not monotonic: it keeps counting through suspend, as the perf samples'
+	 * timestamps (CLOCK_BOOTTIME) do, so lifetimes and event times share one clock. */
+	return bpf_ktime_get_boot_ns() / FW_NSEC_PER_SEC;
+}
+
+static __always_inline void fw_ct_key_init(struct fw_ct_key *key, const struct fw_tuple *t,
+					   bool reverse, __u8 dir, __u32 zone)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	if (reverse) {
+		__builtin_memcpy(key->saddr, t->daddr, 16);
+		__builtin_memcpy(key->daddr, t->saddr, 16);
+		key->sport = t->dport;
+		key->dport = t->sport;
+	} else {
+		__builtin_memcpy(key->saddr, t->saddr, 16);
+		__builtin_memcpy(key->daddr, t->daddr, 16);
+		key->sport = t->sport;
+		key->dport = t->dport;
+	}
+	key->nexthdr = t->nexthdr;
+	key->family = t->family;
+	key->dir = dir;
+	/* Cilium flags lookups made on the way out of an endpoint TUPLE_F_IN and the rest
+	 * TUPLE_F_OUT; kept so the debug output matches (`flags=1` from a pod, `flags=0` to it). */
+	key->flags = dir == FW_CT_EGRESS ? FW_TUPLE_F_IN : FW_TUPLE_F_OUT;
+	key->zone = zone;
+}
+
+static __always_inline __u8 fw_ct_other_dir(__u8 dir)
+{
+	return dir == FW_CT_EGRESS ? FW_CT_INGRESS : FW_CT_EGRESS;
+}
+
+static __always_inline bool fw_ct_alive(const struct fw_ct_entry *e, __u32 now)
+{
+	return e->lifetime >= now;
+}
+
+static __always_inline bool fw_ct_closed(const struct fw_ct_entry *e)
+{
+	return (e->flags & (FW_CT_F_RX_CLOSING | FW_CT_F_TX_CLOSING)) ==
+	       (FW_CT_F_RX_CLOSING | FW_CT_F_TX_CLOSING);
+}
+
+static __always_inline __u32 fw_addr_tail(const __u8 *addr, __u8 family)
+{
+	/* What Cilium's debug messages carry: the IPv4 address, or the last 4 bytes of an IPv6
+	 * one, in network byte order as a u32 (the decoder prints the bytes as they lie). */
+	__u32 v;
+
+	if (family == FW_FAMILY_IPV4)
+		__builtin_memcpy(&v, addr, 4);
+	else
+		__builtin_memcpy(&v, addr + 12, 4);
+	return v;
+}
+
+/*
+ * Refreshes the lifetime and flags of e for a packet in the forward (!reply) or reply
+ * direction; returns whether the packet is worth a report under monitor aggregation.
+ */
+static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw_tuple *t,
+					  bool reply, __u32 now)
+{
+	__u8 seen = reply ? e->rx_flags_seen : e->tx_flags_seen;
+	__u32 last = reply ? e->last_rx_report : e->last_tx_report;
+	bool report = false;
+
+	if (t->nexthdr == IPPROTO_TCP) {
+		__u8 flags = e->flags;
+
+		if (!(t->tcp_flags & FW_TCP_FLAG_SYN))
+			flags |= FW_CT_F_SEEN_NON_SYN;
+		if (t->tcp_flags & FW_TCP_FLAG_RST)
+			flags |= FW_CT_F_RX_CLOSING | FW_CT_F_TX_CLOSING;
+		else if (t->tcp_flags & FW_TCP_FLAG_FIN)
+			flags |= reply ? FW_CT_F_RX_CLOSING : FW_CT_F_TX_CLOSING;
+		/* Only store on change: the line is shared by every CPU that sees the flow. */
+		if (flags != e->flags)
+			e->flags = flags;
+
+		if ((flags & (FW_CT_F_RX_CLOSING | FW_CT_F_TX_CLOSING)) ==
+		    (FW_CT_F_RX_CLOSING | FW_CT_F_TX_CLOSING))
+			e->lifetime = now + FW_CT_CLOSE_TIMEOUT;
+		else if (flags & FW_CT_F_SEEN_NON_SYN)
+			e->lifetime = now + FW_CT_LIFETIME_TCP;
+		else
+			e->lifetime = now + FW_CT_SYN_TIMEOUT;
+
+		if ((seen | t->tcp_flags) != seen) {
+			if (reply)
+				e->rx_flags_seen = seen | t->tcp_flags;
+			else
+				e->tx_flags_seen = seen | t->tcp_flags;
+			report = true;
+		}
+	} else {
+		e->lifetime = now + FW_CT_LIFETIME_NONTCP;
+	}
+
+	if (now - last >= fw_settings.aggregation_interval)
+		report = true;
+	if (report) {
+		if (reply)
+			e->last_rx_report = now;
+		else
+			e->last_tx_report = now;
+	}
+	return report;
+}
+
+static __always_inline void fw_ct_account(struct fw_ct_entry *e, __u32 len)
+{
+	__sync_fetch_and_add(&e->packets, 1);
+	__sync_fetch_and_add(&e->bytes, len);
+}
+
+static __always_inline void fw_ct_dbg_match(struct __sk_buff *skb, __u16 source,
+					    const struct fw_ct_entry *e)
+{
+	if (fw_dbg_enabled())
+		fw_dbg(skb, source, FW_DBG_CT_MATCH, e->lifetime, e->rev_nat_index);
+}
+
+/* A quoted tuple is a packet sent the other way: as quoted it belongs to an entry of the
+ * opposite direction; reversed, to one of this direction (when the quoted packet was itself
+ * a reply). */
+static __always_inline struct fw_ct_entry *fw_ct_lookup_related(struct fw_ct_key *key,
+								const struct fw_tuple *inner,
+								__u8 dir, __u32 zone, __u32 now)
+{
+	struct fw_ct_entry *e;
+
+	fw_ct_key_init(key, inner, false, fw_ct_other_dir(dir), zone);
+	e = bpf_map_lookup_elem(&fw_ct, key);
+	if (e && fw_ct_alive(e, now))
+		return e;
+	fw_ct_key_init(key, inner, true, dir, zone);
+	e = bpf_map_lookup_elem(&fw_ct, key);
+	if (e && fw_ct_alive(e, now))
+		return e;
+	return NULL;
+}
+
+static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
+					  const struct fw_packet *pkt, __u8 dir, __u32 src_identity,
+					  struct fw_ct_result *res)
+{
+	const struct fw_tuple *t = &pkt->tuple;
+	__u32 zone = skb->ifindex;
+	__u32 now = fw_mono_now();
+	bool syn_open = t->nexthdr == IPPROTO_TCP &&
+			(t->tcp_flags & (FW_TCP_FLAG_SYN | FW_TCP_FLAG_ACK)) == FW_TCP_FLAG_SYN;
+	struct fw_ct_entry *e;
+	struct fw_ct_key key;
+
+	res->verdict = FW_CT_NEW;
+	res->created = 0;
+	res->report = 0;
+
+	fw_ct_key_init(&key, t, false, dir, zone);
+	if (fw_dbg_enabled()) {
+		__u32 ports = ((__u32)bpf_ntohs(key.dport) << 16) | bpf_ntohs(key.sport);
+
+		fw_dbg3(skb, source,
+			t->family == FW_FAMILY_IPV4 ? FW_DBG_CT_LOOKUP4_1 : FW_DBG_CT_LOOKUP6_1,
+			fw_addr_tail(key.saddr, t->family), fw_addr_tail(key.daddr, t->family), ports);
+		fw_dbg3(skb, source,
+			t->family == FW_FAMILY_IPV4 ? FW_DBG_CT_LOOKUP4_2 : FW_DBG_CT_LOOKUP6_2,
+			((__u32)key.nexthdr << 8) | key.flags, key.dir, 0);
+	}
+
+	/* RELATED goes first: an ICMP error about a tracked flow is related to that flow even
+	 * if an earlier, unrelated error between the same hosts left a plain ICMP entry. */
+	if (pkt->has_inner) {
+		e = fw_ct_lookup_related(&key, &pkt->inner, dir, zone, now);
+		if (e) {
+			fw_ct_dbg_match(skb, source, e);
+			res->verdict = FW_CT_RELATED;
+			goto out;
+		}
+		fw_ct_key_init(&key, t, false, dir, zone);
+	}
+
+	e = bpf_map_lookup_elem(&fw_ct, &key);
+	if (e && fw_ct_alive(e, now) && !(syn_open && fw_ct_closed(e))) {
+		fw_ct_dbg_match(skb, source, e);
+		fw_ct_account(e, skb->len);
+		res->report = fw_ct_refresh(e, t, false, now);
+		res->verdict = FW_CT_ESTABLISHED;
+		goto out;
+	}
+
+	fw_ct_key_init(&key, t, true, fw_ct_other_dir(dir), zone);
+	e = bpf_map_lookup_elem(&fw_ct, &key);
+	if (e && fw_ct_alive(e, now)) {
+		if (!(syn_open && fw_ct_closed(e))) {
+			fw_ct_dbg_match(skb, source, e);
+			fw_ct_account(e, skb->len);
+			res->report = fw_ct_refresh(e, t, true, now);
+			res->verdict = FW_CT_REPLY;
+			goto out;
+		}
+		/* The peer reopens a closed connection the other way round: the old entry
+		 * would otherwise make the new connection's replies look established. */
+		bpf_map_delete_elem(&fw_ct, &key);
+	}
+
+	{
+		struct fw_ct_entry ne = {};
+
+		ne.src_identity = src_identity;
+		ne.packets = 1;
+		ne.bytes = skb->len;
+		/* Seeds tx_flags_seen, lifetime and last_tx_report as for any forward packet. */
+		fw_ct_refresh(&ne, t, false, now);
+		fw_ct_key_init(&key, t, false, dir, zone);
+		/* Overwrites an expired entry or one a new SYN reopened. If the table cannot take
+		 * it, the packet is still NEW; only the "created" message is not sent. */
+		res->created = bpf_map_update_elem(&fw_ct, &key, &ne, BPF_ANY) == 0;
+		res->report = 1;
+	}
+
+out:
+	fw_dbg(skb, source, FW_DBG_CT_VERDICT, res->verdict, 0);
+}
+
+static __always_inline void fw_ct_dbg_created(struct __sk_buff *skb, __u16 source, __u8 family,
+					      __u32 src_identity)
+{
+	fw_dbg3(skb, source, family == FW_FAMILY_IPV4 ? FW_DBG_CT_CREATED4 : FW_DBG_CT_CREATED6, 0,
+		src_identity, 0);
+}
+
+#endif /* FLOWWATCH_CONNTRACK_H */

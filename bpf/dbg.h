@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * dbg.h: debug messages (Cilium's cilium_dbg / cilium_dbg3, bpf/lib/dbg.h).
+ *
+ * API
+ *   bool fw_dbg_enabled(void)
+ *       True if the object was loaded with fw_settings.debug set (`-v`).
+ *   void fw_dbg3(struct __sk_buff *skb, __u16 source, __u8 type, __u32 arg1, __u32 arg2, __u32 arg3)
+ *       Emits a struct fw_debug_msg: subtype `type` (enum fw_dbg_type; events.h says what each
+ *       argument holds), `source` = endpoint id of the observing device (0 for network devices),
+ *       hash = skb->hash. No packet bytes follow the message.
+ *   void fw_dbg(struct __sk_buff *skb, __u16 source, __u8 type, __u32 arg1, __u32 arg2)
+ *       fw_dbg3 with arg3 = 0.
+ *
+ * With debug off every call is a no-op that costs nothing at run time: fw_settings lives in
+ * frozen .rodata, so the verifier knows the value and removes the branch. Callers that compute
+ * arguments only for a message should test fw_dbg_enabled() themselves.
+ *
+ * Needs fw_settings and output.h.
+ */
+#ifndef FLOWWATCH_DBG_H
+#define FLOWWATCH_DBG_H
+
+static __always_inline bool fw_dbg_enabled(void)
+{
+	return fw_settings.debug != 0;
+}
+
+static __always_inline void fw_dbg3(struct __sk_buff *skb, __u16 source, __u8 type, __u32 arg1,
+				    __u32 arg2, __u32 arg3)
+{
+	struct fw_debug_msg msg;
+
+	if (!fw_dbg_enabled())
+		return;
+
+	msg.common.type = FW_NOTIFY_DBG_MSG;
+	msg.common.subtype = type;
+	msg.common.source = source;
+	msg.common.hash = skb->hash;
+	msg.arg1 = arg1;
+	msg.arg2 = arg2;
+	msg.arg3 = arg3;
+	fw_output(skb, 0, &msg, sizeof(msg));
+}
+
+static __always_inline void fw_dbg(struct __sk_buff *skb, __u16 source, __u8 type, __u32 arg1,
+				   __u32 arg2)
+{
+	fw_dbg3(skb, source, type, arg1, arg2, 0);
+}
+
+#endif /* FLOWWATCH_DBG_H */
