@@ -45,7 +45,13 @@ deps: ## install the Debian packages that are missing (quick when all are there)
 	command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH (expected the Swift toolchain at /opt/swift)"; exit 1; }; \
 	test -n "$(BPF_CLANG)" || { echo "no clang to build the BPF program"; exit 1; }
 
-bpf: $(BPF_SKEL) ## build the BPF object and its embedding header
+bpf: $(BPF_SKEL) $(BPF_OUT)/foreign_drop_icmp.bpf.o ## build the BPF objects and the embedding header
+
+# A foreign tc program for the tests (not part of flowwatch).
+$(BPF_OUT)/foreign_drop_icmp.bpf.o: bpf/testdata/foreign_drop_icmp.bpf.c
+	@mkdir -p $(BPF_OUT)
+	@echo "  BPF      $@"
+	$(Q)$(BPF_CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BPF_OBJ): $(BPF_SRCS)
 	@mkdir -p $(BPF_OUT)

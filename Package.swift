@@ -53,12 +53,12 @@ let package = Package(
         ),
         .testTarget(
             name: "FlowwatchCoreTests",
-            dependencies: ["FlowwatchCore"],
+            dependencies: ["FlowwatchCore", "CFlowwatchABI"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "FlowwatchDatapathTests",
-            dependencies: ["FlowwatchDatapath", "FlowwatchCore", "CFlowwatchABI", "CLibbpf"]
+            dependencies: ["FlowwatchDatapath", "FlowwatchCore", "CFlowwatchABI", "CFlowwatchLinux", "CLibbpf"]
         ),
     ]
 )

@@ -88,10 +88,11 @@ up() {
 		in_ns "$name-$p" ip -6 route add default via fd00:10:244::1 dev eth0
 	done
 
-	# Services: TCP on the server pod, DNS-like UDP on the dns pod and in world.
-	in_ns "$name-server" socat -T2 TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=0 SYSTEM:'echo hello from server' >/dev/null 2>&1 &
-	in_ns "$name-dns" socat -T1 UDP6-RECVFROM:53,fork,reuseaddr,ipv6only=0 SYSTEM:'echo answer' >/dev/null 2>&1 &
-	in_ns "$world" socat -T1 UDP6-RECVFROM:53,fork,reuseaddr,ipv6only=0 SYSTEM:'echo answer' >/dev/null 2>&1 &
+	# Services: TCP on the server pod, DNS-like UDP on the dns pod and in world. Plain commands,
+	# not functions, go to the background: a forked shell would keep our stdout open.
+	ip netns exec "$name-server" socat -T2 TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=0 SYSTEM:'echo hello from server' </dev/null >/dev/null 2>&1 &
+	ip netns exec "$name-dns" socat -T1 UDP6-RECVFROM:53,fork,reuseaddr,ipv6only=0 SYSTEM:'echo answer' </dev/null >/dev/null 2>&1 &
+	ip netns exec "$world" socat -T1 UDP6-RECVFROM:53,fork,reuseaddr,ipv6only=0 SYSTEM:'echo answer' </dev/null >/dev/null 2>&1 &
 
 	{
 		echo "# written by scripts/demo-node.sh for the demo node '$name'"

@@ -1,4 +1,7 @@
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -42,7 +45,7 @@ int fw_netlink_request_links(int fd)
 	return 0;
 }
 
-int fw_netlink_read(int fd, void (*on_link)(void *ctx, const struct fw_link *link), void *ctx)
+int fw_netlink_read(int fd, void (*on_link)(void *ctx, const struct fw_link *link), void *ctx, int *dump_done)
 {
 	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
 	ssize_t len = recv(fd, buf, sizeof(buf), 0);
@@ -52,8 +55,11 @@ int fw_netlink_read(int fd, void (*on_link)(void *ctx, const struct fw_link *lin
 		return -errno;
 	for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)len);
 	     nh = NLMSG_NEXT(nh, len)) {
-		if (nh->nlmsg_type == NLMSG_DONE)
+		if (nh->nlmsg_type == NLMSG_DONE) {
+			if (dump_done)
+				*dump_done = 1;
 			break;
+		}
 		if (nh->nlmsg_type == NLMSG_ERROR) {
 			struct nlmsgerr *e = NLMSG_DATA(nh);
 			if (nh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error)
@@ -87,4 +93,17 @@ int fw_netlink_read(int fd, void (*on_link)(void *ctx, const struct fw_link *lin
 		count++;
 	}
 	return count;
+}
+
+int fw_enter_netns(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = setns(fd, CLONE_NEWNET);
+	rc = rc < 0 ? -errno : 0;
+	close(fd);
+	return rc;
 }

@@ -89,7 +89,8 @@ public final class Datapath: @unchecked Sendable {
 
     deinit { stop() }
 
-    /// Starts following devices and reading events.
+    /// Attaches to every matching device present now, then follows devices and reads events
+    /// on threads of their own.
     public func start(_ handlers: DatapathHandlers) throws(DatapathError) {
         let pages = options.perfPages
         let ringBytes = UInt32(pages) * UInt32(sysconf(Int32(_SC_PAGESIZE)))
@@ -99,6 +100,8 @@ public final class Datapath: @unchecked Sendable {
         let watcher = try DeviceWatcher { [weak self] link in self?.handle(link, handlers.device) }
         self.reader = reader
         self.watcher = watcher
+        // Attach to the devices there now before returning: "started" means observing them.
+        try watcher.initialDump()
         workers.append(Worker(name: "fw-devices") {
             do throws(DatapathError) { try watcher.run() } catch { handlers.failed(error) }
         })

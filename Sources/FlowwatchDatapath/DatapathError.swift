@@ -39,7 +39,7 @@ public enum DatapathError: Error, CustomStringConvertible, Equatable {
 }
 
 /// "No such device (ENODEV)": the text and the name an operator searches for.
-func errnoText(_ code: Int32) -> String {
+public func errnoText(_ code: Int32) -> String {
     let c = abs(code)
     return String(cString: strerror(c)) + (errnoNames[c].map { " (\($0))" } ?? " (errno \(c))")
 }

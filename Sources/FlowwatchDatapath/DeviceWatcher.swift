@@ -29,10 +29,33 @@ final class DeviceWatcher: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// Asks for every link and handles them all before returning, so that whoever starts the
+    /// watcher knows the devices present now are dealt with.
+    func initialDump() throws(DatapathError) {
+        let rc = fw_netlink_request_links(fd)
+        guard rc == 0 else { throw .netlink(errno: -rc) }
+        var done: Int32 = 0
+        while done == 0 {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, 1000)
+            if ready < 0 && errno != EINTR { throw .netlink(errno: errno) }
+            if ready == 0 { throw .netlink(errno: ETIMEDOUT) }
+            try readPending(&done)
+        }
+    }
+
     /// Reads link notifications until `stop()`; call from the thread that owns watching.
     func run() throws(DatapathError) {
-        var rc = fw_netlink_request_links(fd)
-        guard rc == 0 else { throw .netlink(errno: -rc) }
+        var done: Int32 = 0
+        while !stopped.load(ordering: .relaxed) {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, 100)
+            if ready < 0 && errno != EINTR { throw .netlink(errno: errno) }
+            if ready > 0 { try readPending(&done) }
+        }
+    }
+
+    private func readPending(_ done: inout Int32) throws(DatapathError) {
         let ctx = Unmanaged.passUnretained(self).toOpaque()
         let callback: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<fw_link>?) -> Void = { ctx, link in
             guard let ctx, let link else { return }
@@ -42,22 +65,16 @@ final class DeviceWatcher: @unchecked Sendable {
             // ARPHRD_ETHER = 1, ARPHRD_LOOPBACK = 772; everything else (tun, wireguard, ...) is L3.
             watcher.onLink(LinkInfo(ifindex: l.ifindex, name: name, layer3: l.type != 1 && l.type != 772, deleted: l.deleted != 0))
         }
-        while !stopped.load(ordering: .relaxed) {
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&pfd, 1, 100)
-            if ready < 0 && errno != EINTR { throw .netlink(errno: errno) }
-            guard ready > 0 else { continue }
-            while true {
-                rc = fw_netlink_read(fd, callback, ctx)
-                if rc == -EAGAIN || rc == -EINTR { break }
-                if rc == -ENOBUFS {
-                    // The kernel dropped notifications: start over from a full dump.
-                    rc = fw_netlink_request_links(fd)
-                    if rc != 0 && rc != -EBUSY { throw .netlink(errno: -rc) }
-                    break
-                }
-                if rc < 0 { throw .netlink(errno: -rc) }
+        while true {
+            let rc = fw_netlink_read(fd, callback, ctx, &done)
+            if rc == -EAGAIN || rc == -EINTR { return }
+            if rc == -ENOBUFS {
+                // The kernel dropped notifications: start over from a full dump.
+                let again = fw_netlink_request_links(fd)
+                if again != 0 && again != -EBUSY { throw .netlink(errno: -again) }
+                return
             }
+            if rc < 0 { throw .netlink(errno: -rc) }
         }
     }
 

@@ -76,10 +76,14 @@ int fw_netlink_open(void);
 int fw_netlink_request_links(int fd);
 /* Reads one datagram and calls on_link for every link message in it; returns how many, or
  * -errno (-EAGAIN when nothing is pending on the non-blocking socket, -ENOBUFS when the kernel
- * dropped notifications and a new dump is needed). */
-int fw_netlink_read(int fd, void (*on_link)(void *ctx, const struct fw_link *link), void *ctx);
+ * dropped notifications and a new dump is needed). Sets *dump_done at the end of a dump. */
+int fw_netlink_read(int fd, void (*on_link)(void *ctx, const struct fw_link *link), void *ctx, int *dump_done);
 
 
+
+/* Moves the calling thread into the network namespace at `path` (/var/run/netns/NAME); 0 or -errno.
+ * Tests use it on a thread of their own to look at a namespace without leaving theirs. */
+int fw_enter_netns(const char *path);
 
 /* ---- libbpf object helpers ---- */
 

@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+
+/// The flowwatch binary on a demo node built in namespaces: real devices, real packets.
+@Suite(.serialized, .enabled(if: Privileged.enabled, Privileged.reason))
+struct EndToEndTests {
+    /// The lines of `output` that contain each needle, in order; nil where one is missing.
+    func inOrder(_ output: String, _ needles: [String]) -> String? {
+        var lines = output.split(separator: "\n")[...]
+        for needle in needles {
+            guard let i = lines.firstIndex(where: { $0.contains(needle) }) else { return needle }
+            lines = lines[(i + 1)...]
+        }
+        return nil
+    }
+
+    @Test("seed 003: ping between two pods gives Cilium's event sequence, and TCP becomes established")
+    func pingAndTCP() throws {
+        let node = try DemoNode("e")
+        defer { node.down() }
+        let fw = try DemoNode.Observer(node: node, ["-v"])
+        defer { fw.stop() }
+        try node.exec("client", "ping", "-c1", "-W2", "10.244.0.25")
+        try node.exec("client", "socat", "-T2", "-", "TCP:10.244.0.25:8080")
+        usleep(300_000)
+        #expect(fw.stop() == 0)
+        let out = fw.output
+        let lxcServer = try node.lxc("server"), lxcClient = try node.lxc("client")
+
+        let request = [
+            "FROM 2073 DEBUG: Conntrack lookup 1/2: src=10.244.0.102:",
+            "FROM 2073 DEBUG: Conntrack lookup 2/2: nexthdr=1 flags=1",
+            "FROM 2073 DEBUG: CT verdict: New, revnat=0",
+            "FROM 2073 DEBUG: Successfully mapped addr=10.244.0.25 to identity=11575",
+            "FROM 2073 DEBUG: Conntrack create: proxy-port=0 revnat=0 src-identity=22099",
+            "FROM 2073 DEBUG: Attempting local delivery for container id 149 from seclabel 22099",
+            "FROM 149 DEBUG: Conntrack lookup 1/2: src=10.244.0.102:",
+            "FROM 149 DEBUG: Conntrack lookup 2/2: nexthdr=1 flags=0",
+            "FROM 149 DEBUG: CT verdict: New, revnat=0",
+            "FROM 149 DEBUG: Conntrack create: proxy-port=0 revnat=0 src-identity=22099",
+            "-> endpoint 149 flow 0x",
+        ]
+        #expect(inOrder(out, request) == nil, "request sequence\n\(out)")
+        #expect(out.contains("identity 22099->11575 state new ifindex \(lxcServer) orig-ip 10.244.0.102: 10.244.0.102 -> 10.244.0.25 icmp EchoRequest"), "\(out)")
+        let reply = [
+            "FROM 149 DEBUG: CT entry found lifetime=",
+            "FROM 149 DEBUG: CT verdict: Reply, revnat=0",
+            "FROM 149 DEBUG: Successfully mapped addr=10.244.0.102 to identity=22099",
+            "FROM 149 DEBUG: Attempting local delivery for container id 2073 from seclabel 11575",
+            "FROM 2073 DEBUG: CT verdict: Reply, revnat=0",
+            "-> endpoint 2073 flow 0x",
+        ]
+        #expect(inOrder(out, reply) == nil, "reply sequence\n\(out)")
+        #expect(out.contains("identity 11575->22099 state reply ifindex \(lxcClient)"), "\(out)")
+        #expect(out.contains("state established ifindex \(lxcServer)") && out.contains(":8080 tcp ACK"), "\(out)")
+        #expect(fw.errors.contains("lost: perf ring 0"), "\(fw.errors)")
+    }
+
+    @Test("devices added while following are attached, removed ones forgotten; nothing stays after Ctrl-C")
+    func deviceLifecycle() throws {
+        let node = try DemoNode("d")
+        defer { node.down() }
+        let fw = try DemoNode.Observer(node: node)
+        defer { fw.stop() }
+        let lxc = try node.lxc("client")
+        #expect(try node.tcxPrograms(lxc, egress: false).count == 1)
+        #expect(try node.tcxPrograms(lxc, egress: true).count == 1)
+        #expect(try node.tcxPrograms("eth0", egress: false).isEmpty, "eth0 does not match the default patterns")
+
+        try node.exec("node", "ip", "link", "add", "lxcnew0", "type", "veth", "peer", "name", "lxcnew1")
+        #expect(fw.waitForError("attached to lxcnew0"), "\(fw.errors)")
+        #expect(fw.waitForError("attached to lxcnew1"), "\(fw.errors)")
+        #expect(try node.tcxPrograms("lxcnew0", egress: true).count == 1)
+        try node.exec("node", "ip", "link", "del", "lxcnew0")
+        #expect(fw.waitForError("detached from lxcnew0 (device removed)"), "\(fw.errors)")
+        #expect(fw.waitForError("detached from lxcnew1 (device removed)"), "\(fw.errors)")
+
+        #expect(fw.stop() == 0)
+        #expect(try node.tcxPrograms(lxc, egress: false).isEmpty)
+        #expect(try node.tcxPrograms("cilium_host", egress: true).isEmpty)
+    }
+
+    @Test("SIGKILL leaves no tcx attachment; with tc, the next run removes the stale filters")
+    func killedRuns() throws {
+        let node = try DemoNode("k")
+        defer { node.down() }
+        let lxc = try node.lxc("server")
+        var fw = try DemoNode.Observer(node: node, tag: "tcx")
+        #expect(try node.tcxPrograms(lxc, egress: true).count == 1)
+        fw.stop(signal: SIGKILL)
+        #expect(try node.tcxPrograms(lxc, egress: true).isEmpty, "the kernel detaches tcx links of a dead process")
+
+        fw = try DemoNode.Observer(node: node, ["--attach", "tc"], tag: "tc1")
+        let filters = try node.exec("node", "tc", "filter", "show", "dev", lxc, "ingress")
+        #expect(filters.contains("fw_ingress"), "\(filters)")
+        fw.stop(signal: SIGKILL)
+        #expect(try node.exec("node", "tc", "filter", "show", "dev", lxc, "ingress").contains("fw_ingress"))
+
+        fw = try DemoNode.Observer(node: node, ["--attach", "tc"], tag: "tc2")
+        #expect(fw.errors.contains("removed stale flowwatch filters from \(lxc)"), "\(fw.errors)")
+        #expect(fw.stop() == 0)
+        #expect(!(try node.exec("node", "tc", "filter", "show", "dev", lxc, "ingress")).contains("fw_"))
+        #expect(!(try node.exec("node", "tc", "filter", "show", "dev", lxc, "egress")).contains("fw_"))
+    }
+
+    @Test("a foreign tc program on the device keeps doing what it did")
+    func foreignProgram() throws {
+        let node = try DemoNode("f")
+        defer { node.down() }
+        let lxc = try node.lxc("server")
+        // Drop ICMP towards the server pod, as a policy program would; TCP passes.
+        let foreign = DemoNode.root.appendingPathComponent("bpf/.output/foreign_drop_icmp.bpf.o").path
+        try node.exec("node", "tc", "qdisc", "add", "dev", lxc, "clsact")
+        try node.exec("node", "tc", "filter", "add", "dev", lxc, "egress", "pref", "1", "bpf", "da", "obj", foreign, "sec", "tc")
+        func pingWorks() -> Bool { (try? node.exec("client", "ping", "-c1", "-W1", "10.244.0.25")) != nil }
+        func tcpWorks() -> Bool { (try? node.exec("client", "socat", "-T2", "-", "TCP:10.244.0.25:8080")) != nil }
+        #expect(!pingWorks() && tcpWorks(), "before flowwatch")
+
+        let fw = try DemoNode.Observer(node: node)
+        defer { fw.stop() }
+        #expect(!pingWorks() && tcpWorks(), "with flowwatch attached in front")
+        usleep(200_000)
+        #expect(fw.stop() == 0)
+        // flowwatch saw the echo requests before the foreign filter dropped them.
+        #expect(fw.output.contains("-> endpoint 149") && fw.output.contains("icmp EchoRequest"), "\(fw.output)")
+        #expect(!pingWorks() && tcpWorks(), "after flowwatch")
+    }
+
+    @Test("without --follow, or with a bad config, it says what is wrong")
+    func badInvocations() throws {
+        let node = try DemoNode("b")
+        defer { node.down() }
+        let bad = node.work.appendingPathComponent("bad.yaml")
+        try "endpoints:\n  - id: 7\n    identity: 5\n    ips: [10.0.0.300]\n".write(to: bad, atomically: true, encoding: .utf8)
+        do {
+            try DemoNode.sh(DemoNode.binary, "--follow", "--config", bad.path)
+            Issue.record("a bad config was accepted")
+        } catch let e as DemoNode.CommandFailed {
+            #expect(e.output.contains("bad.yaml:4:") && e.output.contains("endpoints[0].ips[0]") && e.output.contains("10.0.0.300"), "\(e.output)")
+        }
+        do {
+            try DemoNode.sh(DemoNode.binary)
+            Issue.record("ran without --follow")
+        } catch let e as DemoNode.CommandFailed {
+            #expect(e.output.contains("--follow"), "\(e.output)")
+        }
+    }
+}
