@@ -19,13 +19,18 @@
  *   void fw_ct_process(struct __sk_buff *skb, __u16 source, const struct fw_packet *pkt,
  *                      __u8 dir, __u32 src_identity, struct fw_ct_result *res)
  *       Looks pkt->tuple (pkt->tracked must be set) up for device skb->ifindex in direction dir
- *       (enum fw_ct_dir) and updates or creates the entry:
+ *       (enum fw_ct_dir) and updates or creates the entry, first match wins:
  *         ICMP error whose quoted tuple has an entry      -> RELATED (entry left alone)
  *         entry for the tuple in dir                      -> ESTABLISHED
  *         entry for the reversed tuple in the other dir   -> REPLY
  *         otherwise                                       -> NEW, entry created with src_identity
- *       An expired entry counts as missing; a TCP SYN on a fully closed entry starts over (NEW).
- *       Emits DBG_CT_LOOKUP*_1, _2, DBG_CT_MATCH (when an entry matched) and DBG_CT_VERDICT.
+ *       An expired entry counts as missing. A TCP SYN (no ACK) on a fully closed entry starts a
+ *       new connection: NEW, the entry is reset (or, if it was the reverse one, deleted).
+ *       Lifetimes: TCP FW_CT_SYN_TIMEOUT until a packet without SYN is seen, then
+ *       FW_CT_LIFETIME_TCP, FW_CT_CLOSE_TIMEOUT once both sides sent FIN (or anyone RST);
+ *       other protocols FW_CT_LIFETIME_NONTCP; refreshed by every packet that matches.
+ *       Emits DBG_CT_LOOKUP*_1, _2, DBG_CT_MATCH (when an entry matched; its lifetime before
+ *       this packet refreshed it) and DBG_CT_VERDICT.
  *   void fw_ct_dbg_created(struct __sk_buff *skb, __u16 source, __u8 family, __u32 src_identity)
  *       Emits DBG_CT_CREATED4/6. Separate because Cilium prints it after the destination's
  *       identity lookup, which happens after the CT verdict.
@@ -96,19 +101,6 @@ static __always_inline bool fw_ct_closed(const struct fw_ct_entry *e)
 {
 	return (e->flags & (FW_CT_F_RX_CLOSING | FW_CT_F_TX_CLOSING)) ==
 	       (FW_CT_F_RX_CLOSING | FW_CT_F_TX_CLOSING);
-}
-
-static __always_inline __u32 fw_addr_tail(const __u8 *addr, __u8 family)
-{
-	/* What Cilium's debug messages carry: the IPv4 address, or the last 4 bytes of an IPv6
-	 * one, in network byte order as a u32 (the decoder prints the bytes as they lie). */
-	__u32 v;
-
-	if (family == FW_FAMILY_IPV4)
-		__builtin_memcpy(&v, addr, 4);
-	else
-		__builtin_memcpy(&v, addr + 12, 4);
-	return v;
 }
 
 /*

@@ -11,6 +11,9 @@
  *       hash = skb->hash. No packet bytes follow the message.
  *   void fw_dbg(struct __sk_buff *skb, __u16 source, __u8 type, __u32 arg1, __u32 arg2)
  *       fw_dbg3 with arg3 = 0.
+ *   __u32 fw_addr_tail(const __u8 *addr, __u8 family)
+ *       An address as debug messages carry it: IPv4 whole, IPv6 its last 4 bytes; network
+ *       byte order in memory (FW_FAMILY_IPV4: addr[0..3], else addr[12..15]).
  *
  * With debug off every call is a no-op that costs nothing at run time: fw_settings lives in
  * frozen .rodata, so the verifier knows the value and removes the branch. Callers that compute
@@ -48,6 +51,18 @@ static __always_inline void fw_dbg(struct __sk_buff *skb, __u16 source, __u8 typ
 				   __u32 arg2)
 {
 	fw_dbg3(skb, source, type, arg1, arg2, 0);
+}
+
+static __always_inline __u32 fw_addr_tail(const __u8 *addr, __u8 family)
+{
+	/* Left in network order: Cilium's decoder prints the u32's bytes as they lie. */
+	__u32 v;
+
+	if (family == FW_FAMILY_IPV4)
+		__builtin_memcpy(&v, addr, 4);
+	else
+		__builtin_memcpy(&v, addr + 12, 4);
+	return v;
 }
 
 #endif /* FLOWWATCH_DBG_H */

@@ -15,7 +15,7 @@
  *   const struct fw_endpoint *fw_endpoint_lookup(__u8 family, const __u8 *addr)
  *       The local endpoint that owns addr, or NULL.
  *
- * Needs fw_ipcache, fw_endpoints, dbg.h and conntrack.h (fw_addr_tail).
+ * Needs fw_ipcache, fw_endpoints and dbg.h.
  */
 #ifndef FLOWWATCH_IPCACHE_H
 #define FLOWWATCH_IPCACHE_H

@@ -191,8 +191,8 @@ static __always_inline bool fw_icmp_is_error(__u8 family, __u8 type)
 
 /*
  * Fills the ports (and TCP flags) of t from the L4 header at off. quoted: the header is inside
- * an ICMP error, which guarantees only its first 8 bytes (RFC 792, RFC 4443 quote more but may
- * be cut anywhere), so TCP is read no further than its ports.
+ * an ICMP error, and RFC 792 promises only its first 8 bytes, so TCP is read no further than
+ * its ports.
  * *icmp_type is set for ICMP/ICMPv6, else left alone. False if the header is truncated.
  */
 static __always_inline bool fw_parse_l4(struct __sk_buff *skb, __u32 off, struct fw_tuple *t,
@@ -237,7 +237,8 @@ static __always_inline bool fw_parse_l4(struct __sk_buff *skb, __u32 off, struct
 		return true;
 	}
 
-	/* Any other protocol is tracked by addresses alone, like Cilium does for unknown L4. */
+	/* Other protocols (SCTP, GRE, ESP, ...) are tracked by addresses and protocol alone:
+	 * a verdict without ports beats none. (Cilium's own conntrack refuses them.) */
 	return true;
 }
 

@@ -56,6 +56,7 @@ static __always_inline bool fw_trace_wanted(const struct fw_trace_args *a, bool 
 	(void)ct_report;
 	if (fw_settings.aggregation == 0)
 		return true;
+	/* Levels go here. Until then report rather than lose. */
 	return true;
 }
 

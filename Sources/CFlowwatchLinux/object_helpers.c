@@ -71,7 +71,9 @@ int fw_object_set_rodata(struct bpf_object *obj, const char *name, const void *v
 			if (vs->size != size)
 				return -EINVAL;
 			size_t total;
-			char *data = bpf_map__initial_value(map, &total);
+			/* libbpf 1.1 returns it const, but before load it is the writable image that
+			 * skeletons write their .rodata through too. */
+			char *data = (char *)bpf_map__initial_value(map, &total);
 			if (!data || vs->offset + size > total)
 				return -EINVAL;
 			memcpy(data + vs->offset, value, size);

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import FlowwatchCore
 import FlowwatchDatapath
 import Synchronization
@@ -67,31 +66,21 @@ struct Observe: ParsableCommand {
             diagnostic("\(error)")
             throw ExitCode(error == .tcxUnsupported ? 2 : 1)
         }
-        let done = DispatchSemaphore(value: 0)
-        let out = OutputWriter(fd: STDOUT_FILENO)
-        let consumer = LiveConsumer(datapath: datapath, output: out, verbosity: verbose, numeric: numeric) { done.signal() }
-        var handlers = DatapathHandlers { consumer.consume($0) }
-        handlers.batchEnd = { consumer.batchEnd() }
-        handlers.device = { report($0) }
-        handlers.failed = { error in consumer.fail(error); done.signal() }
-
+        // SIGINT and SIGTERM are blocked in every thread (set before any exists) and taken by
+        // the main thread with sigtimedwait: deterministic, whatever mask a parent handed down.
         signal(SIGPIPE, SIG_IGN)
-        // A parent may hand down a mask that blocks them; Ctrl-C and SIGTERM must always work.
         var stopSignals = sigset_t()
         sigemptyset(&stopSignals)
         sigaddset(&stopSignals, SIGINT)
         sigaddset(&stopSignals, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
-        let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { done.signal() }
-            source.resume()
-            return source
-        }
-        if let duration {
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: duration.nanoseconds))) { done.signal() }
-        }
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
+        let out = OutputWriter(fd: STDOUT_FILENO)
+        let consumer = LiveConsumer(datapath: datapath, output: out, verbosity: verbose, numeric: numeric)
+        var handlers = DatapathHandlers { consumer.consume($0) }
+        handlers.batchEnd = { consumer.batchEnd() }
+        handlers.device = { report($0) }
+        handlers.failed = { consumer.fail($0) }
 
         do {
             try datapath.start(handlers)
@@ -106,10 +95,15 @@ struct Observe: ParsableCommand {
             if fd >= 0 { close(fd) } else { diagnostic("cannot create \(readyFile): \(errnoText(errno))") }
         }
 
-        done.wait()
+        let deadline = duration.map { KernelClock.boottimeNow() + $0.nanoseconds }
+        while !consumer.shouldStop {
+            if let deadline, KernelClock.boottimeNow() >= deadline { break }
+            var tick = timespec(tv_sec: 0, tv_nsec: 50_000_000)
+            let sig = sigtimedwait(&stopSignals, nil, &tick)
+            if sig == SIGINT || sig == SIGTERM { break }
+        }
         datapath.stop()
         consumer.finish()
-        _ = signals
         if let error = consumer.failure {
             diagnostic("\(error)")
             throw ExitCode(1)
@@ -167,13 +161,12 @@ final class LiveConsumer: @unchecked Sendable {
     private var stream = MonitorEventStream()
     private var received: UInt64 = 0
     private var lostRecords: UInt64 = 0
-    private let closed: () -> Void
     private let failed = Mutex<DatapathError?>(nil)
+    private let outputClosed = Atomic<Bool>(false)
 
-    init(datapath: Datapath, output: OutputWriter, verbosity: Int, numeric: Bool, closed: @escaping () -> Void) {
+    init(datapath: Datapath, output: OutputWriter, verbosity: Int, numeric: Bool) {
         self.datapath = datapath
         self.output = output
-        self.closed = closed
         self.formatter = MonitorFormatter(
             verbosity: verbosity >= 2 ? .verbose : verbosity == 1 ? .debug : .info,
             numericIdentities: numeric,
@@ -189,8 +182,11 @@ final class LiveConsumer: @unchecked Sendable {
 
     func batchEnd() {
         output.flush()
-        if output.closed { closed() }
+        if output.closed { outputClosed.store(true, ordering: .relaxed) }
     }
+
+    /// The reader failed or nobody reads the output any more.
+    var shouldStop: Bool { outputClosed.load(ordering: .relaxed) || failure != nil }
 
     func fail(_ error: DatapathError) { failed.withLock { $0 = error } }
     var failure: DatapathError? { failed.withLock { $0 } }
