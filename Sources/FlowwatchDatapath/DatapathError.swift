@@ -20,7 +20,7 @@ public enum DatapathError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .missingPrivileges(let caps):
-            return "missing privileges: flowwatch needs \(caps.joined(separator: ", ")) (run it as root, or grant them with setcap)"
+            return "missing \(caps.joined(separator: ", ")): observing needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (run as root, or grant them with setcap)"
         case .load(let stage, let errno, let log):
             let tail = log.isEmpty ? "" : "\n" + log.trimmingSuffix()
             return "cannot \(stage) the BPF program: \(errnoText(errno))\(tail)"

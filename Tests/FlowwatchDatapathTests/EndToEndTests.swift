@@ -126,6 +126,19 @@ struct EndToEndTests {
         #expect(!pingWorks() && tcpWorks(), "after flowwatch")
     }
 
+    @Test("without a capability it names the one that is missing")
+    func missingCapability() throws {
+        for (dropped, named) in [("-net_admin", "missing CAP_NET_ADMIN:"), ("-bpf,-sys_admin", "missing CAP_BPF:"),
+                                 ("-bpf,-perfmon,-sys_admin,-net_admin", "missing CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN:")] {
+            do {
+                try DemoNode.sh("setpriv", "--bounding-set", dropped, "--", DemoNode.binary, "--follow")
+                Issue.record("ran without \(dropped)")
+            } catch let e as DemoNode.CommandFailed {
+                #expect(e.status == 1 && e.output.contains(named), "\(e.output)")
+            }
+        }
+    }
+
     @Test("without --follow, or with a bad config, it says what is wrong")
     func badInvocations() throws {
         let node = try DemoNode("b")
