@@ -8,9 +8,9 @@ MULTIARCH   := $(shell gcc -print-multiarch 2>/dev/null || echo $(shell uname -m
 SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian packages: build (libbpf, libelf, zlib, libpcap, bpftool) and the demo/tests (iproute2, ping,
-# socat, tcpdump).
+# socat, tcpdump, tshark).
 DEB_PACKAGES := libbpf-dev libelf-dev libpcap-dev zlib1g-dev bpftool iproute2 iputils-ping \
-                socat tcpdump
+                socat tcpdump tshark
 
 BPF_OUT     := bpf/.output
 BPF_OBJ     := $(BPF_OUT)/flowwatch.bpf.o

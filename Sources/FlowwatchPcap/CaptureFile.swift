@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One open capture file: a buffer of whole records in front of a file descriptor, gzip-compressed
+/// when the name ends in `.gz`.
+///
+/// Records enter the buffer whole (`reserve`, then `commit`) and leave it only as a whole buffer,
+/// in a single `write(2)` loop, so the file grows in steps that end at record boundaries and there
+/// is no syscall per packet. If a write fails part-way (a full disk writes what fits, then fails
+/// with ENOSPC), the file is truncated back to the end of the previous buffer: what remains is
+/// whole records (whole gzip members when compressed) that tcpdump, tshark and gunzip read to the
+/// end without complaint. The failed buffer's records are lost.
+final class CaptureFile {
+    let path: String
+    private var descriptor: Int32
+    private let gzip: GzipMembers?
+    private var buffer: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var count = 0
+    /// Where compressed members are built; sized for the bound of a full buffer when first needed.
+    private var compressed: UnsafeMutableRawPointer?
+    private var compressedCapacity = 0
+    /// The file's length: always the end of a whole flush.
+    private(set) var bytesOnDisk = 0
+    /// Packets in the buffer, which reach the file with the next flush.
+    private var bufferedPackets = 0
+    /// Packets whose bytes are in the file.
+    private(set) var packetsOnDisk = 0
+
+    /// Big enough that the write syscall is a small cost next to the packets it carries (about
+    /// 1,800 pcap or 850 pcapng records of 128-byte captures), small enough that a failed flush
+    /// loses little.
+    static let bufferSize = 256 * 1024
+
+    /// Creates the file with mode 0600 (captures hold payloads). Without `overwrite` an existing
+    /// file is an error (O_EXCL, which also refuses to follow a planted symlink); with it the file
+    /// is truncated and, if it is a regular file, its mode tightened to 0600 too.
+    init(path: String, overwrite: Bool) throws(CaptureError) {
+        self.path = path
+        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL)
+        let fd = Glibc.open(path, flags, 0o600)
+        guard fd >= 0 else {
+            let error = SystemError.current
+            throw error.code == EEXIST ? .exists(path: path) : .open(path: path, error)
+        }
+        var status = stat()
+        if fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_mode & 0o7777 != 0o600,
+            fchmod(fd, 0o600) != 0
+        {
+            let error = SystemError.current
+            Glibc.close(fd)
+            throw .open(path: path, error)
+        }
+        do {
+            gzip = path.hasSuffix(".gz") ? try GzipMembers(path: path) : nil
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        descriptor = fd
+        capacity = Self.bufferSize
+        buffer = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit {
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        buffer.deallocate()
+        compressed?.deallocate()
+    }
+
+    /// Room for a record of `size` bytes, flushing the buffer first if the record would not fit.
+    /// The caller writes exactly `size` bytes there and then calls `commit`.
+    func reserve(_ size: Int) throws(CaptureError) -> UnsafeMutableRawPointer {
+        if count + size > capacity {
+            try flush()
+            if size > capacity { grow(to: size) }
+        }
+        return buffer + count
+    }
+
+    /// Takes the record written after `reserve` into the buffer.
+    func commit(_ size: Int, packets: Int) {
+        count += size
+        bufferedPackets += packets
+    }
+
+    /// Appends bytes that are not a packet (file headers, interface blocks).
+    func append(_ bytes: [UInt8]) throws(CaptureError) {
+        let target = try reserve(bytes.count)
+        bytes.withUnsafeBytes { target.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        commit(bytes.count, packets: 0)
+    }
+
+    /// Whether `size` more bytes keep the file within `limit` bytes on disk. With gzip the
+    /// buffer's compressed size is unknown, so the check uses zlib's bound for it; when that bound
+    /// is too big, the buffer is flushed (compressed) first and the real size decides.
+    func fits(_ size: Int, within limit: Int) throws(CaptureError) -> Bool {
+        guard let gzip else { return bytesOnDisk + count + size <= limit }
+        if bytesOnDisk + gzip.bound(count + size) <= limit { return true }
+        guard count > 0 else { return false }
+        try flush()
+        return bytesOnDisk + gzip.bound(size) <= limit
+    }
+
+    /// Writes the buffer to the file (as one gzip member when compressed).
+    func flush() throws(CaptureError) {
+        guard count > 0 else { return }
+        var output = UnsafeRawPointer(buffer)
+        var length = count
+        if let gzip {
+            let needed = gzip.bound(count)
+            if compressedCapacity < needed {
+                compressed?.deallocate()
+                compressedCapacity = max(needed, gzip.bound(Self.bufferSize))
+                compressed = .allocate(byteCount: compressedCapacity, alignment: 16)
+            }
+            switch gzip.member(of: buffer, count: count, into: compressed!, capacity: compressedCapacity) {
+            case .success(let produced):
+                output = UnsafeRawPointer(compressed!)
+                length = produced
+            case .failure(let failure):
+                dropBuffer()
+                throw .compression(path: path, message: failure.message)
+            }
+        }
+        var offset = 0
+        while offset < length {
+            let written = Glibc.write(descriptor, output + offset, length - offset)
+            if written > 0 {
+                offset += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else {
+                // write(2) returns 0 for a non-empty buffer only on devices that cannot take more.
+                let error = written < 0 ? SystemError.current : SystemError(ENOSPC)
+                if offset > 0 { _ = ftruncate(descriptor, off_t(bytesOnDisk)) }
+                dropBuffer()
+                throw .write(path: path, error)
+            }
+        }
+        bytesOnDisk += length
+        packetsOnDisk += bufferedPackets
+        dropBuffer()
+    }
+
+    /// Flushes and closes. close(2) errors count: NFS and some filesystems report a failed
+    /// write only there.
+    func close() throws(CaptureError) {
+        defer { discard() }
+        try flush()
+        let fd = descriptor
+        descriptor = -1
+        // Linux releases the descriptor even when close fails, so it is never retried.
+        if Glibc.close(fd) != 0 && errno != EINTR {
+            throw .write(path: path, .current)
+        }
+    }
+
+    /// Closes without writing the buffer: after a failure, or when the file is abandoned.
+    func discard() {
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        descriptor = -1
+        dropBuffer()
+    }
+
+    private func dropBuffer() {
+        count = 0
+        bufferedPackets = 0
+    }
+
+    /// Makes the (empty) buffer big enough for one record larger than the usual buffer, such as
+    /// a whole 64 KiB GSO packet with a long comment.
+    private func grow(to size: Int) {
+        buffer.deallocate()
+        capacity = size
+        buffer = .allocate(byteCount: capacity, alignment: 16)
+    }
+}

@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The files one writer produces: the open file, rotation, the ring of kept files, and the
+/// failure that stops writing. Formats plug in as a `CaptureEncoder`.
+final class CaptureOutput<Encoder: CaptureEncoder> {
+    private let path: String
+    private let overwrite: Bool
+    private let rotation: CaptureRotation?
+    private let intervalNanos: UInt64?
+    private var encoder: Encoder
+    private var file: CaptureFile?
+    private(set) var failure: CaptureError?
+    private(set) var currentPath: String
+
+    /// The number in the current file's name (rotation only).
+    private var fileNumber = 1
+    /// The oldest numbered file still kept.
+    private var oldestNumber = 1
+    /// Packets in the current file, buffered or written.
+    private var packetsInFile = 0
+    /// The rotation interval (counted from the epoch) of the current file's first packet.
+    private var intervalIndex: UInt64 = 0
+    /// Packets in files already closed.
+    private var packetsInClosedFiles = 0
+
+    init(path: String, options: CaptureFileOptions, encoder: Encoder) throws(CaptureError) {
+        try options.rotation?.validate()
+        self.path = path
+        self.overwrite = options.overwrite
+        self.rotation = options.rotation
+        self.intervalNanos = options.rotation?.intervalNanos
+        self.encoder = encoder
+        self.currentPath = options.rotation == nil ? path : CaptureRotation.fileName(for: path, number: 1)
+        file = try openFile(currentPath)
+    }
+
+    var packetsWritten: Int { packetsInClosedFiles + (file?.packetsOnDisk ?? 0) }
+
+    func write(_ packet: CapturedPacket) throws(CaptureError) {
+        guard let file else { throw failure ?? .closed(path: currentPath) }
+        do {
+            try place(packet, in: file)
+        } catch {
+            fail(error)
+            throw error
+        }
+    }
+
+    func flush() throws(CaptureError) {
+        guard let file else {
+            if let failure { throw failure }
+            return
+        }
+        do {
+            try file.flush()
+        } catch {
+            fail(error)
+            throw error
+        }
+    }
+
+    func close() throws(CaptureError) {
+        if let file {
+            self.file = nil
+            do {
+                try finish(file)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    private func place(_ packet: CapturedPacket, in current: CaptureFile) throws(CaptureError) {
+        var file = current
+        if let intervalNanos, packetsInFile > 0, packet.timestampNanos / intervalNanos > intervalIndex {
+            file = try rotate(file)
+        }
+        var size = encoder.size(of: packet)
+        if let limit = rotation?.maxFileBytes, packetsInFile > 0, try !file.fits(size, within: limit) {
+            file = try rotate(file)
+            size = encoder.size(of: packet)
+        }
+        let target = try file.reserve(size)
+        encoder.encode(packet, to: target)
+        file.commit(size, packets: 1)
+        if packetsInFile == 0, let intervalNanos { intervalIndex = packet.timestampNanos / intervalNanos }
+        packetsInFile += 1
+    }
+
+    /// Closes the current file, removes the oldest if the ring is full, and opens the next.
+    private func rotate(_ old: CaptureFile) throws(CaptureError) -> CaptureFile {
+        file = nil
+        try finish(old)
+        fileNumber += 1
+        if let maxFiles = rotation?.maxFiles {
+            while fileNumber - oldestNumber >= maxFiles {
+                let oldest = CaptureRotation.fileName(for: path, number: oldestNumber)
+                // Already gone (someone moved it away) is what removing wanted.
+                if unlink(oldest) != 0 && errno != ENOENT { throw .remove(path: oldest, .current) }
+                oldestNumber += 1
+            }
+        }
+        currentPath = CaptureRotation.fileName(for: path, number: fileNumber)
+        let new = try openFile(currentPath)
+        file = new
+        packetsInFile = 0
+        return new
+    }
+
+    /// Ends a file whole: the format's closing bytes, the buffer, close(2). On failure the
+    /// descriptor is closed anyway.
+    private func finish(_ file: CaptureFile) throws(CaptureError) {
+        defer {
+            file.discard()
+            packetsInClosedFiles += file.packetsOnDisk
+        }
+        try file.append(encoder.finishFile())
+        try file.close()
+    }
+
+    /// Creates a file and writes its header at once: a file that exists is a valid capture from
+    /// the start, even if the process is killed before the first packet is flushed.
+    private func openFile(_ name: String) throws(CaptureError) -> CaptureFile {
+        let new = try CaptureFile(path: name, overwrite: overwrite)
+        do {
+            try new.append(encoder.startFile())
+            try new.flush()
+        } catch {
+            new.discard()
+            throw error
+        }
+        return new
+    }
+
+    /// Stops writing: the open file keeps what was written whole, and the error is kept to be
+    /// thrown again by every later call.
+    private func fail(_ error: CaptureError) {
+        if failure == nil { failure = error }
+        if let file {
+            file.discard()
+            packetsInClosedFiles += file.packetsOnDisk
+        }
+        file = nil
+    }
+}

@@ -1,0 +1,143 @@
+/// Something that writes captured packets to files: `PcapWriter` or `PcapngWriter`.
+///
+/// Writers buffer whole records and write a buffer at a time; call `flush()` now and then (say,
+/// once a second) when packets are rare, so the file on disk keeps up with what was seen.
+///
+/// Failure: the first error (a full disk, an I/O error, a rotated file that cannot be created)
+/// fails the writer. The open file is closed at once, ending at the last buffer written whole, and
+/// every later `write`, `flush` and `close` throws that same error without touching the disk, so
+/// the caller can keep printing flows and report the failure once. Files written earlier stay as
+/// they are.
+///
+/// Not thread-safe: one task or thread owns a writer.
+public protocol CaptureWriter: AnyObject {
+    /// Appends a packet, rotating first if the rotation settings ask for it.
+    func write(_ packet: CapturedPacket) throws(CaptureError)
+    /// Writes what is buffered to the file.
+    func flush() throws(CaptureError)
+    /// Flushes and closes the file (ending the gzip stream properly). Throws the writer's failure
+    /// if it ever failed, so an exit status computed from `close()` alone is right. Calling it
+    /// again does nothing more.
+    func close() throws(CaptureError)
+    /// The error that failed the writer, if any.
+    var failure: CaptureError? { get }
+    /// Packets whose bytes have reached the files (buffered ones count once flushed).
+    var packetsWritten: Int { get }
+    /// The file being written (with rotation, the newest one).
+    var currentPath: String { get }
+}
+
+/// How a writer creates its files.
+public struct CaptureFileOptions: Sendable, Hashable {
+    /// Truncate an existing file instead of refusing it (`--force`).
+    public var overwrite: Bool
+    /// Split the capture into several files; nil writes one file, named exactly as given.
+    public var rotation: CaptureRotation?
+
+    public init(overwrite: Bool = false, rotation: CaptureRotation? = nil) {
+        self.overwrite = overwrite
+        self.rotation = rotation
+    }
+}
+
+/// Rotation like tcpdump's `-C`/`-W`, plus rotation on clock boundaries.
+///
+/// With rotation every file gets a number before its extension, starting at 1: `out.pcap` becomes
+/// `out.0001.pcap`, `out.0002.pcap`, …; `out.pcapng.gz` becomes `out.0001.pcapng.gz` (see
+/// `fileName(for:number:)`). Numbers only grow, so names sort in time order and a ring never
+/// reuses a name.
+public struct CaptureRotation: Sendable, Hashable {
+    /// Start a new file before a packet would take the file past this many bytes on disk
+    /// (compressed bytes for `.gz`). A file always takes at least one packet, however big.
+    /// tcpdump's `-C` counts in millions of bytes.
+    public var maxFileBytes: Int?
+    /// Keep at most this many files: creating one more removes the oldest this writer created.
+    public var maxFiles: Int?
+    /// Start a new file when a packet's timestamp crosses a multiple of this interval since the
+    /// Unix epoch (UTC): with an hour, files cover 10:00-11:00, 11:00-12:00, … whatever the start
+    /// time, unlike tcpdump's `-G`, which counts from the first packet and drifts. Packet time,
+    /// not the clock at write time, decides, so replaying a recording rotates exactly as the live
+    /// run did. An interval with no packets gets no file; a packet older than the current file's
+    /// interval (out of order) stays in the current file.
+    public var interval: Duration?
+
+    public init(maxFileBytes: Int? = nil, maxFiles: Int? = nil, interval: Duration? = nil) {
+        self.maxFileBytes = maxFileBytes
+        self.maxFiles = maxFiles
+        self.interval = interval
+    }
+
+    /// Checks the settings before any file is created (writers check too).
+    public func validate() throws(CaptureError) {
+        if let maxFileBytes, maxFileBytes <= 0 { throw .invalidRotation("the maximum file size must be positive") }
+        if let maxFiles, maxFiles <= 0 { throw .invalidRotation("the number of files must be positive") }
+        if let interval, interval <= .zero { throw .invalidRotation("the rotation interval must be positive") }
+        if maxFileBytes == nil && interval == nil {
+            throw .invalidRotation("rotation needs a maximum file size or an interval")
+        }
+    }
+
+    /// The name of rotated file `number` for `path`: the number, zero-padded to four digits, goes
+    /// before the extension (`.pcap`, `.pcapng`, and `.gz` with the one before it) so tools that
+    /// go by extension still recognise the file.
+    public static func fileName(for path: String, number: Int) -> String {
+        let nameStart = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
+        var stemEnd = path.endIndex
+        if path[nameStart...].hasSuffix(".gz") { stemEnd = path.index(stemEnd, offsetBy: -3) }
+        // A leading dot names a hidden file; it is not an extension.
+        if let dot = path[nameStart..<stemEnd].lastIndex(of: "."), dot > nameStart { stemEnd = dot }
+        let digits = String(number)
+        let padding = String(repeating: "0", count: max(0, 4 - digits.count))
+        return path[..<stemEnd] + "." + padding + digits + path[stemEnd...]
+    }
+
+    var intervalNanos: UInt64? {
+        guard let interval else { return nil }
+        let (seconds, attoseconds) = interval.components
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+    }
+}
+
+/// Classic pcap (`--pcap`): Ethernet link type, nanosecond timestamps, the snapshot length given.
+/// Interface, direction, packet id, verdict and comment have no place in this format and are not
+/// written. A name ending in `.gz` writes gzip.
+public final class PcapWriter: CaptureWriter {
+    private let output: CaptureOutput<PcapEncoder>
+
+    /// Creates the (first) file at once, so a bad path fails before capture starts.
+    /// `snapshotLength` is the capture length; 0 means whole packets.
+    public init(path: String, snapshotLength: UInt32, options: CaptureFileOptions = .init()) throws(CaptureError) {
+        output = try CaptureOutput(
+            path: path, options: options,
+            encoder: PcapEncoder(snapshotLength: SnapshotLength.effective(snapshotLength)))
+    }
+
+    public func write(_ packet: CapturedPacket) throws(CaptureError) { try output.write(packet) }
+    public func flush() throws(CaptureError) { try output.flush() }
+    public func close() throws(CaptureError) { try output.close() }
+    public var failure: CaptureError? { output.failure }
+    public var packetsWritten: Int { output.packetsWritten }
+    public var currentPath: String { output.currentPath }
+}
+
+/// pcapng (`--pcapng`): an interface block per device (name, description, nanosecond
+/// resolution) and per packet its direction, packet id, tc verdict and comment. A name ending in
+/// `.gz` writes gzip.
+public final class PcapngWriter: CaptureWriter {
+    private let output: CaptureOutput<PcapngEncoder>
+
+    /// Creates the (first) file at once, so a bad path fails before capture starts.
+    /// `snapshotLength` is the capture length; 0 means whole packets.
+    public init(path: String, snapshotLength: UInt32, options: CaptureFileOptions = .init()) throws(CaptureError) {
+        output = try CaptureOutput(
+            path: path, options: options,
+            encoder: PcapngEncoder(snapshotLength: SnapshotLength.effective(snapshotLength)))
+    }
+
+    public func write(_ packet: CapturedPacket) throws(CaptureError) { try output.write(packet) }
+    public func flush() throws(CaptureError) { try output.flush() }
+    public func close() throws(CaptureError) { try output.close() }
+    public var failure: CaptureError? { output.failure }
+    public var packetsWritten: Int { output.packetsWritten }
+    public var currentPath: String { output.currentPath }
+}
