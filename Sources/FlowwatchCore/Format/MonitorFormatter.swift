@@ -103,17 +103,7 @@ public struct MonitorFormatter: Sendable {
             b.appendASCII("\n")
             return
         }
-        b.appendSeparator()
-        b.appendCPU(cpu)
-        b.appendASCII(" MARK ")
-        b.appendHexPrefixed(t.hash)
-        if t.ipTraceID != 0 {
-            b.appendASCII(" [ IP-TRACE-ID = ")
-            b.appendDecimal(t.ipTraceID)
-            b.appendASCII(" ]")
-        }
-        b.appendASCII(" FROM ")
-        b.appendDecimal(t.source)
+        b.appendVerboseHeader(cpu: cpu, hash: t.hash, ipTraceID: t.ipTraceID, source: t.source)
         b.appendASCII(" ")
         if let name = t.observationPoint.name { b.append(name) } else { b.appendDecimal(t.observationPoint.rawValue) }
         b.appendASCII(": ")
@@ -183,12 +173,7 @@ public struct MonitorFormatter: Sendable {
             b.appendASCII("\n")
             return
         }
-        b.appendSeparator()
-        b.appendCPU(cpu)
-        b.appendASCII(" MARK ")
-        b.appendHexPrefixed(c.hash)
-        b.appendASCII(" FROM ")
-        b.appendDecimal(c.source)
+        b.appendVerboseHeader(cpu: cpu, hash: c.hash, ipTraceID: 0, source: c.source)
         b.appendASCII(" DEBUG: ")
         b.appendDecimal(c.originalLength)
         b.appendASCII(" bytes, ")
@@ -250,17 +235,7 @@ public struct MonitorFormatter: Sendable {
             b.appendASCII("\n")
             return
         }
-        b.appendSeparator()
-        b.appendCPU(cpu)
-        b.appendASCII(" MARK ")
-        b.appendHexPrefixed(d.hash)
-        if d.ipTraceID != 0 {
-            b.appendASCII(" [ IP-TRACE-ID = ")
-            b.appendDecimal(d.ipTraceID)
-            b.appendASCII(" ]")
-        }
-        b.appendASCII(" FROM ")
-        b.appendDecimal(d.source)
+        b.appendVerboseHeader(cpu: cpu, hash: d.hash, ipTraceID: d.ipTraceID, source: d.source)
         b.appendASCII(" DROP: ")
         b.appendDecimal(d.originalLength)
         b.appendASCII(" bytes, reason ")
@@ -306,6 +281,23 @@ extension Array where Element == UInt8 {
     mutating func appendSeparator() {
         append(contentsOf: repeatElement(UInt8(ascii: "-"), count: 78))
         appendASCII("\n")
+    }
+
+    /// The start of every -vv header (trace, drop, capture): the separator line, then
+    /// `CPU 01: MARK 0x… [ IP-TRACE-ID = n ] FROM <source>`; the trace id only when non-zero
+    /// (debug captures carry none and pass 0).
+    fileprivate mutating func appendVerboseHeader(cpu: UInt32, hash: UInt32, ipTraceID: UInt64, source: UInt16) {
+        appendSeparator()
+        appendCPU(cpu)
+        appendASCII(" MARK ")
+        appendHexPrefixed(hash)
+        if ipTraceID != 0 {
+            appendASCII(" [ IP-TRACE-ID = ")
+            appendDecimal(ipTraceID)
+            appendASCII(" ]")
+        }
+        appendASCII(" FROM ")
+        appendDecimal(source)
     }
 
     /// An interface by name; `0` for no interface, the number if the name is unknown.

@@ -1,0 +1,76 @@
+/// What the builder knows about addresses and identities, indexed once from the node config so
+/// naming an endpoint costs a hash lookup and no allocation per event.
+///
+/// It plays the part of Hubble's endpoint, ipcache and identity getters
+/// (`pkg/hubble/parser/common/endpoint.go: ResolveEndpoint`): a local endpoint is described by
+/// the config entry owning the address; any other address by its identity, with labels from the
+/// config's `identities` (or the labels of a local endpoint with that identity) or, for
+/// reserved identities, `reserved:<name>`.
+struct EndpointIndex: Sendable {
+    /// Flow endpoints of the local endpoints, labels sorted, ready to copy into flows.
+    private let locals: [Flow.Endpoint]
+    private let localByIP: [IPAddress: Int]
+    /// Local endpoints and the host endpoint by endpoint id, for debug messages.
+    private let byID: [UInt16: Flow.Endpoint]
+    private let labelsByIdentity: [UInt32: [String]]
+    /// The ipcache prefixes, longest first, so the first match is the most specific.
+    private let prefixes: [NodeConfig.PrefixIdentity]
+
+    init(_ config: NodeConfig) {
+        var locals: [Flow.Endpoint] = []
+        var localByIP: [IPAddress: Int] = [:]
+        var byID: [UInt16: Flow.Endpoint] = [:]
+        var labels: [UInt32: [String]] = [:]
+        for id in 1...11 {
+            if let name = SecurityIdentity(UInt32(id)).reservedName {
+                labels[UInt32(id)] = ["reserved:" + name]
+            }
+        }
+        // kube-apiserver is also a remote node (Cilium's reservedIdentityLabels).
+        labels[7] = ["reserved:kube-apiserver", "reserved:remote-node"]
+        for ep in config.endpoints {
+            let endpoint = Flow.Endpoint(id: UInt32(ep.id), identity: ep.identity, namespace: ep.namespace ?? "",
+                                         labels: ep.labels.sorted(), podName: ep.pod ?? "")
+            for ip in ep.ips { localByIP[ip] = locals.count }
+            locals.append(endpoint)
+            byID[ep.id] = endpoint
+            if labels[ep.identity] == nil, !endpoint.labels.isEmpty {
+                labels[ep.identity] = endpoint.labels
+            }
+        }
+        for (identity, identityLabels) in config.identityLabels {
+            labels[identity] = identityLabels.sorted()
+        }
+        if config.hostEndpointID != 0, byID[config.hostEndpointID] == nil {
+            byID[config.hostEndpointID] = Flow.Endpoint(id: UInt32(config.hostEndpointID),
+                                                        identity: SecurityIdentity.host.rawValue,
+                                                        labels: labels[SecurityIdentity.host.rawValue] ?? [])
+        }
+        self.locals = locals
+        self.localByIP = localByIP
+        self.byID = byID
+        self.labelsByIdentity = labels
+        self.prefixes = config.prefixes.sorted { $0.prefix.length > $1.prefix.length }
+    }
+
+    /// The endpoint for one side of a packet. The datapath's identity wins when it has one (it
+    /// is what policy saw); otherwise the config's. `ip` is nil when the packet had no IP
+    /// header, which leaves only the identity to go by.
+    func resolve(_ ip: IPAddress?, datapathIdentity: UInt32) -> Flow.Endpoint {
+        if let ip, let i = localByIP[ip] {
+            var endpoint = locals[i]
+            if datapathIdentity != 0 { endpoint.identity = datapathIdentity }
+            return endpoint
+        }
+        var identity = datapathIdentity
+        if identity == 0, let ip, let entry = prefixes.first(where: { $0.prefix.contains(ip) }) {
+            identity = entry.identity
+        }
+        return Flow.Endpoint(identity: identity, labels: labelsByIdentity[identity] ?? [])
+    }
+
+    /// The endpoint a debug message came from; only the id is known for ids not in the config.
+    func endpoint(id: UInt16) -> Flow.Endpoint {
+        byID[id] ?? Flow.Endpoint(id: UInt32(id))
+    }
+}

@@ -1,0 +1,362 @@
+/// `hubble observe -o json` (= `jsonpb`): one JSON object per line, the protojson form of
+/// `GetFlowsResponse` for flows and lost events and of `GetDebugEventsResponse` for debug
+/// events, as `encoding/json` prints it:
+///
+///     {"flow":{"time":"2026-11-21T09:28:33.123456789Z","verdict":"FORWARDED",…,"Summary":"TCP Flags: SYN"},"node_name":"k8s1","time":"2026-11-21T09:28:33.123456789Z"}
+///     {"lost_events":{"source":"PERF_EVENT_RING_BUFFER","num_events_lost":"12","cpu":3},"node_name":"k8s1","time":"…"}
+///     {"debug_event":{"type":"DBG_CT_VERDICT","source":{"ID":149,…},"hash":0,"arg1":0,"arg2":0,"arg3":0,"message":"CT verdict: New, revnat=0","cpu":1},"node_name":"k8s1","time":"…"}
+///
+/// The rules are protojson's with Cilium's `UseProtoNames`: keys are the proto field names
+/// (`IP`, `l4`, `ipVersion`, `Type`, `Summary` keep their capitals), fields appear in
+/// declaration order, zero values and empty lists are left out while set messages and wrapper
+/// values (`is_reply`, `cpu`, `hash`) are written even when zero, enums are names (numbers when
+/// the enum has no name for the value), 64-bit integers are strings, timestamps are RFC 3339 in
+/// UTC with 0, 3, 6 or 9 fraction digits. Strings are escaped as protojson does, plus `<`, `>`,
+/// `&`, U+2028 and U+2029 as `encoding/json` re-escapes them. Written by hand into the buffer:
+/// no `JSONEncoder`, no intermediate strings.
+public struct HubbleJSONWriter: FlowOutput {
+    public init() {}
+
+    public mutating func write(_ event: FlowEvent, into b: inout [UInt8]) {
+        var o = JSONObject(&b)
+        switch event {
+        case .flow(let f):
+            o.key("flow", &b)
+            writeFlow(f, into: &b)
+        case .lost(let l):
+            o.key("lost_events", &b)
+            writeLost(l, into: &b)
+        case .debug(let d):
+            o.key("debug_event", &b)
+            writeDebug(d, into: &b)
+        }
+        o.string("node_name", event.nodeName, &b)
+        o.key("time", &b)
+        b.appendJSONTimestamp(event.time)
+        o.end(&b)
+        b.append(UInt8(ascii: "\n"))
+    }
+
+    // MARK: - flow.Flow
+
+    private func writeFlow(_ f: Flow, into b: inout [UInt8]) {
+        var o = JSONObject(&b)
+        o.key("time", &b)
+        b.appendJSONTimestamp(f.time)
+        o.protoEnum("verdict", f.verdict.rawValue, f.verdict.name, &b)
+        o.number("drop_reason", f.dropReason, &b)
+        if let ethernet = f.ethernet {
+            o.key("ethernet", &b)
+            var e = JSONObject(&b)
+            e.key("source", &b)
+            b.appendQuoted { $0.appendMAC(ethernet.source) }
+            e.key("destination", &b)
+            b.appendQuoted { $0.appendMAC(ethernet.destination) }
+            e.end(&b)
+        }
+        if let ip = f.ip {
+            o.key("IP", &b)
+            var i = JSONObject(&b)
+            i.key("source", &b)
+            b.appendQuoted { $0.appendIP(ip.source) }
+            if let xlated = ip.sourceXlated {
+                i.key("source_xlated", &b)
+                b.appendQuoted { $0.appendIP(xlated) }
+            }
+            i.key("destination", &b)
+            b.appendQuoted { $0.appendIP(ip.destination) }
+            i.protoEnum("ipVersion", ip.ipVersion.rawValue, ip.ipVersion.name, &b)
+            i.bool("encrypted", ip.encrypted, &b)
+            i.end(&b)
+        }
+        if let l4 = f.l4 {
+            o.key("l4", &b)
+            writeLayer4(l4, into: &b)
+        }
+        o.key("source", &b)
+        writeEndpoint(f.source, into: &b)
+        o.key("destination", &b)
+        writeEndpoint(f.destination, into: &b)
+        o.protoEnum("Type", f.type.rawValue, f.type.name, &b)
+        o.string("node_name", f.nodeName, &b)
+        o.bool("reply", f.isReply == true, &b)
+        o.key("event_type", &b)
+        var t = JSONObject(&b)
+        t.number("type", f.eventType.type, &b)
+        t.number("sub_type", f.eventType.subType, &b)
+        t.end(&b)
+        o.protoEnum("traffic_direction", f.trafficDirection.rawValue, f.trafficDirection.name, &b)
+        o.protoEnum("trace_observation_point", f.traceObservationPoint.rawValue, f.traceObservationPoint.name, &b)
+        o.protoEnum("trace_reason", f.traceReason.rawValue, f.traceReason.name, &b)
+        if let file = f.file {
+            o.key("file", &b)
+            var fi = JSONObject(&b)
+            fi.string("name", file.name, &b)
+            fi.number("line", file.line, &b)
+            fi.end(&b)
+        }
+        if f.ipTraceID != 0 {
+            o.key("ip_trace_id", &b)
+            var tr = JSONObject(&b)
+            tr.uint64("trace_id", f.ipTraceID, &b)
+            tr.end(&b)
+        }
+        o.protoEnum("drop_reason_desc", f.dropReasonDesc.rawValue, f.dropReasonDesc.protoName, &b)
+        if let isReply = f.isReply {
+            o.key("is_reply", &b)
+            b.appendASCII(isReply ? "true" : "false")
+        }
+        o.protoEnum("debug_capture_point", f.debugCapturePoint.rawValue, f.debugCapturePoint.protoName, &b)
+        if let interface = f.interface {
+            o.key("interface", &b)
+            var n = JSONObject(&b)
+            n.number("index", interface.index, &b)
+            n.string("name", interface.name, &b)
+            n.end(&b)
+        }
+        o.number("proxy_port", f.proxyPort, &b)
+        if f.summary != .none {
+            o.key("Summary", &b)
+            b.appendQuoted { $0.appendFlowSummary(f.summary) }
+        }
+        o.end(&b)
+    }
+
+    private func writeLayer4(_ l4: Flow.Layer4, into b: inout [UInt8]) {
+        var o = JSONObject(&b)
+        switch l4 {
+        case .tcp(let source, let destination, let flags):
+            o.key("TCP", &b)
+            var t = JSONObject(&b)
+            t.number("source_port", source, &b)
+            t.number("destination_port", destination, &b)
+            // Hubble always sets the flags message, so `{}` appears even with no flag set.
+            t.key("flags", &b)
+            var fl = JSONObject(&b)
+            for (flag, name) in tcpFlagFields where flags.contains(flag) {
+                fl.key(name, &b)
+                b.appendASCII("true")
+            }
+            fl.end(&b)
+            t.end(&b)
+        case .udp(let source, let destination):
+            o.key("UDP", &b)
+            var u = JSONObject(&b)
+            u.number("source_port", source, &b)
+            u.number("destination_port", destination, &b)
+            u.end(&b)
+        case .icmpv4(let type, let code), .icmpv6(let type, let code):
+            if case .icmpv4 = l4 { o.key("ICMPv4", &b) } else { o.key("ICMPv6", &b) }
+            var i = JSONObject(&b)
+            i.number("type", type, &b)
+            i.number("code", code, &b)
+            i.end(&b)
+        }
+        o.end(&b)
+    }
+
+    private func writeEndpoint(_ e: Flow.Endpoint, into b: inout [UInt8]) {
+        var o = JSONObject(&b)
+        o.number("ID", e.id, &b)
+        o.number("identity", e.identity, &b)
+        o.string("namespace", e.namespace, &b)
+        if !e.labels.isEmpty {
+            o.key("labels", &b)
+            b.append(UInt8(ascii: "["))
+            for (i, label) in e.labels.enumerated() {
+                if i > 0 { b.append(UInt8(ascii: ",")) }
+                b.appendJSONString(label)
+            }
+            b.append(UInt8(ascii: "]"))
+        }
+        o.string("pod_name", e.podName, &b)
+        o.end(&b)
+    }
+
+    // MARK: - flow.LostEvent, flow.DebugEvent
+
+    private func writeLost(_ l: LostEvent, into b: inout [UInt8]) {
+        var o = JSONObject(&b)
+        o.protoEnum("source", l.source.rawValue, l.source.name, &b)
+        o.uint64("num_events_lost", l.numEventsLost, &b)
+        if let cpu = l.cpu {
+            o.key("cpu", &b)
+            b.appendDecimal(cpu)
+        }
+        if let first = l.first {
+            o.key("first", &b)
+            b.appendJSONTimestamp(first)
+        }
+        if let last = l.last {
+            o.key("last", &b)
+            b.appendJSONTimestamp(last)
+        }
+        o.end(&b)
+    }
+
+    private func writeDebug(_ d: DebugEvent, into b: inout [UInt8]) {
+        var o = JSONObject(&b)
+        o.protoEnum("type", d.type.rawValue, d.type.protoName, &b)
+        if let source = d.source {
+            o.key("source", &b)
+            writeEndpoint(source, into: &b)
+        }
+        // UInt32Value wrappers: always written, zeros included.
+        o.key("hash", &b)
+        b.appendDecimal(d.hash)
+        o.key("arg1", &b)
+        b.appendDecimal(d.arg1)
+        o.key("arg2", &b)
+        b.appendDecimal(d.arg2)
+        o.key("arg3", &b)
+        b.appendDecimal(d.arg3)
+        o.string("message", d.message, &b)
+        if let cpu = d.cpu {
+            o.key("cpu", &b)
+            b.appendDecimal(cpu)
+        }
+        o.end(&b)
+    }
+}
+
+/// The TCP flag fields in `flow.TCPFlags` declaration order.
+private let tcpFlagFields: [(TCPFlags, StaticString)] = [
+    (.fin, "FIN"), (.syn, "SYN"), (.rst, "RST"), (.psh, "PSH"), (.ack, "ACK"),
+    (.urg, "URG"), (.ece, "ECE"), (.cwr, "CWR"), (.ns, "NS"),
+]
+
+/// Writes one JSON object's fields with the commas between them, leaving out the zero values
+/// protojson omits.
+private struct JSONObject {
+    private var empty = true
+
+    init(_ b: inout [UInt8]) {
+        b.append(UInt8(ascii: "{"))
+    }
+
+    /// `,"name":` (no comma before the first field), assembled on the stack and appended in
+    /// one go: keys are most of a line's appends.
+    mutating func key(_ name: StaticString, _ b: inout [UInt8]) {
+        let comma = empty ? 0 : 1
+        empty = false
+        name.withUTF8Buffer { name in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: name.count + 4) { key in
+                key[0] = UInt8(ascii: ",")
+                key[comma] = UInt8(ascii: "\"")
+                var i = comma + 1
+                for byte in name {
+                    key[i] = byte
+                    i += 1
+                }
+                key[i] = UInt8(ascii: "\"")
+                key[i + 1] = UInt8(ascii: ":")
+                b.append(contentsOf: UnsafeBufferPointer(rebasing: key[0..<(i + 2)]))
+            }
+        }
+    }
+
+    func end(_ b: inout [UInt8]) {
+        b.append(UInt8(ascii: "}"))
+    }
+
+    /// 32-bit and smaller integers are JSON numbers; 0 is left out.
+    mutating func number<T: BinaryInteger>(_ name: StaticString, _ value: T, _ b: inout [UInt8]) {
+        guard value != 0 else { return }
+        key(name, &b)
+        b.appendDecimal(value)
+    }
+
+    /// 64-bit integers are strings in protojson; 0 is left out.
+    mutating func uint64(_ name: StaticString, _ value: UInt64, _ b: inout [UInt8]) {
+        guard value != 0 else { return }
+        key(name, &b)
+        b.appendQuoted { $0.appendDecimal(value) }
+    }
+
+    mutating func bool(_ name: StaticString, _ value: Bool, _ b: inout [UInt8]) {
+        guard value else { return }
+        key(name, &b)
+        b.appendASCII("true")
+    }
+
+    mutating func string(_ name: StaticString, _ value: String, _ b: inout [UInt8]) {
+        guard !value.isEmpty else { return }
+        key(name, &b)
+        b.appendJSONString(value)
+    }
+
+    /// An enum field: left out when 0, its name when it has one, else the number.
+    mutating func protoEnum<T: BinaryInteger>(_ name: StaticString, _ value: T, _ enumName: String?,
+                                              _ b: inout [UInt8]) {
+        guard value != 0 else { return }
+        key(name, &b)
+        if let enumName {
+            b.append(UInt8(ascii: "\""))
+            b.append(enumName)
+            b.append(UInt8(ascii: "\""))
+        } else {
+            b.appendDecimal(value)
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// A value written between quotes by `body`; for text that needs no escaping (addresses,
+    /// numbers, names made of ASCII letters and punctuation).
+    fileprivate mutating func appendQuoted(_ body: (inout [UInt8]) -> Void) {
+        append(UInt8(ascii: "\""))
+        body(&self)
+        append(UInt8(ascii: "\""))
+    }
+
+    /// A protojson `Timestamp`, quoted.
+    fileprivate mutating func appendJSONTimestamp(_ time: FlowTime) {
+        appendQuoted { $0.appendProtoTimestamp(time) }
+    }
+
+    /// A JSON string as protojson writes it and `encoding/json` then re-escapes it: `\"`,
+    /// `\\`, `\b \f \n \r \t`, other control characters as `\u00xx`, and `<`, `>`, `&`,
+    /// U+2028, U+2029 as `\u…`. Everything else is copied as UTF-8, in runs.
+    mutating func appendJSONString(_ text: String) {
+        append(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { utf8 in
+            var runStart = 0
+            var i = 0
+            while i < utf8.count {
+                let byte = utf8[i]
+                let escape: StaticString
+                var length = 1
+                var hexDigits = false
+                switch byte {
+                case UInt8(ascii: "\""): escape = "\\\""
+                case UInt8(ascii: "\\"): escape = "\\\\"
+                case 0x08: escape = "\\b"
+                case 0x0C: escape = "\\f"
+                case 0x0A: escape = "\\n"
+                case 0x0D: escape = "\\r"
+                case 0x09: escape = "\\t"
+                case UInt8(ascii: "<"): escape = "\\u003c"
+                case UInt8(ascii: ">"): escape = "\\u003e"
+                case UInt8(ascii: "&"): escape = "\\u0026"
+                case 0..<0x20:
+                    escape = "\\u00"
+                    hexDigits = true
+                case 0xE2 where i + 2 < utf8.count && utf8[i + 1] == 0x80 && (utf8[i + 2] == 0xA8 || utf8[i + 2] == 0xA9):
+                    escape = utf8[i + 2] == 0xA8 ? "\\u2028" : "\\u2029"
+                    length = 3
+                default:
+                    i += 1
+                    continue
+                }
+                append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
+                appendASCII(escape)
+                if hexDigits { appendHexByte(byte) }
+                i += length
+                runStart = i
+            }
+            append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
+        }
+        append(UInt8(ascii: "\""))
+    }
+}

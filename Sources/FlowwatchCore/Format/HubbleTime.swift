@@ -1,0 +1,152 @@
+/// The `--time-format` layouts of `hubble observe` (`hubble/pkg/time: FormatNameToLayout`).
+///
+/// Times are always printed in UTC, as Hubble prints them (its timestamps convert to UTC
+/// times), so output does not depend on the machine's time zone. The formatting is done by hand
+/// from the seconds and nanoseconds: no `DateFormatter` per event. Fractions are truncated, not
+/// rounded, as Go's `time.Format` does; the RFC 3339 Milli/Micro/Nano layouts drop trailing
+/// zeros (Go's `.999`), the Stamp layouts keep them (`.000`). `StampMicro` and `StampNano` are
+/// flowwatch additions (Go layouts that Hubble does not offer).
+public enum HubbleTimeFormat: String, Sendable, Hashable, CaseIterable {
+    /// `Jan _2 15:04:05.000`, the default.
+    case stampMilli = "StampMilli"
+    /// `Jan _2 15:04:05.000000`.
+    case stampMicro = "StampMicro"
+    /// `Jan _2 15:04:05.000000000`.
+    case stampNano = "StampNano"
+    /// `2006-01-02T15:04:05Z07:00`.
+    case rfc3339 = "RFC3339"
+    /// `2006-01-02T15:04:05.999Z07:00`.
+    case rfc3339Milli = "RFC3339Milli"
+    /// `2006-01-02T15:04:05.999999Z07:00`.
+    case rfc3339Micro = "RFC3339Micro"
+    /// `2006-01-02T15:04:05.999999999Z07:00`.
+    case rfc3339Nano = "RFC3339Nano"
+    /// `Mon, 02 Jan 2006 15:04:05 -0700`.
+    case rfc1123Z = "RFC1123Z"
+    /// `2006-01-02`.
+    case yearMonthDay = "YearMonthDay"
+    /// `2006-01-02T15Z07:00`.
+    case yearMonthDayHour = "YearMonthDayHour"
+    /// `2006-01-02T15:04Z07:00`.
+    case yearMonthDayHourMinute = "YearMonthDayHourMinute"
+
+    /// A layout by name, ignoring case as Hubble does; nil for names it does not know (Hubble
+    /// silently falls back to StampMilli; a CLI should rather say so).
+    public init?(name: String) {
+        let lower = name.lowercased()
+        guard let format = Self.allCases.first(where: { $0.rawValue.lowercased() == lower }) else { return nil }
+        self = format
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// A Hubble text timestamp, `N/A` for a time protobuf would reject (as Hubble's
+    /// `fmtTimestamp`).
+    mutating func appendHubbleTime(_ time: FlowTime, _ format: HubbleTimeFormat) {
+        guard time.isValid else {
+            appendASCII("N/A")
+            return
+        }
+        let c = CivilTime(time)
+        switch format {
+        case .stampMilli, .stampMicro, .stampNano:
+            appendASCII(monthNames[c.month - 1])
+            append(UInt8(ascii: " "))
+            if c.day < 10 { append(UInt8(ascii: " ")) }
+            appendDecimal(c.day)
+            append(UInt8(ascii: " "))
+            appendClock(c)
+            let digits = format == .stampMilli ? 3 : format == .stampMicro ? 6 : 9
+            appendFraction(time.nanos, digits: digits, trimZeros: false)
+        case .rfc3339, .rfc3339Milli, .rfc3339Micro, .rfc3339Nano:
+            appendDate(c)
+            append(UInt8(ascii: "T"))
+            appendClock(c)
+            switch format {
+            case .rfc3339Milli: appendFraction(time.nanos, digits: 3, trimZeros: true)
+            case .rfc3339Micro: appendFraction(time.nanos, digits: 6, trimZeros: true)
+            case .rfc3339Nano: appendFraction(time.nanos, digits: 9, trimZeros: true)
+            default: break
+            }
+            append(UInt8(ascii: "Z"))
+        case .rfc1123Z:
+            appendASCII(weekdayNames[c.weekday])
+            appendASCII(", ")
+            appendDecimal(c.day, width: 2)
+            append(UInt8(ascii: " "))
+            appendASCII(monthNames[c.month - 1])
+            append(UInt8(ascii: " "))
+            appendDecimal(c.year, width: 4)
+            append(UInt8(ascii: " "))
+            appendClock(c)
+            appendASCII(" +0000")
+        case .yearMonthDay:
+            appendDate(c)
+        case .yearMonthDayHour:
+            appendDate(c)
+            append(UInt8(ascii: "T"))
+            appendDecimal(c.hour, width: 2)
+            append(UInt8(ascii: "Z"))
+        case .yearMonthDayHourMinute:
+            appendDate(c)
+            append(UInt8(ascii: "T"))
+            appendDecimal(c.hour, width: 2)
+            append(UInt8(ascii: ":"))
+            appendDecimal(c.minute, width: 2)
+            append(UInt8(ascii: "Z"))
+        }
+    }
+
+    /// protojson's `Timestamp`: RFC 3339 in UTC with 0, 3, 6 or 9 fraction digits, whichever
+    /// is the shortest that is exact.
+    mutating func appendProtoTimestamp(_ time: FlowTime) {
+        let c = CivilTime(time)
+        appendDate(c)
+        append(UInt8(ascii: "T"))
+        appendClock(c)
+        let nanos = time.nanos
+        if nanos != 0 {
+            let digits = nanos % 1_000_000 == 0 ? 3 : nanos % 1000 == 0 ? 6 : 9
+            appendFraction(nanos, digits: digits, trimZeros: false)
+        }
+        append(UInt8(ascii: "Z"))
+    }
+
+    /// `2006-01-02`.
+    private mutating func appendDate(_ c: CivilTime) {
+        appendDecimal(c.year, width: 4)
+        append(UInt8(ascii: "-"))
+        appendDecimal(c.month, width: 2)
+        append(UInt8(ascii: "-"))
+        appendDecimal(c.day, width: 2)
+    }
+
+    /// `15:04:05`.
+    private mutating func appendClock(_ c: CivilTime) {
+        appendDecimal(c.hour, width: 2)
+        append(UInt8(ascii: ":"))
+        appendDecimal(c.minute, width: 2)
+        append(UInt8(ascii: ":"))
+        appendDecimal(c.second, width: 2)
+    }
+
+    /// `.` and the first `digits` digits of the nanoseconds; with `trimZeros`, trailing zeros
+    /// go, and the dot too when nothing is left.
+    private mutating func appendFraction(_ nanos: Int32, digits: Int, trimZeros: Bool) {
+        var value = Int(nanos)
+        for _ in digits..<9 { value /= 10 }
+        var width = digits
+        if trimZeros {
+            while width > 0 && value % 10 == 0 {
+                value /= 10
+                width -= 1
+            }
+            if width == 0 { return }
+        }
+        append(UInt8(ascii: "."))
+        appendDecimal(value, width: width)
+    }
+}
+
+private let monthNames: [StaticString] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+private let weekdayNames: [StaticString] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]

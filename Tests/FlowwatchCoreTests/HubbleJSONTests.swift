@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+@testable import FlowwatchCore
+
+/// `hubble observe -o json` lines: exact goldens, and every line parsed back with Foundation.
+@Suite struct HubbleJSONTests {
+    typealias F = FlowFixtures
+
+    func json(_ event: FlowEvent) -> String {
+        hubbleText([event], .json)
+    }
+
+    /// One line, parsed.
+    func object(_ event: FlowEvent) throws -> [String: Any] {
+        let text = json(event)
+        #expect(text.hasSuffix("}\n"))
+        #expect(text.filter { $0 == "\n" }.count == 1)
+        let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8))
+        return try #require(parsed as? [String: Any])
+    }
+
+    @Test func traceGolden() throws {
+        #expect(json(try F.event(F.toEndpointSYN)) == """
+            {"flow":{"time":"2026-11-21T09:28:33.123456789Z","verdict":"FORWARDED",\
+            "ethernet":{"source":"c6:dc:81:06:fc:cb","destination":"1e:ea:b6:69:74:23"},\
+            "IP":{"source":"10.244.0.102","destination":"10.244.0.25","ipVersion":"IPv4"},\
+            "l4":{"TCP":{"source_port":12544,"destination_port":80,"flags":{"SYN":true}}},\
+            "source":{"ID":2073,"identity":22099,"namespace":"default","labels":["k8s:app=client","k8s:io.kubernetes.pod.namespace=default"],"pod_name":"client"},\
+            "destination":{"ID":149,"identity":11575,"namespace":"default","labels":["k8s:app=server"],"pod_name":"server"},\
+            "Type":"L3_L4","node_name":"k8s1","event_type":{"type":4},"traffic_direction":"INGRESS",\
+            "trace_observation_point":"TO_ENDPOINT","trace_reason":"NEW","is_reply":false,\
+            "interface":{"index":12,"name":"lxc1ddf0c103b7b"},"Summary":"TCP Flags: SYN"},\
+            "node_name":"k8s1","time":"2026-11-21T09:28:33.123456789Z"}
+
+            """)
+    }
+
+    /// Hubble's `jsonpb` golden for its sample flow, with the two fields a Hubble-built flow
+    /// always has (`flags`, and the response's `node_name` and `time`).
+    @Test func hubbleSampleFlow() {
+        var flow = HubbleSamples.flow
+        flow.ip?.ipVersion = .notUsed
+        flow.l4 = .tcp(sourcePort: 31793, destinationPort: 8080, flags: [])
+        #expect(json(.flow(flow)) == """
+            {"flow":{"time":"1970-01-01T00:20:34.567800Z","verdict":"DROPPED",\
+            "IP":{"source":"1.1.1.1","destination":"2.2.2.2"},\
+            "l4":{"TCP":{"source_port":31793,"destination_port":8080,"flags":{}}},\
+            "source":{"identity":4},"destination":{"identity":12345},\
+            "Type":"L3_L4","node_name":"k8s1",\
+            "event_type":{"type":1,"sub_type":133},\
+            "is_reply":false,"Summary":"TCP Flags: SYN"},"node_name":"k8s1","time":"1970-01-01T00:20:34.567800Z"}
+
+            """)
+    }
+
+    /// Hubble's `debug-events -o jsonpb` and lost-event goldens, exactly.
+    @Test func hubbleDebugAndLostGoldens() {
+        #expect(json(.debug(HubbleSamples.debug)) == """
+            {"debug_event":{"type":"DBG_CT_VERDICT","source":{"ID":690,"identity":1332,"namespace":"cilium-test","labels":\
+            ["k8s:io.cilium.k8s.policy.cluster=default","k8s:io.cilium.k8s.policy.serviceaccount=default",\
+            "k8s:io.kubernetes.pod.namespace=cilium-test","k8s:name=pod-to-a-denied-cnp"],\
+            "pod_name":"pod-to-a-denied-cnp-75cb89dfd-vqhd9"},\
+            "hash":180354257,"arg1":0,"arg2":0,"arg3":0,"message":"CT verdict: New, revnat=0","cpu":1},\
+            "node_name":"k8s1","time":"1970-01-01T00:20:34.567800Z"}
+
+            """)
+        #expect(json(.lost(HubbleSamples.lost))
+            == #"{"lost_events":{"source":"HUBBLE_RING_BUFFER","num_events_lost":"1","cpu":5},"time":"1970-01-01T00:20:34.567800Z"}"# + "\n")
+        var withNode = HubbleSamples.lost
+        withNode.nodeName = "node-name"
+        #expect(json(.lost(withNode))
+            == #"{"lost_events":{"source":"HUBBLE_RING_BUFFER","num_events_lost":"1","cpu":5},"node_name":"node-name","time":"1970-01-01T00:20:34.567800Z"}"# + "\n")
+        #expect(json(.lost(HubbleSamples.lostWithTimes))
+            == #"{"lost_events":{"source":"HUBBLE_RING_BUFFER","num_events_lost":"1","cpu":5,"first":"1970-01-01T00:20:30.567800Z","last":"1970-01-01T00:20:38.567800Z"},"time":"1970-01-01T00:20:34.567800Z"}"# + "\n")
+    }
+
+    @Test func perfLostEvent() throws {
+        let event = F.builder().build(MonitorEvent(cpu: 3, timestamp: 1000, payload: .lost(count: 12)))
+        #expect(json(event)
+            == #"{"lost_events":{"source":"PERF_EVENT_RING_BUFFER","num_events_lost":"12","cpu":3},"node_name":"k8s1","time":"2026-11-21T09:28:33.123456789Z"}"# + "\n")
+    }
+
+    @Test func dropFields() throws {
+        let event = try F.event(Message.dropV3(reason: 133, source: 149, srcIdentity: 22099, dstIdentity: 11575, dstID: 149,
+                                               line: 1998, file: 2, ifindex: 12, ipTraceID: 9,
+                                               packet: F.tcp4(F.client, 12544, F.server, 80, flags: F.syn)))
+        let response = try object(event)
+        let flow = try #require(response["flow"] as? [String: Any])
+        #expect(flow["verdict"] as? String == "DROPPED")
+        #expect(flow["drop_reason"] as? Int == 133)
+        #expect(flow["drop_reason_desc"] as? String == "POLICY_DENIED")
+        let file = try #require(flow["file"] as? [String: Any])
+        #expect(file["name"] as? String == "bpf_lxc.c")
+        #expect(file["line"] as? Int == 1998)
+        #expect(flow["event_type"] as? [String: Int] == ["type": 1, "sub_type": 133])
+        #expect(flow["ip_trace_id"] as? [String: String] == ["trace_id": "9"])
+        #expect(flow["traffic_direction"] as? String == "INGRESS")
+        #expect(flow["is_reply"] == nil)
+        #expect(flow["interface"] == nil)
+        #expect(flow["trace_observation_point"] == nil)
+        #expect(response["node_name"] as? String == "k8s1")
+        // An unnamed drop reason is written as its number.
+        let unnamed = try object(try F.event(Message.dropV3(reason: 3, source: 0, srcIdentity: 0, dstIdentity: 0, dstID: 0,
+                                                            line: 1, file: 1, ifindex: 0, packet: [])))
+        let unnamedFlow = try #require(unnamed["flow"] as? [String: Any])
+        #expect(unnamedFlow["drop_reason_desc"] as? Int == 3)
+        #expect(unnamedFlow["source"] as? [String: Any] != nil)   // always present, here empty
+        #expect(unnamedFlow["Summary"] == nil)
+    }
+
+    @Test func replyIPv6AndXlated() throws {
+        let reply = try object(try F.event(Message.traceV2(
+            point: 0, source: 2073, srcIdentity: 11575, dstIdentity: 22099, dstID: 2073, reason: 0x82, flags: 0x03,
+            ifindex: 10, origIP: ip6(0xFD00, 0, 0, 0, 0, 0, 0, 0x99), packet: F.echoReply6(F.server6, F.client6))))
+        let flow = try #require(reply["flow"] as? [String: Any])
+        #expect(flow["reply"] as? Bool == true)
+        #expect(flow["is_reply"] as? Bool == true)
+        #expect(flow["trace_reason"] as? String == "REPLY")
+        #expect(flow["traffic_direction"] as? String == "EGRESS")
+        let ip = try #require(flow["IP"] as? [String: Any])
+        #expect(ip["source"] as? String == "fd00::99")
+        #expect(ip["source_xlated"] as? String == "fd00::25")
+        #expect(ip["destination"] as? String == "fd00::102")
+        #expect(ip["ipVersion"] as? String == "IPv6")
+        #expect(ip["encrypted"] as? Bool == true)
+        #expect(ip.count == 5)
+        // Echo reply: type 129, code 0 is left out.
+        #expect(flow["l4"] as? [String: [String: Int]] == ["ICMPv6": ["type": 129]])
+        #expect(flow["Summary"] as? String == "ICMPv6 EchoReply")
+        #expect(flow["ethernet"] == nil)
+    }
+
+    @Test func captureFields() throws {
+        let capture = try object(try F.event(Message.capture(point: 9, source: 149, arg1: 0x901F, packet: FormatterTests.arp)))
+        let flow = try #require(capture["flow"] as? [String: Any])
+        #expect(flow["debug_capture_point"] as? String == "DBG_CAPTURE_PROXY_POST")
+        #expect(flow["proxy_port"] as? Int == 8080)
+        #expect(flow["verdict"] == nil)
+        #expect(flow["IP"] == nil)
+        #expect(flow["Summary"] as? String == "Ethernet")
+    }
+
+    @Test func everyEventOfASessionParses() throws {
+        let builder = F.builder()
+        var output = HubbleJSONWriter()
+        var buffer: [UInt8] = []
+        for message in Seed003Tests.messages {
+            output.write(builder.build(try decodeEvent(message, cpu: 3)), into: &buffer)
+        }
+        let lines = String(decoding: buffer, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == Seed003Tests.messages.count)
+        var flows = 0
+        for line in lines {
+            let parsed = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(parsed["time"] as? String == "2026-11-21T09:28:33.123456789Z")
+            if let debug = parsed["debug_event"] as? [String: Any] {
+                #expect(debug["cpu"] as? Int == 3)
+                #expect((debug["message"] as? String)?.isEmpty == false)
+            } else {
+                let flow = try #require(parsed["flow"] as? [String: Any])
+                #expect(flow["Summary"] as? String != nil)
+                flows += 1
+            }
+        }
+        #expect(flows == 2)
+    }
+
+    /// protojson's escapes plus `encoding/json`'s HTML ones.
+    @Test func stringEscaping() throws {
+        var event = HubbleSamples.debug
+        event.message = "a\"b\\c<d>&e\n\t\r\u{8}\u{C}\u{1}\u{1F}\u{2028}\u{2029}é€"
+        let text = json(.debug(event))
+        #expect(text.contains(#""message":"a\"b\\c\u003cd\u003e\u0026e\n\t\r\b\f\u0001\u001f\u2028\u2029é€""#))
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect((parsed["debug_event"] as? [String: Any])?["message"] as? String == event.message)
+    }
+}
