@@ -11,7 +11,7 @@ struct Flowwatch: ParsableCommand {
             CAP_NET_ADMIN).
             """,
         version: "0.1.0",
-        subcommands: [Observe.self],
+        subcommands: [Observe.self, Record.self, Replay.self],
         defaultSubcommand: Observe.self
     )
 }

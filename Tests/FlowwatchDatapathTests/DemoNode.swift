@@ -42,18 +42,31 @@ final class DemoNode: @unchecked Sendable {
 
     @discardableResult
     static func sh(_ args: [String]) throws -> String {
-        // Output goes through a file, not a pipe: daemons the command leaves running (the demo
+        let r = try run(args, separateErrors: false)
+        guard r.status == 0 else { throw CommandFailed(command: args.joined(separator: " "), status: r.status, output: r.stdout) }
+        return r.stdout
+    }
+
+    /// Runs a command to its end: exit status, stdout and (unless merged into stdout) stderr.
+    static func run(_ args: [String], separateErrors: Bool = true) throws -> (status: Int32, stdout: String, stderr: String) {
+        // Output goes through files, not pipes: daemons the command leaves running (the demo
         // node's servers) would hold a pipe open forever.
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowwatch-sh-\(UUID().uuidString)").path
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw CommandFailed(command: "open \(path)", status: errno, output: "") }
-        defer { unlink(path) }
-        let pid = try spawn(args, stdout: fd, stderr: fd)
-        close(fd)
+        func temp() throws -> (String, Int32) {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowwatch-sh-\(UUID().uuidString)").path
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw CommandFailed(command: "open \(path)", status: errno, output: "") }
+            return (path, fd)
+        }
+        let (outPath, outFD) = try temp()
+        let (errPath, errFD) = separateErrors ? try temp() : (outPath, outFD)
+        defer { unlink(outPath); unlink(errPath) }
+        let pid = try spawn(args, stdout: outFD, stderr: errFD)
+        close(outFD)
+        if separateErrors { close(errFD) }
         let status = wait(pid)
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        guard status == 0 else { throw CommandFailed(command: args.joined(separator: " "), status: status, output: text) }
-        return text
+        let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let err = separateErrors ? (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" : ""
+        return (status, out, err)
     }
 
     /// posix_spawn with a clean signal mask and default dispositions: the test runner's threads

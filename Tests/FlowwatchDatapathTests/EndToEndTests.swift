@@ -56,6 +56,36 @@ struct EndToEndTests {
         #expect(fw.errors.contains("lost: perf ring 0"), "\(fw.errors)")
     }
 
+    @Test("compact is the default; a --record replays to the same lines; | head ends quietly")
+    func compactRecordReplay() throws {
+        let node = try DemoNode("r")
+        defer { node.down() }
+        let recording = node.work.appendingPathComponent("live.fwrec").path
+        let fw = try DemoNode.Observer(node: node, ["--record", recording])
+        defer { fw.stop() }
+        try node.exec("client", "ping", "-c1", "-W2", "10.244.0.25")
+        try node.exec("client", "socat", "-T2", "-", "TCP:10.244.0.25:8080")
+        usleep(300_000)
+        #expect(fw.stop() == 0)
+        let live = fw.output
+        #expect(live.contains(": default/cni-client (ID:22099) -> default/cni-server (ID:11575) to-endpoint FORWARDED (ICMPv4 EchoRequest)"), "\(live)")
+        #expect(live.contains(": default/cni-client (ID:22099) <- default/cni-server (ID:11575) to-endpoint FORWARDED (ICMPv4 EchoReply)"), "\(live)")
+        #expect(live.contains(":8080 (ID:11575) to-endpoint FORWARDED (TCP Flags: SYN)"), "\(live)")
+
+        let replay = try DemoNode.run([DemoNode.binary, "replay", recording])
+        #expect(replay.status == 0 && replay.stdout == live, "\(replay.stderr)")
+        #expect(replay.stderr.contains("records replayed") && !replay.stderr.contains("cut"), "\(replay.stderr)")
+        // The recording names devices as the live capture did.
+        let monitor = try DemoNode.run([DemoNode.binary, "replay", recording, "-o", "monitor"])
+        #expect(monitor.stdout.contains("ifindex \(try node.lxc("server")) orig-ip 10.244.0.102"), "\(monitor.stdout)")
+        for format in ["json", "dict", "table"] {
+            let r = try DemoNode.run([DemoNode.binary, "replay", recording, "-o", format])
+            #expect(r.status == 0 && !r.stdout.isEmpty, "\(format): \(r.stderr)")
+        }
+        let head = try DemoNode.run(["bash", "-c", "set -o pipefail; '\(DemoNode.binary)' replay '\(recording)' -o json | head -1"])
+        #expect(head.status == 0 && head.stdout.split(separator: "\n").count == 1, "\(head.stderr)")
+    }
+
     @Test("devices added while following are attached, removed ones forgotten; nothing stays after Ctrl-C")
     func deviceLifecycle() throws {
         let node = try DemoNode("d")
@@ -116,7 +146,7 @@ struct EndToEndTests {
         func tcpWorks() -> Bool { (try? node.exec("client", "socat", "-T2", "-", "TCP:10.244.0.25:8080")) != nil }
         #expect(!pingWorks() && tcpWorks(), "before flowwatch")
 
-        let fw = try DemoNode.Observer(node: node)
+        let fw = try DemoNode.Observer(node: node, ["-o", "monitor"])
         defer { fw.stop() }
         #expect(!pingWorks() && tcpWorks(), "with flowwatch attached in front")
         usleep(200_000)

@@ -1,0 +1,61 @@
+/// What to print: `cilium monitor`'s text at a verbosity, or one of Hubble's formats.
+public enum OutputChoice: Sendable, Equatable {
+    case monitor(MonitorFormatter.Verbosity)
+    case hubble(HubbleOutputFormat)
+}
+
+/// Everything an event goes through after the perf ring, the same for live capture and replay:
+/// decode (bad samples are counted, never fatal), build the Hubble event when a Hubble format is
+/// printed, and format into the caller's buffer.
+public struct EventPipeline: Sendable {
+    private var stream = MonitorEventStream()
+    private let monitor: MonitorFormatter?
+    private var hubble: (any FlowOutput)?
+    private var builder: FlowBuilder
+
+    /// Records handed in, lost records included.
+    public private(set) var samples: UInt64 = 0
+    /// Events the ring lost, as PERF_RECORD_LOST records reported them, per CPU.
+    public private(set) var lostPerCPU: [UInt32: UInt64] = [:]
+
+    public init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool = false,
+                hubbleOptions: HubbleOptions = HubbleOptions(),
+                interfaceName: @escaping @Sendable (UInt32) -> String? = { _ in nil }) {
+        builder = FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName)
+        switch output {
+        case .monitor(let verbosity):
+            monitor = MonitorFormatter(verbosity: verbosity, numericIdentities: numericIdentities, interfaceName: interfaceName)
+            hubble = nil
+        case .hubble(let format):
+            monitor = nil
+            var options = hubbleOptions
+            options.numericIdentities = numericIdentities || options.numericIdentities
+            hubble = format.makeOutput(options: options)
+        }
+    }
+
+    /// Decode errors by kind, and the last one for a diagnostic line.
+    public var decodeErrors: DecodeErrorCounts { stream.errors }
+    public var lastDecodeError: DecodeError? { stream.lastError }
+    /// Records that decoded into events.
+    public var decoded: UInt64 { stream.decoded }
+    public var lost: UInt64 { lostPerCPU.values.reduce(0, +) }
+
+    /// Decodes one record and appends its text (if this output shows it) to `buffer`.
+    public mutating func consume(_ sample: RawSample, into buffer: inout [UInt8]) {
+        samples += 1
+        if case .lost(let n) = sample.kind { lostPerCPU[sample.cpu, default: 0] += n }
+        guard let event = stream.decode(sample) else { return }
+        if let monitor {
+            monitor.write(event, into: &buffer)
+        } else if hubble != nil {
+            let flow = builder.build(event)
+            hubble!.write(flow, into: &buffer)
+        }
+    }
+
+    /// Appends what an output held back (the table's rows); call at the end of a batch.
+    public mutating func flush(into buffer: inout [UInt8]) {
+        if hubble != nil { hubble!.flush(into: &buffer) }
+    }
+}

@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a recording file for `replay`: the header at once, then one sample per `next()`.
+///
+/// The file is read in chunks of `chunkSize` bytes, so a recording of any size replays in
+/// constant memory. Bytes go through `RecordingDecoder`, the same checks a test feeds byte by
+/// byte. A cut tail ends the samples without an error and is described by `truncation`; a
+/// corrupt file throws with the offset.
+public final class RecordingReader {
+    /// The file, as given: every error names it.
+    public let path: String
+    public let header: RecordingHeader
+    private var decoder: RecordingDecoder
+    private let fd: Int32
+    private var chunk: [UInt8]
+    private var atEnd = false
+
+    /// Opens the file and reads its header.
+    public init(path: String, chunkSize: Int = 256 << 10) throws(RecordingFileError) {
+        var fd: Int32
+        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { throw RecordingFileError(path: path, problem: .system(operation: "open", errno: errno)) }
+        var decoder = RecordingDecoder()
+        var chunk = [UInt8](repeating: 0, count: max(chunkSize, 1))
+        var atEnd = false
+        do throws(RecordingFileError) {
+            while true {
+                let header: RecordingHeader?
+                do throws(RecordingError) { header = try decoder.readHeader() } catch {
+                    throw RecordingFileError(path: path, problem: .format(error))
+                }
+                if let header {
+                    self.header = header
+                    break
+                }
+                atEnd = try Self.read(fd, path: path, into: &chunk, decoder: &decoder)
+            }
+        } catch {
+            _ = close(fd)
+            throw error
+        }
+        self.path = path
+        self.fd = fd
+        self.decoder = decoder
+        self.chunk = chunk
+        self.atEnd = atEnd
+    }
+
+    deinit { _ = close(fd) }
+
+    /// Format version of the file.
+    public var version: RecordingVersion? { decoder.version }
+    /// Header fields a newer minor version added, skipped.
+    public var ignoredHeaderFields: [UInt16] { decoder.ignoredHeaderFields }
+    /// Device names by ifindex, as of the last sample returned.
+    public var interfaceNames: [UInt32: String] { decoder.interfaceNames }
+    /// Samples returned so far.
+    public var recordsRead: UInt64 { decoder.recordsDecoded }
+    /// Once `next()` has returned nil: the cut tail, or nil if the file ended after a whole record.
+    public var truncation: RecordingTruncation? { decoder.truncation }
+
+    /// The next sample, or nil at the end of the file.
+    public func next() throws(RecordingFileError) -> RawSample? {
+        while true {
+            do throws(RecordingError) {
+                if let sample = try decoder.next() { return sample }
+            } catch {
+                throw RecordingFileError(path: path, problem: .format(error))
+            }
+            if atEnd { return nil }
+            atEnd = try Self.read(fd, path: path, into: &chunk, decoder: &decoder)
+        }
+    }
+
+    /// Reads one chunk into the decoder; true (and the decoder finished) at the end of the file.
+    private static func read(_ fd: Int32, path: String, into chunk: inout [UInt8],
+                             decoder: inout RecordingDecoder) throws(RecordingFileError) -> Bool {
+        var n: Int
+        repeat {
+            n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        } while n < 0 && errno == EINTR
+        guard n >= 0 else { throw RecordingFileError(path: path, problem: .system(operation: "read", errno: errno)) }
+        guard n > 0 else {
+            decoder.finish()
+            return true
+        }
+        decoder.feed(chunk[0..<n])
+        return false
+    }
+}

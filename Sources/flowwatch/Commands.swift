@@ -1,0 +1,137 @@
+import ArgumentParser
+import FlowwatchCore
+import FlowwatchDatapath
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `flowwatch [observe] --follow`: attach, read, print until Ctrl-C, SIGTERM or --duration.
+struct Observe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Observe this node's datapath live (the default command).")
+
+    @Flag(name: .shortAndLong, help: "Print events as they happen (live capture needs it).")
+    var follow = false
+
+    @OptionGroup var capture: CaptureOptions
+    @OptionGroup var out: OutputOptions
+
+    @Option(help: "Also write every raw event to this recording (replay it with `flowwatch replay`).")
+    var record: String?
+
+    @Flag(help: "Overwrite an existing recording.")
+    var force = false
+
+    func validate() throws {
+        guard follow else {
+            throw ValidationError("live observation prints events as they happen: add --follow (-f)")
+        }
+    }
+
+    func run() throws {
+        let (config, configText) = try capture.loadConfig()
+        let choice = try out.choice()
+        let debug = out.verbose > 0
+        try runLive(capture, config: config, debug: debug) { datapath in
+            let recorder = try record.map {
+                try openRecording($0, force: force, datapath: datapath, config: config, configText: configText,
+                                  configPath: capture.config, capture: capture, debug: debug)
+            }
+            let pipeline = EventPipeline(output: choice, config: config, wallClockOffset: datapath.wallClockOffset,
+                                         numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions,
+                                         interfaceName: { [datapath] in datapath.interfaceName($0) })
+            return LiveConsumer(pipeline: pipeline, output: OutputWriter(fd: STDOUT_FILENO), recorder: recorder, recordPath: record)
+        }
+    }
+}
+
+/// `flowwatch record -w FILE`: like `tcpdump -w`, raw events to a file and nothing printed.
+struct Record: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Record raw datapath events to a file for `flowwatch replay`.")
+
+    @Option(name: .customShort("w"), help: "The recording to write.")
+    var file: String
+
+    @Flag(name: .short, help: "Record debug messages too (-v), as `observe -v` shows them.")
+    var verbose: Int
+
+    @Flag(help: "Overwrite an existing recording.")
+    var force = false
+
+    @OptionGroup var capture: CaptureOptions
+
+    func run() throws {
+        let (config, configText) = try capture.loadConfig()
+        let debug = verbose > 0
+        try runLive(capture, config: config, debug: debug) { datapath in
+            let recorder = try openRecording(file, force: force, datapath: datapath, config: config, configText: configText,
+                                             configPath: capture.config, capture: capture, debug: debug)
+            return LiveConsumer(pipeline: nil, output: nil, recorder: recorder, recordPath: file)
+        }
+    }
+}
+
+/// `flowwatch replay FILE`: a recording through the same decoder and outputs as live capture.
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a recording made with --record or `flowwatch record`, in any output format.")
+
+    @Argument(help: "The recording.")
+    var file: String
+
+    @OptionGroup var out: OutputOptions
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let reader: RecordingReader
+        do {
+            reader = try RecordingReader(path: file)
+        } catch {
+            diagnostic("\(error)")
+            throw ExitCode(2)
+        }
+        let header = reader.header
+        let config: NodeConfig
+        do {
+            config = try header.config() ?? NodeConfig(nodeName: header.nodeName)
+        } catch {
+            diagnostic("\(file): the config recorded in it: \(error)")
+            throw ExitCode(2)
+        }
+        // Names come from the recording's interface records, as of the sample being printed.
+        final class Names: @unchecked Sendable {
+            let reader: RecordingReader
+            init(_ reader: RecordingReader) { self.reader = reader }
+        }
+        let names = Names(reader)
+        var pipeline = EventPipeline(output: try out.choice(), config: config, wallClockOffset: header.wallClockOffset,
+                                     numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions,
+                                     interfaceName: { names.reader.interfaceNames[$0] })
+        let output = OutputWriter(fd: STDOUT_FILENO)
+        var failure: String?
+        while !output.closed {
+            do {
+                guard let sample = try reader.next() else { break }
+                output.write { pipeline.consume(sample, into: &$0) }
+            } catch {
+                failure = "\(error)"
+                break
+            }
+        }
+        output.write { pipeline.flush(into: &$0) }
+        output.flush()
+        var summary = "\(pipeline.samples) records replayed, \(pipeline.decoded) decoded; lost: perf ring \(pipeline.lost), decode errors \(pipeline.decodeErrors.total)"
+        if let last = pipeline.lastDecodeError { summary += " (last: \(last))" }
+        diagnostic(summary)
+        if let truncation = reader.truncation { diagnostic("\(file): \(truncation)") }
+        if let failure {
+            diagnostic(failure)
+            throw ExitCode(1)
+        }
+        if let err = output.error {
+            diagnostic("writing output failed: \(errnoText(err))")
+            throw ExitCode(1)
+        }
+    }
+}

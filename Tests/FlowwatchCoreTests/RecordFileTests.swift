@@ -1,0 +1,229 @@
+import Foundation
+import Glibc
+import Testing
+@testable import FlowwatchCore
+
+/// The writer and reader on real files, including full disks.
+@Suite struct RecordFileTests {
+    static let header = RecordFormatTests.header
+
+    /// A fresh directory, removed after `body` on every path.
+    func withTemporaryDirectory(_ body: (String) throws -> Void) throws {
+        var template = Array("/tmp/flowwatch-record-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw RecordingFileError(path: "/tmp", problem: .system(operation: "mkdtemp", errno: errno)) }
+        let dir = String(cString: made)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try body(dir)
+    }
+
+    func contents(_ path: String) -> [UInt8] {
+        FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
+    }
+
+    func fileMode(_ path: String) -> mode_t {
+        var st = stat()
+        return stat(path, &st) == 0 ? st.st_mode & 0o777 : 0
+    }
+
+    /// Everything a reader gives for a file.
+    func readAll(_ path: String, chunkSize: Int = 256 << 10) throws(RecordingFileError) -> (RecordingReader, [RawSample]) {
+        let reader = try RecordingReader(path: path, chunkSize: chunkSize)
+        var samples: [RawSample] = []
+        while let sample = try reader.next() { samples.append(sample) }
+        return (reader, samples)
+    }
+
+    @Test("a file written in buffered chunks reads back identically, in any read chunk size")
+    func roundTrip() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/capture.fwrec"
+            let samples = RecordDecoderTests.samples
+            let writer = try RecordingWriter(path: path, header: Self.header, bufferSize: 1000)
+            for sample in samples { try writer.append(sample) }
+            try writer.close(sync: true)
+            #expect(writer.recordsWritten == UInt64(samples.count) && writer.recordsNotWritten == 0)
+            #expect(contents(path) == recordingBytes(Self.header, samples))
+            #expect(fileMode(path) == 0o600)
+            for chunk in [1, 7, 4096, 256 << 10] where chunk > 1 || samples.count < 50 {
+                let (reader, read) = try readAll(path, chunkSize: chunk)
+                #expect(read == samples, "chunk size \(chunk)")
+                #expect(reader.header == Self.header && reader.truncation == nil)
+                #expect(reader.recordsRead == UInt64(samples.count) && reader.version == .current)
+            }
+            // Byte-sized reads on a smaller file.
+            let small = dir + "/small.fwrec"
+            let w = try RecordingWriter(path: small, header: Self.header)
+            for sample in RecordDecoderTests.small { try w.append(sample) }
+            try w.close()
+            #expect(try readAll(small, chunkSize: 1).1 == RecordDecoderTests.small)
+        }
+    }
+
+    @Test("records stay in memory until the buffer fills or flush, then go out in one piece")
+    func buffering() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/buffered.fwrec"
+            let headerSize = recordOffsets(Self.header, [])[0]
+            let writer = try RecordingWriter(path: path, header: Self.header, bufferSize: 64 << 10)
+            #expect(contents(path).count == headerSize)  // the header is written at once
+            let sample = RawSample(cpu: 1, timestamp: 2, kind: .event([UInt8](repeating: 7, count: 100)))  // 128-byte records
+            for _ in 0..<500 { try writer.append(sample) }
+            #expect(contents(path).count == headerSize)
+            for _ in 500..<512 { try writer.append(sample) }  // 512 * 128 = 64 KiB: one write
+            #expect(contents(path).count == headerSize + 512 * 128)
+            try writer.append(sample)
+            try writer.flush()
+            #expect(contents(path).count == headerSize + 513 * 128)
+            try writer.close()
+        }
+    }
+
+    @Test("an existing file is never replaced unless asked; an overwritten one becomes private")
+    func overwrite() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/exists.fwrec"
+            _ = FileManager.default.createFile(atPath: path, contents: Data("keep".utf8), attributes: [.posixPermissions: 0o644])
+            #expect(throws: RecordingFileError(path: path, problem: .exists)) {
+                try RecordingWriter(path: path, header: Self.header)
+            }
+            #expect(contents(path) == Array("keep".utf8))
+            #expect(RecordingFileError(path: path, problem: .exists).description.contains("already exists"))
+            let writer = try RecordingWriter(path: path, header: Self.header, overwrite: true)
+            try writer.append(RecordDecoderTests.small[0])
+            try writer.close()
+            #expect(fileMode(path) == 0o600)
+            #expect(try readAll(path).1 == [RecordDecoderTests.small[0]])
+        }
+    }
+
+    @Test("/dev/full: the header write fails with ENOSPC, naming the file")
+    func devFull() {
+        #expect(throws: RecordingFileError(path: "/dev/full", problem: .exists)) {
+            try RecordingWriter(path: "/dev/full", header: Self.header)
+        }
+        #expect(throws: RecordingFileError(path: "/dev/full", problem: .writeFailed(errno: ENOSPC, recordsInFile: 0, recordsNotWritten: 0))) {
+            try RecordingWriter(path: "/dev/full", header: Self.header, overwrite: true)
+        }
+    }
+
+    @Test("a full file system stops the writer with a clear error and leaves whole records behind",
+          .enabled(if: geteuid() == 0, "mounting a small tmpfs needs root"))
+    func fullFileSystem() throws {
+        try withTemporaryDirectory { dir in
+            guard mount("tmpfs", dir, "tmpfs", 0, "size=64k") == 0 else {
+                Issue.record("cannot mount a tmpfs on \(dir): \(String(cString: strerror(errno)))")
+                return
+            }
+            defer { _ = umount2(dir, Int32(MNT_DETACH)) }
+            let path = dir + "/full.fwrec"
+            let writer = try RecordingWriter(path: path, header: Self.header)
+            var rng = RobustnessTests.Generator(state: 9)
+            var appended: [RawSample] = []
+            var failure: RecordingFileError?
+            for i in 0..<10_000 where failure == nil {
+                let sample = RawSample(cpu: UInt32(i % 4), timestamp: UInt64(i),
+                                       kind: .event((0..<Int(rng.next() % 3000)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
+                appended.append(sample)
+                do throws(RecordingFileError) { try writer.append(sample) } catch { failure = error }
+            }
+            let kept = writer.recordsWritten
+            #expect(failure == RecordingFileError(path: path, problem: .writeFailed(
+                errno: ENOSPC, recordsInFile: kept, recordsNotWritten: UInt64(appended.count) - kept)))
+            #expect(failure?.description.hasPrefix("\(path): write failed: No space left on device (ENOSPC)") == true)
+            #expect(kept > 0 && writer.recordsNotWritten > 0)
+            // Stopped: later calls say why, and count what they refuse.
+            let stopped = RecordingFileError(path: path, problem: .stopped(errno: ENOSPC))
+            #expect(throws: stopped) { try writer.append(appended[0]) }
+            #expect(throws: stopped) { try writer.flush() }
+            #expect(writer.recordsWritten + writer.recordsNotWritten == UInt64(appended.count) + 1)
+            try writer.close()
+            // The file was cut back to its last whole record: no tail, nothing wrong.
+            let (reader, read) = try readAll(path)
+            #expect(read == Array(appended.prefix(Int(kept))))
+            #expect(reader.truncation == nil)
+        }
+    }
+
+    @Test("a recorder killed mid-record leaves a file that replays up to the cut")
+    func killedRecorder() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/killed.fwrec"
+            let writer = try RecordingWriter(path: path, header: Self.header)
+            for sample in RecordDecoderTests.small { try writer.append(sample) }
+            try writer.flush()
+            let offsets = recordOffsets(Self.header, RecordDecoderTests.small)
+            #expect(truncate(path, off_t(offsets[3] - 5)) == 0)
+            let (reader, read) = try readAll(path)
+            #expect(read == Array(RecordDecoderTests.small.prefix(2)))
+            #expect(reader.truncation == RecordingTruncation(offset: offsets[2], bytes: offsets[3] - 5 - offsets[2]))
+            try writer.close()
+        }
+    }
+
+    @Test("writing after close, or a sample over the limit, throws and is counted")
+    func refusedAppends() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/refused.fwrec"
+            let writer = try RecordingWriter(path: path, header: Self.header)
+            let huge = RawSample(cpu: 0, timestamp: 0, kind: .event([UInt8](repeating: 0, count: RecordingFormat.maxPayloadLength + 1)))
+            #expect(throws: RecordingFileError(path: path, problem: .sampleTooLarge(bytes: RecordingFormat.maxPayloadLength + 1))) {
+                try writer.append(huge)
+            }
+            try writer.append(RecordDecoderTests.small[0])  // the writer goes on
+            try writer.close()
+            try writer.close()
+            #expect(throws: RecordingFileError(path: path, problem: .closed)) { try writer.append(RecordDecoderTests.small[1]) }
+            #expect(throws: RecordingFileError(path: path, problem: .closed)) { try writer.flush() }
+            #expect(writer.recordsWritten == 1 && writer.recordsNotWritten == 2)
+            #expect(try readAll(path).1 == [RecordDecoderTests.small[0]])
+        }
+    }
+
+    @Test("a header over the size limit is refused before a file is created")
+    func headerTooLarge() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/big-config.fwrec"
+            var header = Self.header
+            header.configText = String(repeating: "#", count: RecordingFormat.maxFieldsLength)
+            #expect(throws: RecordingFileError.self) { try RecordingWriter(path: path, header: header) }
+            #expect(!FileManager.default.fileExists(atPath: path))
+        }
+    }
+
+    @Test("reading names the file: missing, a directory, corrupt")
+    func readErrors() throws {
+        try withTemporaryDirectory { dir in
+            #expect(throws: RecordingFileError(path: dir + "/none", problem: .system(operation: "open", errno: ENOENT))) {
+                try RecordingReader(path: dir + "/none")
+            }
+            #expect(throws: RecordingFileError(path: dir, problem: .system(operation: "read", errno: EISDIR))) {
+                try RecordingReader(path: dir)
+            }
+            let path = dir + "/corrupt.fwrec"
+            var file = recordingBytes(Self.header, RecordDecoderTests.small)
+            let offsets = recordOffsets(Self.header, RecordDecoderTests.small)
+            file[offsets[1] + 3] ^= 4
+            _ = FileManager.default.createFile(atPath: path, contents: Data(file))
+            let reader = try RecordingReader(path: path)
+            #expect(try reader.next() == RecordDecoderTests.small[0])
+            do throws(RecordingFileError) {
+                _ = try reader.next()
+                Issue.record("corruption not found")
+            } catch {
+                guard case .format(.checksumMismatch(offsets[1], .recordHeader, _, _)) = error.problem else {
+                    Issue.record("\(error)")
+                    return
+                }
+                #expect(error.description.hasPrefix("\(path): corrupt record header at offset \(offsets[1]): stored CRC-32 0x"))
+            }
+            let text = dir + "/config.yaml"
+            _ = FileManager.default.createFile(atPath: text, contents: Data("node: n1\n".utf8))
+            #expect(throws: RecordingFileError(path: text, problem: .format(.notARecording))) { try RecordingReader(path: text) }
+            let empty = dir + "/empty.fwrec"
+            _ = FileManager.default.createFile(atPath: empty, contents: Data())
+            #expect(throws: RecordingFileError(path: empty, problem: .format(.truncatedHeader(have: 0, needed: 20)))) {
+                try RecordingReader(path: empty)
+            }
+        }
+    }
+}
