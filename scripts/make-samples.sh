@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Remakes samples/: real recordings made on the demo node, and what replaying each prints in
 # every output format (the golden files Tests/FlowwatchCoreTests/SampleTests.swift checks).
-#   scripts/make-samples.sh path/to/flowwatch [NAME...]
+#   scripts/make-samples.sh path/to/flowwatch [NAME...]          record again, then render
+#   scripts/make-samples.sh --render path/to/flowwatch [NAME...] render the existing recordings
 # Recordings are made with debug messages on (-v), so every format and verbosity can be replayed.
 set -euo pipefail
 
+render_only=
+if [ "${1:-}" = --render ]; then render_only=1; shift; fi
 flowwatch=$(realpath "${1:?usage: make-samples.sh path/to/flowwatch [sample...]}"); shift
 here=$(dirname "$(realpath "$0")")
 out=$(realpath "$here/../samples")
@@ -14,6 +17,7 @@ fw_pid=
 
 cleanup() {
 	trap - EXIT INT TERM
+	[ -n "$render_only" ] && return
 	if [ -n "$fw_pid" ] && kill -0 "$fw_pid" 2>/dev/null; then kill -INT "$fw_pid"; wait "$fw_pid" || true; fi
 	"$here/demo-node.sh" down "$node"
 	rm -rf "$work"
@@ -36,7 +40,21 @@ declare -A extra=([lost-events]="--perf-pages 1")
 samples=("$@")
 [ ${#samples[@]} -gt 0 ] || samples=(ping tcp udp-dns pod-to-world ipv6 lost-events)
 
+# What replaying a recording prints, in every format: the expected outputs.
+render() {
+	local s=$1
+	mkdir -p "$out/$s"
+	"$flowwatch" replay "$out/$s.fwrec" -o monitor >"$out/$s/monitor.txt" 2>/dev/null
+	"$flowwatch" replay "$out/$s.fwrec" -v >"$out/$s/monitor-v.txt" 2>/dev/null
+	"$flowwatch" replay "$out/$s.fwrec" -vv >"$out/$s/monitor-vv.txt" 2>/dev/null
+	for f in compact json dict table; do
+		"$flowwatch" replay "$out/$s.fwrec" -o "$f" >"$out/$s/$f.txt" 2>/dev/null
+	done
+	"$flowwatch" replay "$out/$s.fwrec" -v -o compact >"$out/$s/compact-v.txt" 2>/dev/null
+}
+
 for s in "${samples[@]}"; do
+	if [ -n "$render_only" ]; then render "$s"; continue; fi
 	echo "== $s"
 	"$here/demo-node.sh" up "$node" "$work/config.yaml"
 	rm -f "$work/ready" "$out/$s.fwrec"
@@ -51,16 +69,12 @@ for s in "${samples[@]}"; do
 	kill -INT "$fw_pid"; wait "$fw_pid"; fw_pid=
 	"$here/demo-node.sh" down "$node"
 
-	mkdir -p "$out/$s"
-	"$flowwatch" replay "$out/$s.fwrec" -o monitor >"$out/$s/monitor.txt" 2>/dev/null
-	"$flowwatch" replay "$out/$s.fwrec" -v >"$out/$s/monitor-v.txt" 2>/dev/null
-	"$flowwatch" replay "$out/$s.fwrec" -vv >"$out/$s/monitor-vv.txt" 2>/dev/null
-	for f in compact json dict table; do
-		"$flowwatch" replay "$out/$s.fwrec" -o "$f" >"$out/$s/$f.txt" 2>/dev/null
-	done
+	render "$s"
 	{
 		echo "# $s: made by scripts/make-samples.sh on the demo node '$node'"
 		echo "flowwatch record -w samples/$s.fwrec -v --config CONFIG --device 'lxc*' --device cilium_host --device eth0 ${extra[$s]:-}"
-		declare -f "traffic_${s//-/_}" | sed -n '3,$p' | sed '$d'
+		echo "# then, in the pods:"
+		declare -f "traffic_${s//-/_}" | sed -n '3,$p' | sed '$d' | sed 's/^ *//'
+		echo "# expected outputs: scripts/make-samples.sh --render BIN $s"
 	} >"$out/$s/COMMAND"
 done

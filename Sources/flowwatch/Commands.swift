@@ -38,7 +38,7 @@ struct Observe: ParsableCommand {
                                   configPath: capture.config, capture: capture, debug: debug)
             }
             let pipeline = EventPipeline(output: choice, config: config, wallClockOffset: datapath.wallClockOffset,
-                                         numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions,
+                                         numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions, showDebugEvents: out.verbose > 0,
                                          interfaceName: { [datapath] in datapath.interfaceName($0) })
             return LiveConsumer(pipeline: pipeline, output: OutputWriter(fd: STDOUT_FILENO), recorder: recorder, recordPath: record)
         }
@@ -91,23 +91,14 @@ struct Replay: ParsableCommand {
             diagnostic("\(error)")
             throw ExitCode(2)
         }
-        let header = reader.header
-        let config: NodeConfig
+        var pipeline: EventPipeline
         do {
-            config = try header.config() ?? NodeConfig(nodeName: header.nodeName)
+            pipeline = try EventPipeline(replaying: reader, output: try out.choice(), numericIdentities: out.numeric,
+                                         hubbleOptions: out.hubbleOptions, showDebugEvents: out.verbose > 0)
         } catch {
             diagnostic("\(file): the config recorded in it: \(error)")
             throw ExitCode(2)
         }
-        // Names come from the recording's interface records, as of the sample being printed.
-        final class Names: @unchecked Sendable {
-            let reader: RecordingReader
-            init(_ reader: RecordingReader) { self.reader = reader }
-        }
-        let names = Names(reader)
-        var pipeline = EventPipeline(output: try out.choice(), config: config, wallClockOffset: header.wallClockOffset,
-                                     numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions,
-                                     interfaceName: { names.reader.interfaceNames[$0] })
         let output = OutputWriter(fd: STDOUT_FILENO)
         var failure: String?
         while !output.closed {

@@ -12,6 +12,8 @@ public struct EventPipeline: Sendable {
     private let monitor: MonitorFormatter?
     private var hubble: (any FlowOutput)?
     private var builder: FlowBuilder
+    /// Hubble formats show debug events only when asked (`-v`), as `cilium monitor` does.
+    private let showDebugEvents: Bool
 
     /// Records handed in, lost records included.
     public private(set) var samples: UInt64 = 0
@@ -19,9 +21,10 @@ public struct EventPipeline: Sendable {
     public private(set) var lostPerCPU: [UInt32: UInt64] = [:]
 
     public init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool = false,
-                hubbleOptions: HubbleOptions = HubbleOptions(),
+                hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false,
                 interfaceName: @escaping @Sendable (UInt32) -> String? = { _ in nil }) {
         builder = FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName)
+        self.showDebugEvents = showDebugEvents
         switch output {
         case .monitor(let verbosity):
             monitor = MonitorFormatter(verbosity: verbosity, numericIdentities: numericIdentities, interfaceName: interfaceName)
@@ -49,6 +52,7 @@ public struct EventPipeline: Sendable {
         if let monitor {
             monitor.write(event, into: &buffer)
         } else if hubble != nil {
+            if !showDebugEvents, case .message(.debug, _) = event.payload { return }
             let flow = builder.build(event)
             hubble!.write(flow, into: &buffer)
         }
@@ -58,4 +62,25 @@ public struct EventPipeline: Sendable {
     public mutating func flush(into buffer: inout [UInt8]) {
         if hubble != nil { hubble!.flush(into: &buffer) }
     }
+}
+
+extension EventPipeline {
+    /// A pipeline for a recording: the config, wall-clock offset and device names it carries,
+    /// so a replay anywhere prints what the live capture printed.
+    public init(replaying reader: RecordingReader, output: OutputChoice, numericIdentities: Bool = false,
+                hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false) throws(ConfigError) {
+        let header = reader.header
+        let config = try header.config() ?? NodeConfig(nodeName: header.nodeName)
+        let names = InterfaceNames(reader)
+        self.init(output: output, config: config, wallClockOffset: header.wallClockOffset,
+                  numericIdentities: numericIdentities, hubbleOptions: hubbleOptions,
+                  showDebugEvents: showDebugEvents, interfaceName: { names.reader.interfaceNames[$0] })
+    }
+}
+
+/// The reader's device names as of the sample being printed. The reader is read on the thread
+/// that replays, which is the only one formatting.
+private final class InterfaceNames: @unchecked Sendable {
+    let reader: RecordingReader
+    init(_ reader: RecordingReader) { self.reader = reader }
 }
