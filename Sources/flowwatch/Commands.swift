@@ -15,11 +15,12 @@ struct Observe: ParsableCommand {
 
     @OptionGroup var capture: CaptureOptions
     @OptionGroup var out: OutputOptions
+    @OptionGroup var files: PcapOptions
 
     @Option(help: "Also write every raw event to this recording (replay it with `flowwatch replay`).")
     var record: String?
 
-    @Flag(help: "Overwrite an existing recording.")
+    @Flag(help: "Overwrite existing recordings and capture files.")
     var force = false
 
     func validate() throws {
@@ -37,10 +38,13 @@ struct Observe: ParsableCommand {
                 try openRecording($0, force: force, datapath: datapath, config: config, configText: configText,
                                   configPath: capture.config, capture: capture, debug: debug)
             }
+            let captures = try files.open(snapshotLength: capture.captureLength, force: force)
             let pipeline = EventPipeline(output: choice, config: config, wallClockOffset: datapath.wallClockOffset,
-                                         numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions, showDebugEvents: out.verbose > 0,
+                                         numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions,
+                                         showDebugEvents: debug, capturePackets: captures != nil,
                                          interfaceName: { [datapath] in datapath.interfaceName($0) })
-            return LiveConsumer(pipeline: pipeline, output: OutputWriter(fd: STDOUT_FILENO), recorder: recorder, recordPath: record)
+            return LiveConsumer(pipeline: pipeline, output: files.pcapOnly ? nil : OutputWriter(fd: STDOUT_FILENO),
+                                recorder: recorder, recordPath: record, captures: captures)
         }
     }
 }
@@ -67,7 +71,7 @@ struct Record: ParsableCommand {
         try runLive(capture, config: config, debug: debug) { datapath in
             let recorder = try openRecording(file, force: force, datapath: datapath, config: config, configText: configText,
                                              configPath: capture.config, capture: capture, debug: debug)
-            return LiveConsumer(pipeline: nil, output: nil, recorder: recorder, recordPath: file)
+            return LiveConsumer(pipeline: nil, output: nil, recorder: recorder, recordPath: file, captures: nil)
         }
     }
 }
@@ -81,6 +85,10 @@ struct Replay: ParsableCommand {
     var file: String
 
     @OptionGroup var out: OutputOptions
+    @OptionGroup var files: PcapOptions
+
+    @Flag(help: "Overwrite existing capture files.")
+    var force = false
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
@@ -94,24 +102,35 @@ struct Replay: ParsableCommand {
         var pipeline: EventPipeline
         do {
             pipeline = try EventPipeline(replaying: reader, output: try out.choice(), numericIdentities: out.numeric,
-                                         hubbleOptions: out.hubbleOptions, showDebugEvents: out.verbose > 0)
+                                         hubbleOptions: out.hubbleOptions, showDebugEvents: out.verbose > 0,
+                                         capturePackets: files.wanted)
         } catch {
             diagnostic("\(file): the config recorded in it: \(error)")
             throw ExitCode(2)
         }
-        let output = OutputWriter(fd: STDOUT_FILENO)
+        let captures = try files.open(snapshotLength: reader.header.captureLength, force: force)
+        let output = OutputWriter(fd: files.pcapOnly ? -1 : STDOUT_FILENO)
         var failure: String?
+        var discard: [UInt8] = []
         while !output.closed {
             do {
                 guard let sample = try reader.next() else { break }
-                output.write { pipeline.consume(sample, into: &$0) }
+                if files.pcapOnly {
+                    if let r = pipeline.consume(sample, into: &discard) { captures?.write(r) }
+                    discard.removeAll(keepingCapacity: true)
+                } else {
+                    output.write { buffer in
+                        if let r = pipeline.consume(sample, into: &buffer) { captures?.write(r) }
+                    }
+                }
             } catch {
                 failure = "\(error)"
                 break
             }
         }
-        output.write { pipeline.flush(into: &$0) }
+        if !files.pcapOnly { output.write { pipeline.flush(into: &$0) } }
         output.flush()
+        captures?.close()
         var summary = "\(pipeline.samples) records replayed, \(pipeline.decoded) decoded; lost: perf ring \(pipeline.lost), decode errors \(pipeline.decodeErrors.total)"
         if let last = pipeline.lastDecodeError { summary += " (last: \(last))" }
         diagnostic(summary)
@@ -124,5 +143,6 @@ struct Replay: ParsableCommand {
             diagnostic("writing output failed: \(errnoText(err))")
             throw ExitCode(1)
         }
+        if captures?.failed == true { throw ExitCode(1) }
     }
 }

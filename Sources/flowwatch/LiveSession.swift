@@ -25,11 +25,15 @@ final class LiveConsumer: @unchecked Sendable {
     private let pendingNames = Mutex<[(UInt32, String)]>([])
     private let namesPending = Atomic<Bool>(false)
 
-    init(pipeline: EventPipeline?, output: OutputWriter?, recorder: RecordingWriter?, recordPath: String?) {
+    private let captures: CaptureSink?
+    private var discard: [UInt8] = []
+
+    init(pipeline: EventPipeline?, output: OutputWriter?, recorder: RecordingWriter?, recordPath: String?, captures: CaptureSink?) {
         self.pipeline = pipeline
         self.output = output
         self.recorder = recorder
         self.recordPath = recordPath
+        self.captures = captures
     }
 
     /// A device was attached: the recording learns its name. Any thread.
@@ -54,8 +58,15 @@ final class LiveConsumer: @unchecked Sendable {
                 recorder = nil
             }
         }
-        if let output, pipeline != nil {
-            output.write { pipeline!.consume(sample, into: &$0) }
+        guard pipeline != nil else { return }
+        if let output {
+            output.write { buffer in
+                if let r = pipeline!.consume(sample, into: &buffer) { captures?.write(r) }
+            }
+        } else if let captures {
+            // --pcap-only: the text is formatted for nothing; only the packet records matter.
+            if let r = pipeline!.consume(sample, into: &discard) { captures.write(r) }
+            discard.removeAll(keepingCapacity: true)
         }
     }
 
@@ -79,12 +90,15 @@ final class LiveConsumer: @unchecked Sendable {
     }
 
     func batchEnd() {
+        captures?.flushIfDue(now: KernelClock.boottimeNow())
         if let output {
             if pipeline != nil { output.write { pipeline!.flush(into: &$0) } }
             output.flush()
             if output.closed { outputClosed.store(true, ordering: .relaxed) }
         }
     }
+
+    var captureFailed: Bool { captures?.failed ?? false }
 
     func fail(_ error: DatapathError) { failed.withLock { $0 = error } }
     var failure: DatapathError? { failed.withLock { $0 } }
@@ -94,6 +108,7 @@ final class LiveConsumer: @unchecked Sendable {
     /// After the reader stopped: flush, close the recording, print the summary.
     func finish(_ datapath: Datapath) {
         batchEnd()
+        captures?.close()
         if let r = recorder {
             do { try r.close(sync: true) } catch { recordError = "\(error)"; diagnostic("recording: \(error)") }
         }
@@ -167,7 +182,7 @@ func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool,
         diagnostic("\(error)")
         throw ExitCode(1)
     }
-    if consumer.recordError != nil { throw ExitCode(1) }
+    if consumer.recordError != nil || consumer.captureFailed { throw ExitCode(1) }
 }
 
 /// A new recording for a live capture, with the header replay needs.

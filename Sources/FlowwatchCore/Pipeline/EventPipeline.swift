@@ -14,6 +14,8 @@ public struct EventPipeline: Sendable {
     private var builder: FlowBuilder
     /// Hubble formats show debug events only when asked (`-v`), as `cilium monitor` does.
     private let showDebugEvents: Bool
+    /// Set when capture files are written: `consume` then returns each packet's record.
+    private var packets: PacketRecordBuilder?
 
     /// Records handed in, lost records included.
     public private(set) var samples: UInt64 = 0
@@ -22,9 +24,11 @@ public struct EventPipeline: Sendable {
 
     public init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool = false,
                 hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false,
+                capturePackets: Bool = false,
                 interfaceName: @escaping @Sendable (UInt32) -> String? = { _ in nil }) {
         builder = FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName)
         self.showDebugEvents = showDebugEvents
+        packets = capturePackets ? PacketRecordBuilder(config: config, interfaceName: interfaceName) : nil
         switch output {
         case .monitor(let verbosity):
             monitor = MonitorFormatter(verbosity: verbosity, numericIdentities: numericIdentities, interfaceName: interfaceName)
@@ -44,18 +48,22 @@ public struct EventPipeline: Sendable {
     public var decoded: UInt64 { stream.decoded }
     public var lost: UInt64 { lostPerCPU.values.reduce(0, +) }
 
-    /// Decodes one record and appends its text (if this output shows it) to `buffer`.
-    public mutating func consume(_ sample: RawSample, into buffer: inout [UInt8]) {
+    /// Decodes one record and appends its text (if this output shows it) to `buffer`; returns
+    /// the packet's record for capture files when they are written and the event has a packet.
+    @discardableResult
+    public mutating func consume(_ sample: RawSample, into buffer: inout [UInt8]) -> PacketRecord? {
         samples += 1
         if case .lost(let n) = sample.kind { lostPerCPU[sample.cpu, default: 0] += n }
-        guard let event = stream.decode(sample) else { return }
+        guard let event = stream.decode(sample) else { return nil }
+        var built: FlowEvent?
         if let monitor {
             monitor.write(event, into: &buffer)
-        } else if hubble != nil {
-            if !showDebugEvents, case .message(.debug, _) = event.payload { return }
-            let flow = builder.build(event)
-            hubble!.write(flow, into: &buffer)
+        } else if hubble != nil, showDebugEvents || !event.isDebug {
+            built = builder.build(event)
+            hubble!.write(built!, into: &buffer)
         }
+        guard packets != nil, !event.isDebug, case .flow(let flow) = built ?? builder.build(event) else { return nil }
+        return packets!.record(event, flow: flow)
     }
 
     /// Appends what an output held back (the table's rows); call at the end of a batch.
@@ -64,17 +72,23 @@ public struct EventPipeline: Sendable {
     }
 }
 
+extension MonitorEvent {
+    var isDebug: Bool { if case .message(.debug, _) = payload { true } else { false } }
+}
+
 extension EventPipeline {
     /// A pipeline for a recording: the config, wall-clock offset and device names it carries,
     /// so a replay anywhere prints what the live capture printed.
     public init(replaying reader: RecordingReader, output: OutputChoice, numericIdentities: Bool = false,
-                hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false) throws(ConfigError) {
+                hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false,
+                capturePackets: Bool = false) throws(ConfigError) {
         let header = reader.header
         let config = try header.config() ?? NodeConfig(nodeName: header.nodeName)
         let names = InterfaceNames(reader)
         self.init(output: output, config: config, wallClockOffset: header.wallClockOffset,
                   numericIdentities: numericIdentities, hubbleOptions: hubbleOptions,
-                  showDebugEvents: showDebugEvents, interfaceName: { names.reader.interfaceNames[$0] })
+                  showDebugEvents: showDebugEvents, capturePackets: capturePackets,
+                  interfaceName: { names.reader.interfaceNames[$0] })
     }
 }
 

@@ -1,0 +1,158 @@
+/// One packet at one observation point, as a capture file holds it: the bytes and, beside them,
+/// what the packet meant (device, direction, identities, verdict). Capture writers take it as is.
+public struct PacketRecord: Sendable, Equatable {
+    public enum Direction: Sendable, Equatable {
+        /// Seen at a device's ingress hook: from-endpoint, to-host, from-network.
+        case inbound
+        /// Seen at a device's egress hook: to-endpoint, from-host, to-network.
+        case outbound
+        case unknown
+    }
+
+    /// Wall-clock time, nanoseconds since the Unix epoch.
+    public var timeNanos: UInt64
+    /// Captured bytes from the Ethernet header (a synthesized one for L3 devices).
+    public var bytes: [UInt8]
+    public var originalLength: UInt32
+    public var ifindex: UInt32
+    public var interfaceName: String
+    /// What the device is: "endpoint 2073 default/cni-client", "host endpoint 3000", "network".
+    public var interfaceDescription: String
+    public var direction: Direction
+    /// The same for one packet at every observation point it passed (e.g. from-endpoint on one
+    /// lxc and to-endpoint on another).
+    public var packetID: UInt64
+    /// The flow's meaning, e.g. `to-endpoint FORWARDED state new: default/a (ID:22099, endpoint
+    /// 2073) -> default/b (ID:11575, endpoint 149)`.
+    public var comment: String
+}
+
+/// Makes PacketRecords from decoded events and their flows. Stateful only for packet ids.
+public struct PacketRecordBuilder: Sendable {
+    private var ids = PacketIdentifier()
+    private let config: NodeConfig
+    private let interfaceName: @Sendable (UInt32) -> String?
+
+    public init(config: NodeConfig, interfaceName: @escaping @Sendable (UInt32) -> String?) {
+        self.config = config
+        self.interfaceName = interfaceName
+    }
+
+    /// The record for an event that carries packet bytes (trace, drop, capture); nil otherwise.
+    public mutating func record(_ event: MonitorEvent, flow: Flow) -> PacketRecord? {
+        guard case .message(let message, let packet) = event.payload, !packet.isEmpty else { return nil }
+        let ifindex: UInt32, originalLength: UInt32, flags: TraceFlags, direction: PacketRecord.Direction
+        let what: String
+        switch message {
+        case .trace(let t):
+            ifindex = t.ifindex
+            originalLength = t.originalLength
+            flags = t.flags
+            direction = Self.direction(t.observationPoint)
+            what = t.observationPoint.name ?? "trace \(t.observationPoint.rawValue)"
+        case .drop(let d):
+            ifindex = d.ifindex
+            originalLength = d.originalLength
+            flags = d.flags
+            direction = .unknown
+            what = "drop (\(d.reason.text ?? "reason \(d.reason.rawValue)"))"
+        case .capture(let c):
+            ifindex = c.point == .delivery ? c.arg1 : 0
+            originalLength = c.originalLength
+            flags = []
+            direction = .unknown
+            what = "capture \(c.point.rawValue)"
+        case .debug:
+            return nil
+        }
+        var bytes = packet
+        if flags.contains(.l3Device) {
+            // Capture files here are Ethernet: give L3 packets a header with zero addresses.
+            let type: [UInt8] = flags.contains(.ipv6) ? [0x86, 0xdd] : [0x08, 0x00]
+            bytes = [UInt8](repeating: 0, count: 12) + type + packet
+        }
+        let name = interfaceName(ifindex) ?? (ifindex == 0 ? "" : "if\(ifindex)")
+        return PacketRecord(
+            timeNanos: UInt64(clamping: flow.time.seconds) &* 1_000_000_000 &+ UInt64(clamping: flow.time.nanos),
+            bytes: bytes, originalLength: originalLength + (flags.contains(.l3Device) ? 14 : 0),
+            ifindex: ifindex, interfaceName: name, interfaceDescription: describe(device: name),
+            direction: direction, packetID: ids.id(for: bytes, at: event.timestamp),
+            comment: "\(what) \(flow.verdict.name) state \(flow.traceReason.name.map(Self.reasonText) ?? "unknown"): "
+                + "\(Self.describe(flow.source, flow.ip?.source)) -> \(Self.describe(flow.destination, flow.ip?.destination))")
+    }
+
+    static func direction(_ point: TraceObservationPoint) -> PacketRecord.Direction {
+        switch point.rawValue {
+        case 5, 2, 10: .inbound    // from-endpoint, to-host, from-network: ingress hooks
+        case 0, 7, 11: .outbound   // to-endpoint, from-host, to-network: egress hooks
+        default: .unknown
+        }
+    }
+
+    static func reasonText(_ protoName: String) -> String {
+        protoName == "TRACE_REASON_UNKNOWN" ? "unknown" : protoName.lowercased()
+    }
+
+    func describe(device name: String) -> String {
+        if let ep = config.endpoint(interface: name) {
+            let pod = ep.pod.map { p in ep.namespace.map { "\($0)/\(p)" } ?? p }
+            return "endpoint \(ep.id)" + (pod.map { " \($0)" } ?? "")
+        }
+        if name == "cilium_host" { return "host endpoint \(config.hostEndpointID)" }
+        return name.hasPrefix("lxc") ? "endpoint (not in the config)" : "network"
+    }
+
+    static func describe(_ ep: Flow.Endpoint, _ ip: IPAddress?) -> String {
+        let who = ep.podName.isEmpty ? (ip?.description ?? "?") : (ep.namespace.isEmpty ? ep.podName : "\(ep.namespace)/\(ep.podName)")
+        let identity = SecurityIdentity(ep.identity).reservedName ?? "ID:\(ep.identity)"
+        return ep.id != 0 ? "\(who) (\(identity), endpoint \(ep.id))" : "\(who) (\(identity))"
+    }
+}
+
+/// Gives one id to the copies of a packet seen at several observation points: a hash of what
+/// forwarding does not change (addresses, IP id, L4 header start; not MACs, TTL or checksum),
+/// remembered for 100 ms of kernel time in a small direct-mapped table.
+struct PacketIdentifier: Sendable {
+    private struct Slot { var hash: UInt64 = 0; var id: UInt64 = 0; var time: UInt64 = 0 }
+    private var slots = [Slot](repeating: Slot(), count: 4096)
+    private var next: UInt64 = 1
+    static let window: UInt64 = 100_000_000
+
+    mutating func id(for bytes: [UInt8], at time: UInt64) -> UInt64 {
+        let h = Self.invariantHash(bytes)
+        let i = Int(truncatingIfNeeded: h & UInt64(slots.count - 1))
+        if slots[i].hash == h, slots[i].id != 0, time &- slots[i].time < Self.window {
+            slots[i].time = time
+            return slots[i].id
+        }
+        let id = next
+        next += 1
+        slots[i] = Slot(hash: h, id: id, time: time)
+        return id
+    }
+
+    /// FNV-1a over the bytes that stay the same hop to hop.
+    static func invariantHash(_ b: [UInt8]) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ range: Range<Int>) {
+            for i in range where i < b.count { h = (h ^ UInt64(b[i])) &* 0x100_0000_01b3 }
+        }
+        guard b.count >= 14 else { mix(0..<b.count); return h }
+        let type = Int(b[12]) << 8 | Int(b[13])
+        switch type {
+        case 0x0800 where b.count >= 34:
+            let ihl = Int(b[14] & 0x0f) * 4
+            mix(14..<22)        // version, TOS, length, id, fragment: not TTL (22) or checksum (24-25)
+            mix(23..<24)        // protocol
+            mix(26..<34)        // addresses
+            mix((14 + ihl)..<(14 + ihl + 16)) // ports, TCP sequence and acknowledgement
+        case 0x86dd where b.count >= 54:
+            mix(14..<21)        // version, class, flow label, payload length, next header: not hop limit
+            mix(22..<54)        // addresses
+            mix(54..<70)
+        default:
+            mix(12..<b.count)   // not the MAC addresses
+        }
+        return h
+    }
+}

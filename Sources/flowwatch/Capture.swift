@@ -1,0 +1,105 @@
+import ArgumentParser
+import FlowwatchCore
+import FlowwatchDatapath
+import FlowwatchPcap
+
+/// --pcap / --pcapng and their rotation: shared by live observation and replay.
+struct PcapOptions: ParsableArguments {
+    @Option(help: "Write every packet to this classic pcap file (.gz compresses).")
+    var pcap: String?
+
+    @Option(help: "Write every packet to this pcapng file with interfaces, direction, packet ids, verdicts and the flow's meaning as comments (.gz compresses).")
+    var pcapng: String?
+
+    @Option(name: .customLong("pcap-max-size"), help: "Start a new file before one grows past this many megabytes (10^6 bytes, like tcpdump -C).")
+    var maxSize: Int?
+
+    @Option(name: .customLong("pcap-max-files"), help: "Keep at most this many files, removing the oldest (with rotation).")
+    var maxFiles: Int?
+
+    @Option(name: .customLong("pcap-rotate-every"), help: "Start a new file every DURATION, on the clock's boundaries (e.g. 1m starts one each minute).")
+    var rotateEvery: TimeSpan?
+
+    @Flag(name: .customLong("pcap-only"), help: "Write the capture files without printing events.")
+    var pcapOnly = false
+
+    var wanted: Bool { pcap != nil || pcapng != nil }
+
+    var rotation: CaptureRotation? {
+        guard maxSize != nil || maxFiles != nil || rotateEvery != nil else { return nil }
+        return CaptureRotation(maxFileBytes: maxSize.map { $0 * 1_000_000 }, maxFiles: maxFiles,
+                               interval: rotateEvery.map { .nanoseconds(Int64(clamping: $0.nanoseconds)) })
+    }
+
+    func validate() throws {
+        if pcapOnly && !wanted { throw ValidationError("--pcap-only needs --pcap or --pcapng") }
+        if rotation != nil && !wanted { throw ValidationError("--pcap-max-size, --pcap-max-files and --pcap-rotate-every need --pcap or --pcapng") }
+        do { try rotation?.validate() } catch { throw ValidationError("\(error)") }
+    }
+
+    /// Opens the files; an existing one is an error unless `force`.
+    func open(snapshotLength: UInt32, force: Bool) throws -> CaptureSink? {
+        guard wanted else { return nil }
+        let options = CaptureFileOptions(overwrite: force, rotation: rotation)
+        var writers: [any CaptureWriter] = []
+        do {
+            if let pcap { writers.append(try PcapWriter(path: pcap, snapshotLength: snapshotLength, options: options)) }
+            if let pcapng { writers.append(try PcapngWriter(path: pcapng, snapshotLength: snapshotLength, options: options)) }
+        } catch {
+            for w in writers { try? w.close() }
+            diagnostic("\(error)\(force ? "" : error.isExists ? " (--force overwrites it)" : "")")
+            throw ExitCode(2)
+        }
+        return CaptureSink(writers)
+    }
+}
+
+extension CaptureError {
+    var isExists: Bool { if case .exists = self { true } else { false } }
+}
+
+/// The open capture files. A file whose write fails stops (its message is printed once) while
+/// the others, and printing, go on; the exit status reports it. Owned by one thread.
+final class CaptureSink: @unchecked Sendable {
+    private var writers: [any CaptureWriter]
+    private(set) var failed = false
+    private var lastFlush: UInt64 = 0
+
+    init(_ writers: [any CaptureWriter]) { self.writers = writers }
+
+    func write(_ r: PacketRecord) {
+        let packet = CapturedPacket(
+            timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength,
+            interface: CaptureInterface(index: r.ifindex, name: r.interfaceName, description: r.interfaceDescription),
+            direction: r.direction == .inbound ? .inbound : r.direction == .outbound ? .outbound : .unknown,
+            packetID: r.packetID, tcVerdict: -1, comment: r.comment)
+        each { (w) throws(CaptureError) in try w.write(packet) }
+    }
+
+    /// Writes out what is buffered at most once a second (by `now`, any monotonic nanoseconds).
+    func flushIfDue(now: UInt64) {
+        guard now &- lastFlush >= 1_000_000_000 else { return }
+        lastFlush = now
+        each { (w) throws(CaptureError) in try w.flush() }
+    }
+
+    /// Closes every file (complete records, gzip streams ended).
+    func close() {
+        each { (w) throws(CaptureError) in try w.close() }
+        writers.removeAll()
+    }
+
+    private func each(_ body: (any CaptureWriter) throws(CaptureError) -> Void) {
+        writers.removeAll { w in
+            do throws(CaptureError) {
+                try body(w)
+                return false
+            } catch {
+                failed = true
+                diagnostic("capture file stopped: \(error)")
+                try? w.close()
+                return true
+            }
+        }
+    }
+}
