@@ -51,6 +51,7 @@ render() {
 		"$flowwatch" replay "$out/$s.fwrec" -o "$f" >"$out/$s/$f.txt" 2>/dev/null
 	done
 	"$flowwatch" replay "$out/$s.fwrec" -v -o compact >"$out/$s/compact-v.txt" 2>/dev/null
+	"$flowwatch" replay "$out/$s.fwrec" --pcap-only --force --pcap "$out/$s/capture.pcap" --pcapng "$out/$s/capture.pcapng" 2>/dev/null
 }
 
 for s in "${samples[@]}"; do

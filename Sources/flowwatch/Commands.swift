@@ -116,23 +116,26 @@ struct Replay: ParsableCommand {
             do {
                 guard let sample = try reader.next() else { break }
                 if files.pcapOnly {
-                    if let r = pipeline.consume(sample, into: &discard) { captures?.write(r) }
+                    pipeline.consume(sample, into: &discard) { captures?.write($0) }
                     discard.removeAll(keepingCapacity: true)
                 } else {
-                    output.write { buffer in
-                        if let r = pipeline.consume(sample, into: &buffer) { captures?.write(r) }
-                    }
+                    output.write { pipeline.consume(sample, into: &$0) { captures?.write($0) } }
                 }
             } catch {
                 failure = "\(error)"
                 break
             }
         }
-        if !files.pcapOnly { output.write { pipeline.flush(into: &$0) } }
+        if files.pcapOnly {
+            pipeline.finish(into: &discard) { captures?.write($0) }
+        } else {
+            output.write { pipeline.finish(into: &$0) { captures?.write($0) } }
+        }
         output.flush()
         captures?.close()
         var summary = "\(pipeline.samples) records replayed, \(pipeline.decoded) decoded; lost: perf ring \(pipeline.lost), decode errors \(pipeline.decodeErrors.total)"
         if let last = pipeline.lastDecodeError { summary += " (last: \(last))" }
+        if pipeline.late > 0 { summary += "; \(pipeline.late) events came later than the reorder window and were printed out of order" }
         diagnostic(summary)
         if let truncation = reader.truncation { diagnostic("\(file): \(truncation)") }
         if let failure {

@@ -59,13 +59,12 @@ final class LiveConsumer: @unchecked Sendable {
             }
         }
         guard pipeline != nil else { return }
+        let captures = captures
         if let output {
-            output.write { buffer in
-                if let r = pipeline!.consume(sample, into: &buffer) { captures?.write(r) }
-            }
-        } else if let captures {
+            output.write { pipeline!.consume(sample, into: &$0) { captures?.write($0) } }
+        } else {
             // --pcap-only: the text is formatted for nothing; only the packet records matter.
-            if let r = pipeline!.consume(sample, into: &discard) { captures.write(r) }
+            pipeline!.consume(sample, into: &discard) { captures?.write($0) }
             discard.removeAll(keepingCapacity: true)
         }
     }
@@ -89,12 +88,26 @@ final class LiveConsumer: @unchecked Sendable {
         }
     }
 
+    /// After each perf poll: releases what the reorder window holds by now, so a quiet node's
+    /// last events are not kept waiting, and writes out.
     func batchEnd() {
-        captures?.flushIfDue(now: KernelClock.boottimeNow())
+        let now = KernelClock.boottimeNow()
+        release { pipeline, buffer, capture in pipeline.advance(to: now, into: &buffer, capture: capture) }
+        captures?.flushIfDue(now: now)
         if let output {
-            if pipeline != nil { output.write { pipeline!.flush(into: &$0) } }
             output.flush()
             if output.closed { outputClosed.store(true, ordering: .relaxed) }
+        }
+    }
+
+    private func release(_ body: (inout EventPipeline, inout [UInt8], (PacketRecord) -> Void) -> Void) {
+        guard pipeline != nil else { return }
+        let captures = captures
+        if let output {
+            output.write { body(&pipeline!, &$0) { captures?.write($0) } }
+        } else {
+            body(&pipeline!, &discard) { captures?.write($0) }
+            discard.removeAll(keepingCapacity: true)
         }
     }
 
@@ -107,7 +120,8 @@ final class LiveConsumer: @unchecked Sendable {
 
     /// After the reader stopped: flush, close the recording, print the summary.
     func finish(_ datapath: Datapath) {
-        batchEnd()
+        release { pipeline, buffer, capture in pipeline.finish(into: &buffer, capture: capture) }
+        output?.flush()
         captures?.close()
         if let r = recorder {
             do { try r.close(sync: true) } catch { recordError = "\(error)"; diagnostic("recording: \(error)") }
@@ -121,6 +135,7 @@ final class LiveConsumer: @unchecked Sendable {
         if let p = pipeline {
             line += ", decode errors \(p.decodeErrors.total)"
             if let last = p.lastDecodeError { line += " (last: \(last))" }
+            if p.late > 0 { line += "; \(p.late) events came later than the reorder window and were printed out of order" }
         }
         if let recordPath { line += "; \(recorded) records written to \(recordPath)" }
         diagnostic(line)

@@ -26,7 +26,7 @@ import FlowwatchCore
         var pipeline = try EventPipeline(replaying: reader, output: output, showDebugEvents: debug)
         var buffer: [UInt8] = []
         while let sample = try reader.next() { pipeline.consume(sample, into: &buffer) }
-        pipeline.flush(into: &buffer)
+        pipeline.finish(into: &buffer)
         #expect(pipeline.decodeErrors.total == 0)
         return (String(decoding: buffer, as: UTF8.self), reader)
     }

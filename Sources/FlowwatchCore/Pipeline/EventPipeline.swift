@@ -5,17 +5,13 @@ public enum OutputChoice: Sendable, Equatable {
 }
 
 /// Everything an event goes through after the perf ring, the same for live capture and replay:
-/// decode (bad samples are counted, never fatal), build the Hubble event when a Hubble format is
-/// printed, and format into the caller's buffer.
+/// put back in kernel-time order across CPUs (`ReorderBuffer`: a 50 ms window, late records
+/// still delivered and counted), decoded (bad samples are counted, never fatal), turned into the
+/// Hubble event when a Hubble format is printed or packets are captured, and formatted into the
+/// caller's buffer.
 public struct EventPipeline: Sendable {
-    private var stream = MonitorEventStream()
-    private let monitor: MonitorFormatter?
-    private var hubble: (any FlowOutput)?
-    private var builder: FlowBuilder
-    /// Hubble formats show debug events only when asked (`-v`), as `cilium monitor` does.
-    private let showDebugEvents: Bool
-    /// Set when capture files are written: `consume` then returns each packet's record.
-    private var packets: PacketRecordBuilder?
+    private var reorder: ReorderBuffer
+    private var stages: Stages
 
     /// Records handed in, lost records included.
     public private(set) var samples: UInt64 = 0
@@ -24,51 +20,90 @@ public struct EventPipeline: Sendable {
 
     public init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool = false,
                 hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false,
-                capturePackets: Bool = false,
+                capturePackets: Bool = false, reorderWindow: Duration = ReorderBuffer.defaultWindow,
                 interfaceName: @escaping @Sendable (UInt32) -> String? = { _ in nil }) {
-        builder = FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName)
-        self.showDebugEvents = showDebugEvents
-        packets = capturePackets ? PacketRecordBuilder(config: config, interfaceName: interfaceName) : nil
-        switch output {
-        case .monitor(let verbosity):
-            monitor = MonitorFormatter(verbosity: verbosity, numericIdentities: numericIdentities, interfaceName: interfaceName)
-            hubble = nil
-        case .hubble(let format):
-            monitor = nil
-            var options = hubbleOptions
-            options.numericIdentities = numericIdentities || options.numericIdentities
-            hubble = format.makeOutput(options: options)
-        }
+        reorder = ReorderBuffer(window: reorderWindow)
+        stages = Stages(output: output, config: config, wallClockOffset: wallClockOffset,
+                        numericIdentities: numericIdentities, hubbleOptions: hubbleOptions,
+                        showDebugEvents: showDebugEvents, capturePackets: capturePackets, interfaceName: interfaceName)
     }
 
     /// Decode errors by kind, and the last one for a diagnostic line.
-    public var decodeErrors: DecodeErrorCounts { stream.errors }
-    public var lastDecodeError: DecodeError? { stream.lastError }
+    public var decodeErrors: DecodeErrorCounts { stages.stream.errors }
+    public var lastDecodeError: DecodeError? { stages.stream.lastError }
     /// Records that decoded into events.
-    public var decoded: UInt64 { stream.decoded }
+    public var decoded: UInt64 { stages.stream.decoded }
     public var lost: UInt64 { lostPerCPU.values.reduce(0, +) }
+    /// Records that came later than the reorder window allows: delivered, out of order.
+    public var late: UInt64 { reorder.statistics.late }
 
-    /// Decodes one record and appends its text (if this output shows it) to `buffer`; returns
-    /// the packet's record for capture files when they are written and the event has a packet.
-    @discardableResult
-    public mutating func consume(_ sample: RawSample, into buffer: inout [UInt8]) -> PacketRecord? {
+    /// Takes one record; appends the text of every record now due to `buffer` and hands each
+    /// due packet's record to `capture` (when capture files are written).
+    public mutating func consume(_ sample: RawSample, into buffer: inout [UInt8],
+                                 capture: (PacketRecord) -> Void = { _ in }) {
         samples += 1
         if case .lost(let n) = sample.kind { lostPerCPU[sample.cpu, default: 0] += n }
-        guard let event = stream.decode(sample) else { return nil }
-        var built: FlowEvent?
-        if let monitor {
-            monitor.write(event, into: &buffer)
-        } else if hubble != nil, showDebugEvents || !event.isDebug {
-            built = builder.build(event)
-            hubble!.write(built!, into: &buffer)
-        }
-        guard packets != nil, !event.isDebug, case .flow(let flow) = built ?? builder.build(event) else { return nil }
-        return packets!.record(event, flow: flow)
+        reorder.push(sample) { stages.process($0, into: &buffer, capture: capture) }
     }
 
-    /// Appends what an output held back (the table's rows); call at the end of a batch.
-    public mutating func flush(into buffer: inout [UInt8]) {
-        if hubble != nil { hubble!.flush(into: &buffer) }
+    /// Live capture with nothing arriving: releases what is due by the kernel clock `now`.
+    public mutating func advance(to now: UInt64, into buffer: inout [UInt8], capture: (PacketRecord) -> Void = { _ in }) {
+        reorder.advance(to: now) { stages.process($0, into: &buffer, capture: capture) }
+        stages.flush(into: &buffer)
+    }
+
+    /// The end of a capture or replay: releases everything held and what outputs held back.
+    public mutating func finish(into buffer: inout [UInt8], capture: (PacketRecord) -> Void = { _ in }) {
+        reorder.flush { stages.process($0, into: &buffer, capture: capture) }
+        stages.flush(into: &buffer)
+    }
+
+    /// What happens to a record once it is due.
+    private struct Stages: Sendable {
+        var stream = MonitorEventStream()
+        let monitor: MonitorFormatter?
+        var hubble: (any FlowOutput)?
+        var builder: FlowBuilder
+        /// Hubble formats show debug events only when asked (`-v`), as `cilium monitor` does.
+        let showDebugEvents: Bool
+        /// Set when capture files are written.
+        var packets: PacketRecordBuilder?
+
+        init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool,
+             hubbleOptions: HubbleOptions, showDebugEvents: Bool, capturePackets: Bool,
+             interfaceName: @escaping @Sendable (UInt32) -> String?) {
+            builder = FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName)
+            self.showDebugEvents = showDebugEvents
+            packets = capturePackets ? PacketRecordBuilder(config: config, interfaceName: interfaceName) : nil
+            switch output {
+            case .monitor(let verbosity):
+                monitor = MonitorFormatter(verbosity: verbosity, numericIdentities: numericIdentities, interfaceName: interfaceName)
+                hubble = nil
+            case .hubble(let format):
+                monitor = nil
+                var options = hubbleOptions
+                options.numericIdentities = numericIdentities || options.numericIdentities
+                hubble = format.makeOutput(options: options)
+            }
+        }
+
+        mutating func process(_ sample: RawSample, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
+            guard let event = stream.decode(sample) else { return }
+            var built: FlowEvent?
+            if let monitor {
+                monitor.write(event, into: &buffer)
+            } else if hubble != nil, showDebugEvents || !event.isDebug {
+                built = builder.build(event)
+                hubble!.write(built!, into: &buffer)
+            }
+            guard packets != nil, !event.isDebug, case .flow(let flow) = built ?? builder.build(event) else { return }
+            if let record = packets!.record(event, flow: flow) { capture(record) }
+        }
+
+        /// Appends what an output held back (the table's rows).
+        mutating func flush(into buffer: inout [UInt8]) {
+            if hubble != nil { hubble!.flush(into: &buffer) }
+        }
     }
 }
 
