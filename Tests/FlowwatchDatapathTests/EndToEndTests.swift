@@ -86,6 +86,43 @@ struct EndToEndTests {
         #expect(head.status == 0 && head.stdout.split(separator: "\n").count == 1, "\(head.stderr)")
     }
 
+    @Test("flowwatch's pcap holds the packets tcpdump -i captures on the same lxc, byte for byte")
+    func pcapMatchesTcpdump() throws {
+        let node = try DemoNode("p")
+        defer { node.down() }
+        let lxc = try node.lxc("server")
+        let ours = node.work.appendingPathComponent("fw.pcapng").path
+        let theirs = node.work.appendingPathComponent("tcpdump.pcap").path
+        let log = node.work.appendingPathComponent("tcpdump.log").path
+        let logFD = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { close(logFD) }
+        let tcpdump = try DemoNode.spawn(["ip", "netns", "exec", node.node, "tcpdump", "-i", lxc, "-s", "128", "-U", "-w", theirs, "ip"],
+                                         stdout: logFD, stderr: logFD)
+        defer { kill(tcpdump, SIGTERM); _ = DemoNode.wait(tcpdump) }
+        let fw = try DemoNode.Observer(node: node, ["--pcapng", ours, "--pcap-only", "--device", lxc])
+        defer { fw.stop() }
+        for _ in 0..<50 where !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("listening on") { usleep(50_000) }
+        try node.exec("client", "ping", "-c3", "-i0.2", "-W1", "10.244.0.25")
+        try node.exec("client", "socat", "-T2", "-", "TCP:10.244.0.25:8080")
+        usleep(500_000)
+        #expect(fw.stop() == 0, "\(fw.errors)")
+        kill(tcpdump, SIGTERM)
+        _ = DemoNode.wait(tcpdump)
+        // Both as hex, packet by packet, in the order each file holds them.
+        func packets(_ file: String) throws -> [String] {
+            let r = try DemoNode.run(["tcpdump", "-nn", "-r", file, "-x", "ip"])
+            return r.stdout.components(separatedBy: "\n").reduce(into: [String]()) { acc, line in
+                if !line.hasPrefix("\t") && !line.isEmpty { acc.append("") } else if !line.isEmpty, !acc.isEmpty {
+                    acc[acc.count - 1] += line.split(separator: ":", maxSplits: 1).last.map(String.init) ?? ""
+                }
+            }.map { $0.replacingOccurrences(of: " ", with: "") }
+        }
+        let a = try packets(ours), b = try packets(theirs)
+        #expect(a.count >= 10, "pings and a TCP connection, both directions")
+        #expect(Set(a) == Set(b), "only in flowwatch's: \(Set(a).subtracting(b).count), only in tcpdump's: \(Set(b).subtracting(a).count)")
+        #expect(a.count == b.count)
+    }
+
     @Test("devices added while following are attached, removed ones forgotten; nothing stays after Ctrl-C")
     func deviceLifecycle() throws {
         let node = try DemoNode("d")
