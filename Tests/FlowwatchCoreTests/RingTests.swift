@@ -216,6 +216,6 @@ import Testing
         #expect(EventRing.slotBytes(forCaptureLength: 0) == 2048)
         #expect(EventRing.slotBytes(forCaptureLength: 9000) == 2048)
         // The default ring: 4095 flows with the default 128-byte capture in 1 MiB.
-        #expect(EventRing.defaultCapacity == 4095)
+        #expect((EventRing.defaultCapacity + 1) * EventRing.slotBytes(forCaptureLength: 128) == 1 << 20)
     }
 }

@@ -76,7 +76,9 @@ public final class EventRing: @unchecked Sendable {
     public static let maximumMemoryBytes = 1 << 32
 
     /// Creates a ring and allocates (and touches) all of its memory now, so that the resident
-    /// size is known from the start and does not grow with traffic.
+    /// size is known from the start and does not grow with traffic. The default slot fits the
+    /// datapath's default 128-byte capture (`FW_DEFAULT_CAPTURE_LEN`): 256 bytes, 1 MiB for the
+    /// default 4095 entries, 16 MiB for 65,535.
     public init(capacity: Int = EventRing.defaultCapacity,
                 slotBytes: Int = EventRing.slotBytes(forCaptureLength: 128)) throws(EventRingError) {
         try Self.validate(capacity: capacity)

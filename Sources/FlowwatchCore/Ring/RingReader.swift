@@ -46,18 +46,7 @@ public struct RingEntryView {
 
     /// Copies the view out of the ring's scratch memory.
     public func makeEntry() -> RingEntry {
-        let kind: RawSample.Kind = if let lostCount {
-            .lost(lostCount)
-        } else if bytes.isEmpty {
-            // Not through `unsafeUninitializedCapacity`: with capacity 0 it stores the count
-            // into the shared empty-array singleton, a (benign) race ThreadSanitizer reports.
-            .event([])
-        } else {
-            .event([UInt8](unsafeUninitializedCapacity: bytes.count) { copy, count in
-                UnsafeMutableRawBufferPointer(copy).copyMemory(from: bytes)
-                count = bytes.count
-            })
-        }
+        let kind: RawSample.Kind = if let lostCount { .lost(lostCount) } else { .event(Array(bytes)) }
         return RingEntry(position: position, sample: RawSample(cpu: cpu, timestamp: timestamp, kind: kind),
                          originalLength: originalLength)
     }
@@ -184,7 +173,7 @@ public struct RingReader: Sendable {
     @usableFromInline
     mutating func stepFollow(into scratch: UnsafeMutableRawBufferPointer, timeout: Duration) -> Step {
         let deadline = RingDoorbell.Deadline(after: timeout)
-        var lingered = true
+        var lingered = false
         while true {
             let step = step(into: scratch)
             guard case .caughtUp = step, !deadline.hasPassed else { return step }
