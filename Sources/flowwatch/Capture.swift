@@ -25,6 +25,8 @@ struct PcapOptions: ParsableArguments {
 
     var wanted: Bool { pcap != nil || pcapng != nil }
 
+    static let valueOptions = ["--pcap", "--pcapng", "--pcap-max-size", "--pcap-max-files", "--pcap-rotate-every"]
+
     var rotation: CaptureRotation? {
         guard maxSize != nil || maxFiles != nil || rotateEvery != nil else { return nil }
         return CaptureRotation(maxFileBytes: maxSize.map { $0 * 1_000_000 }, maxFiles: maxFiles,

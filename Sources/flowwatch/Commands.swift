@@ -16,6 +16,7 @@ struct Observe: ParsableCommand {
     @OptionGroup var capture: CaptureOptions
     @OptionGroup var out: OutputOptions
     @OptionGroup var files: PcapOptions
+    @OptionGroup(title: "Filters (Hubble's: one kind OR-ed, kinds AND-ed, --not negates the next)") var filters: FilterOptions
 
     @Option(help: "Also write every raw event to this recording (replay it with `flowwatch replay`).")
     var record: String?
@@ -33,6 +34,9 @@ struct Observe: ParsableCommand {
         let (config, configText) = try capture.loadConfig()
         let choice = try out.choice()
         let debug = out.verbose > 0
+        let filter = try filters.filter(arguments: Array(CommandLine.arguments.dropFirst()),
+                                        valueOptions: CaptureOptions.valueOptions + OutputOptions.valueOptions
+                                            + PcapOptions.valueOptions + ["--record"])
         try runLive(capture, config: config, debug: debug) { datapath in
             let recorder = try record.map {
                 try openRecording($0, force: force, datapath: datapath, config: config, configText: configText,
@@ -41,7 +45,7 @@ struct Observe: ParsableCommand {
             let captures = try files.open(snapshotLength: capture.captureLength, force: force)
             let pipeline = EventPipeline(output: choice, config: config, wallClockOffset: datapath.wallClockOffset,
                                          numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions,
-                                         showDebugEvents: debug, capturePackets: captures != nil,
+                                         showDebugEvents: debug, capturePackets: captures != nil, filter: filter,
                                          interfaceName: { [datapath] in datapath.interfaceName($0) })
             return LiveConsumer(pipeline: pipeline, output: files.pcapOnly ? nil : OutputWriter(fd: STDOUT_FILENO),
                                 recorder: recorder, recordPath: record, captures: captures)
@@ -86,6 +90,7 @@ struct Replay: ParsableCommand {
 
     @OptionGroup var out: OutputOptions
     @OptionGroup var files: PcapOptions
+    @OptionGroup(title: "Filters (Hubble's: one kind OR-ed, kinds AND-ed, --not negates the next)") var filters: FilterOptions
 
     @Flag(help: "Overwrite existing capture files.")
     var force = false
@@ -99,11 +104,13 @@ struct Replay: ParsableCommand {
             diagnostic("\(error)")
             throw ExitCode(2)
         }
+        let filter = try filters.filter(arguments: Array(CommandLine.arguments.dropFirst()),
+                                        valueOptions: OutputOptions.valueOptions + PcapOptions.valueOptions)
         var pipeline: EventPipeline
         do {
             pipeline = try EventPipeline(replaying: reader, output: try out.choice(), numericIdentities: out.numeric,
                                          hubbleOptions: out.hubbleOptions, showDebugEvents: out.verbose > 0,
-                                         capturePackets: files.wanted)
+                                         capturePackets: files.wanted, filter: filter)
         } catch {
             diagnostic("\(file): the config recorded in it: \(error)")
             throw ExitCode(2)
@@ -135,6 +142,7 @@ struct Replay: ParsableCommand {
         captures?.close()
         var summary = "\(pipeline.samples) records replayed, \(pipeline.decoded) decoded; lost: perf ring \(pipeline.lost), decode errors \(pipeline.decodeErrors.total)"
         if let last = pipeline.lastDecodeError { summary += " (last: \(last))" }
+        if pipeline.filteredOut > 0 { summary += "; \(pipeline.filteredOut) events left out by the filters" }
         if pipeline.late > 0 { summary += "; \(pipeline.late) events came later than the reorder window and were printed out of order" }
         diagnostic(summary)
         if let truncation = reader.truncation { diagnostic("\(file): \(truncation)") }

@@ -41,6 +41,9 @@ struct OutputOptions: ParsableArguments {
         return .hubble(format)
     }
 
+    /// Options of this group that take a value: the filter scan skips their values.
+    static let valueOptions = ["-o", "--output", "--time-format"]
+
     var hubbleOptions: HubbleOptions {
         HubbleOptions(timeFormat: HubbleTimeFormat(name: timeFormat) ?? .stampMilli, numericIdentities: numeric,
                       printNodeName: printNodeName)
@@ -76,6 +79,8 @@ struct CaptureOptions: ParsableArguments {
         }
         guard captureLength <= 65000 else { throw ValidationError("--capture-len is at most 65000 bytes (0 = whole packet)") }
     }
+
+    static let valueOptions = ["--device", "--config", "--duration", "--capture-len", "--perf-pages", "--attach", "--ready-file"]
 
     func datapathOptions(debug: Bool) -> DatapathOptions {
         var options = DatapathOptions()

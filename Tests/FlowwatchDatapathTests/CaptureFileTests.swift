@@ -94,6 +94,20 @@ import Testing
         #expect(!read.stderr.contains("truncated"), "\(read.stderr)")
     }
 
+    @Test("filters select what is written, as they select what is printed")
+    func filtered() throws {
+        let pcap = temp("pcap")
+        defer { unlink(pcap) }
+        let fwrec = Self.samples.appendingPathComponent("tcp.fwrec").path
+        let r = try DemoNode.run([DemoNode.binary, "replay", fwrec, "-o", "compact", "--to-port", "8080", "--pcap", pcap])
+        #expect(r.status == 0, "\(r.stderr)")
+        let printed = r.stdout.split(separator: "\n")
+        #expect(!printed.isEmpty && printed.allSatisfy { $0.contains(":8080 (ID:11575)") }, "\(r.stdout)")
+        let read = try DemoNode.run(["tcpdump", "-nn", "-r", pcap])
+        let written = read.stdout.split(separator: "\n")
+        #expect(written.count == printed.count && written.allSatisfy { $0.contains(".8080:") }, "\(read.stdout)")
+    }
+
     @Test("an existing capture file is not overwritten without --force")
     func refuseOverwrite() throws {
         let path = temp("pcap")

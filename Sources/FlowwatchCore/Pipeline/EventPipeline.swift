@@ -20,12 +20,14 @@ public struct EventPipeline: Sendable {
 
     public init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool = false,
                 hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false,
-                capturePackets: Bool = false, reorderWindow: Duration = ReorderBuffer.defaultWindow,
+                capturePackets: Bool = false, filter: FlowFilterSet = FlowFilterSet(),
+                reorderWindow: Duration = ReorderBuffer.defaultWindow,
                 interfaceName: @escaping @Sendable (UInt32) -> String? = { _ in nil }) {
         reorder = ReorderBuffer(window: reorderWindow)
         stages = Stages(output: output, config: config, wallClockOffset: wallClockOffset,
                         numericIdentities: numericIdentities, hubbleOptions: hubbleOptions,
-                        showDebugEvents: showDebugEvents, capturePackets: capturePackets, interfaceName: interfaceName)
+                        showDebugEvents: showDebugEvents, capturePackets: capturePackets, filter: filter,
+                        interfaceName: interfaceName)
     }
 
     /// Decode errors by kind, and the last one for a diagnostic line.
@@ -34,6 +36,8 @@ public struct EventPipeline: Sendable {
     /// Records that decoded into events.
     public var decoded: UInt64 { stages.stream.decoded }
     public var lost: UInt64 { lostPerCPU.values.reduce(0, +) }
+    /// Events the filters left out (neither printed nor written to capture files).
+    public var filteredOut: UInt64 { stages.filteredOut }
     /// Records that came later than the reorder window allows: delivered, out of order.
     public var late: UInt64 { reorder.statistics.late }
 
@@ -68,10 +72,14 @@ public struct EventPipeline: Sendable {
         let showDebugEvents: Bool
         /// Set when capture files are written.
         var packets: PacketRecordBuilder?
+        /// Hubble's filters: what they leave out is neither printed nor written to capture files.
+        let filter: FlowFilterSet
+        var filteredOut: UInt64 = 0
 
         init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool,
-             hubbleOptions: HubbleOptions, showDebugEvents: Bool, capturePackets: Bool,
+             hubbleOptions: HubbleOptions, showDebugEvents: Bool, capturePackets: Bool, filter: FlowFilterSet,
              interfaceName: @escaping @Sendable (UInt32) -> String?) {
+            self.filter = filter
             builder = FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName)
             self.showDebugEvents = showDebugEvents
             packets = capturePackets ? PacketRecordBuilder(config: config, interfaceName: interfaceName) : nil
@@ -90,11 +98,17 @@ public struct EventPipeline: Sendable {
         mutating func process(_ sample: RawSample, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
             guard let event = stream.decode(sample) else { return }
             var built: FlowEvent?
+            if !filter.isEmpty {
+                let flow = builder.build(event)
+                guard filter.matches(flow) else { filteredOut += 1; return }
+                built = flow
+            }
             if let monitor {
                 monitor.write(event, into: &buffer)
             } else if hubble != nil, showDebugEvents || !event.isDebug {
-                built = builder.build(event)
-                hubble!.write(built!, into: &buffer)
+                let flow = built ?? builder.build(event)
+                built = flow
+                hubble!.write(flow, into: &buffer)
             }
             guard packets != nil, !event.isDebug, case .flow(let flow) = built ?? builder.build(event) else { return }
             if let record = packets!.record(event, flow: flow) { capture(record) }
@@ -116,13 +130,13 @@ extension EventPipeline {
     /// so a replay anywhere prints what the live capture printed.
     public init(replaying reader: RecordingReader, output: OutputChoice, numericIdentities: Bool = false,
                 hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false,
-                capturePackets: Bool = false) throws(ConfigError) {
+                capturePackets: Bool = false, filter: FlowFilterSet = FlowFilterSet()) throws(ConfigError) {
         let header = reader.header
         let config = try header.config() ?? NodeConfig(nodeName: header.nodeName)
         let names = InterfaceNames(reader)
         self.init(output: output, config: config, wallClockOffset: header.wallClockOffset,
                   numericIdentities: numericIdentities, hubbleOptions: hubbleOptions,
-                  showDebugEvents: showDebugEvents, capturePackets: capturePackets,
+                  showDebugEvents: showDebugEvents, capturePackets: capturePackets, filter: filter,
                   interfaceName: { names.reader.interfaceNames[$0] })
     }
 }
