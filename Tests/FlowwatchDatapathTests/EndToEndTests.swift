@@ -123,6 +123,21 @@ struct EndToEndTests {
         #expect(a.count == b.count)
     }
 
+    @Test("filters apply live: --to-port 8080 --not --type trace:from-endpoint")
+    func liveFilters() throws {
+        let node = try DemoNode("l")
+        defer { node.down() }
+        let fw = try DemoNode.Observer(node: node, ["--to-port", "8080", "--not", "--type", "trace:from-endpoint"])
+        defer { fw.stop() }
+        try node.exec("client", "ping", "-c1", "-W2", "10.244.0.25")
+        try node.exec("client", "socat", "-T2", "-", "TCP:10.244.0.25:8080")
+        usleep(300_000)
+        #expect(fw.stop() == 0)
+        let lines = fw.output.split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.contains(":8080 (ID:11575) to-endpoint") }, "\(fw.output)")
+        #expect(fw.errors.contains("records read"), "\(fw.errors)")
+    }
+
     @Test("devices added while following are attached, removed ones forgotten; nothing stays after Ctrl-C")
     func deviceLifecycle() throws {
         let node = try DemoNode("d")
