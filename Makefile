@@ -26,7 +26,7 @@ Q := @
 SWIFT_QUIET := -q
 endif
 
-.PHONY: all help deps build bpf test demo clean
+.PHONY: all help deps build bpf test demo bench clean
 
 all: build
 
@@ -70,9 +70,16 @@ test: deps bpf ## build and run every test (privileged ones need root; under CI=
 	@echo "  SWIFT    tests"
 	$(Q)$(SWIFT) build $(SWIFT_QUIET) --build-tests
 	$(Q)$(SWIFT) test --skip-build
+	@echo "  BENCH    smoke run (make bench measures for real)"
+	$(Q)if [ "$$(id -u)" = 0 ] || [ "$$CI" = true ]; then \
+		BENCH_PINGS=500 RUNS=1 BENCH_OUT=$$(mktemp) $(SUDO) scripts/bench.sh .build/debug/flowwatch >/dev/null; \
+	else echo "  (skipped: the bench builds a demo node, which needs root)"; fi
 
 demo: build ## build a demo node in network namespaces and show its live flows (Ctrl-C ends it)
 	$(Q)$(SUDO) scripts/demo.sh .build/release/flowwatch
+
+bench: build ## measure flowwatch beside its baselines on a demo node; writes docs/benchmarks.md
+	$(Q)$(SUDO) scripts/bench.sh .build/release/flowwatch
 
 clean: ## remove build outputs
 	rm -rf $(BPF_OUT) $(BPF_SKEL) .build

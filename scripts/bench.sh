@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# `make bench`: measures flowwatch beside a baseline run on the same input in the same run, and
+# writes the table to docs/benchmarks.md with the machine it ran on. Each figure is the median of
+# RUNS runs (default 5) with the min-max spread; ratios compare medians of one run.
+#   scripts/bench.sh path/to/flowwatch            full run
+#   BENCH_PINGS=2000 RUNS=1 scripts/bench.sh ...  quick smoke run (part of make test)
+# The input is a real recording made on a demo node (scripts/demo-node.sh): a flood ping
+# between two pods observed with debug messages, so decode, flows and capture see real events.
+set -euo pipefail
+
+flowwatch=$(realpath "${1:?usage: bench.sh path/to/flowwatch}")
+here=$(dirname "$(realpath "$0")")
+out=${BENCH_OUT:-$here/../docs/benchmarks.md}
+pings=${BENCH_PINGS:-50000}
+runs=${RUNS:-5}
+node=fwbench$$
+work=$(mktemp -d /tmp/flowwatch-bench.XXXXXX)
+fw_pid=
+
+cleanup() {
+	trap - EXIT INT TERM
+	if [ -n "$fw_pid" ] && kill -0 "$fw_pid" 2>/dev/null; then kill -INT "$fw_pid"; wait "$fw_pid" || true; fi
+	"$here/demo-node.sh" down "$node"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== recording $pings flood pings on a demo node" >&2
+"$here/demo-node.sh" up "$node" "$work/config.yaml"
+ip netns exec "$node-node" "$flowwatch" record -w "$work/in.fwrec" -v --config "$work/config.yaml" \
+	--perf-pages 256 --ready-file "$work/ready" 2>"$work/record.log" &
+fw_pid=$!
+for _ in $(seq 100); do [ -e "$work/ready" ] && break; sleep 0.1; done
+ip netns exec "$node-client" ping -f -q -c "$pings" 10.244.0.25 >/dev/null
+sleep 0.5
+kill -INT "$fw_pid"; wait "$fw_pid"; fw_pid=
+"$here/demo-node.sh" down "$node"
+
+# The same packets for the baselines: flowwatch's pcap of the recording.
+"$flowwatch" replay "$work/in.fwrec" --pcap-only --pcap "$work/ref.pcap" 2>/dev/null
+records=$(grep -o '[0-9]* records written' "$work/record.log" | cut -d' ' -f1)
+lost=$(grep -o 'lost: perf ring [0-9]*' "$work/record.log" | awk '{print $4}')
+packets=$(tcpdump -r "$work/ref.pcap" -nn 2>/dev/null | wc -l)
+lines=$("$flowwatch" replay "$work/in.fwrec" -o compact 2>/dev/null | wc -l)
+vlines=$("$flowwatch" replay "$work/in.fwrec" -v 2>/dev/null | wc -l)
+
+# Median and spread of `runs` timings of a command, in seconds.
+measure() {
+	local t=() i s e
+	for ((i = 0; i < runs; i++)); do
+		s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
+		t+=("$(( e - s ))")
+	done
+	printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.6f %.6f %.6f\n", a[int((NR+1)/2)]/1e9, a[1]/1e9, a[NR]/1e9}'
+}
+rate() { awk -v n="$1" -v s="$2" 'BEGIN {printf "%.0f", n / s}'; }
+
+echo "== measuring ($runs runs each)" >&2
+read -r fw_pcap fw_pcap_min fw_pcap_max < <(measure "$flowwatch" replay "$work/in.fwrec" --pcap-only --force --pcap "$work/a.pcap")
+read -r td_pcap td_pcap_min td_pcap_max < <(measure tcpdump -r "$work/ref.pcap" -w "$work/b.pcap")
+read -r fw_ng fw_ng_min fw_ng_max < <(measure "$flowwatch" replay "$work/in.fwrec" --pcap-only --force --pcapng "$work/a.pcapng")
+read -r fw_compact fw_compact_min fw_compact_max < <(measure "$flowwatch" replay "$work/in.fwrec" -o compact)
+read -r fw_monitor fw_monitor_min fw_monitor_max < <(measure "$flowwatch" replay "$work/in.fwrec" -v)
+read -r fw_json fw_json_min fw_json_max < <(measure "$flowwatch" replay "$work/in.fwrec" -o json)
+read -r td_text td_text_min td_text_max < <(measure tcpdump -r "$work/ref.pcap" -nn)
+read -r fw_decode fw_decode_min fw_decode_max < <(measure "$flowwatch" replay "$work/in.fwrec" -o compact --protocol sctp)
+
+row() { # what, how, figure, spread, baseline, ratio
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$@"
+}
+{
+	echo "# Benchmarks"
+	echo
+	echo "Made by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d): $(nproc) CPUs,"
+	echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), kernel $(uname -r)."
+	echo "Input: a recording of $pings flood pings between two pods on a demo node, with debug"
+	echo "messages: $records records ($lost lost by the perf ring while recording), $packets packets"
+	echo "at their observation points. Each figure is the median of $runs runs (min-max after it);"
+	echo "baselines ran in the same run on the same packets. Replay times include reading the"
+	echo "recording, reordering and decoding every event."
+	echo
+	echo "| what | how | flowwatch | spread (s) | baseline | ratio |"
+	echo "|---|---|---|---|---|---|"
+	row "pcap writing" "replay --pcap-only --pcap vs \`tcpdump -r ref.pcap -w\` (its read included)" \
+		"$(rate "$packets" "$fw_pcap") packets/s" "$fw_pcap_min-$fw_pcap_max" "$(rate "$packets" "$td_pcap") packets/s" \
+		"$(awk -v a="$td_pcap" -v b="$fw_pcap" 'BEGIN {printf "%.2fx", a / b}')"
+	row "pcapng writing" "replay --pcap-only --pcapng (interfaces, ids, comments)" \
+		"$(rate "$packets" "$fw_ng") packets/s" "$fw_ng_min-$fw_ng_max" "$(rate "$packets" "$td_pcap") packets/s" \
+		"$(awk -v a="$td_pcap" -v b="$fw_ng" 'BEGIN {printf "%.2fx", a / b}')"
+	row "text out, compact" "replay -o compact > /dev/null vs \`tcpdump -r -nn\`" \
+		"$(rate "$lines" "$fw_compact") lines/s" "$fw_compact_min-$fw_compact_max" "$(rate "$packets" "$td_text") lines/s" \
+		"$(awk -v a="$td_text" -v b="$fw_compact" -v l="$lines" -v p="$packets" 'BEGIN {printf "%.2fx", (l / b) / (p / a)}')"
+	row "text out, monitor -v" "replay -v > /dev/null" \
+		"$(rate "$vlines" "$fw_monitor") lines/s" "$fw_monitor_min-$fw_monitor_max" "$(rate "$packets" "$td_text") lines/s" \
+		"$(awk -v a="$td_text" -v b="$fw_monitor" -v l="$vlines" -v p="$packets" 'BEGIN {printf "%.2fx", (l / b) / (p / a)}')"
+	row "JSON out" "replay -o json > /dev/null" \
+		"$(rate "$lines" "$fw_json") lines/s" "$fw_json_min-$fw_json_max" "-" "-"
+	row "decode + filter" "replay with a filter no flow matches (decode, flow, filter; nothing printed)" \
+		"$(rate "$records" "$fw_decode") events/s" "$fw_decode_min-$fw_decode_max" "-" "-"
+	echo
+	echo "Issue 7's remaining figures (throughput cost, program cost, zero-loss rate, memory) are not"
+	echo "measured yet."
+} >"$out"
+cat "$out"
