@@ -90,7 +90,7 @@ struct FilterOptions: ParsableArguments {
     @Flag(name: [.customShort("6"), .customLong("ipv6")], help: "IPv6 flows.")
     var ipv6: Int
 
-    @Flag(name: .customLong("not"), help: "Negate the next filter flag: hide what it selects.")
+    @Flag(name: .customLong("not"), help: "Hide what the next filter flag selects. Values of one filter flag are alternatives, different flags must all hold; --not flags together say what to hide.")
     var not: Int
 
     /// The filters of `arguments` (the raw `CommandLine.arguments`), read in order. Flags of one

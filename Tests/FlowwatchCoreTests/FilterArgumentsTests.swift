@@ -91,6 +91,8 @@ import Testing
         #expect(try parse(["--label=app in (a,b)"]) == parse(["-l", "app in (a,b)"]))
         #expect(try parse(["--type=trace:to-stack"]) == parse(["-t", "trace:to-stack"]))
         #expect(try parse(["--node-name=k8s-*"]) == parse(["--node-name", "k8s-*"]))
+        #expect(try parse(["-t=drop"]) == parse(["--type", "drop"]))
+        #expect(try parse(["-l=app=web"]) == parse(["--label", "app=web"]))
     }
 
     @Test("short flags inside groups")
@@ -110,6 +112,7 @@ import Testing
         // Without knowing --config takes a value, its value reads as a flag.
         #expect(try parse(argv) == parse(["--to-port", "80", "-6"]))
         #expect(try parse(["-c", "-4", "-6"], valueOptions: ["-c"]) == parse(["-6"]))
+        #expect(try parse(["-c=x", "-4"], valueOptions: ["-c"]) == parse(["-4"]))
     }
 
     @Test("reading stops at --")
@@ -154,6 +157,8 @@ import Testing
         (["--node-name", "k8s1.."], "--node-name: 'k8s1..': multiple trailing dots in pattern"),
         (["--node-name", " /k8s1"], "--node-name: ' /k8s1': empty pattern"),
         (["--ipv4=yes"], "--ipv4: takes no value"),
+        (["-6=yes"], "--ipv6: takes no value"),
+        (["-t="], "--type: the value is empty"),
         (["--not"], "--not must be followed by a filter flag"),
         (["--ip", "10.0.0.1", "--not"], "--not must be followed by a filter flag"),
         (["--not", "--not", "--ip", "10.0.0.1"], "--not must be followed by a filter flag, not another --not"),

@@ -68,11 +68,11 @@ public struct FilterError: Error, Sendable, Hashable, CustomStringConvertible {
 /// `--from-namespace`/`--to-namespace` do the same for one side.
 public enum FilterArguments {
     /// Reads the filter flags in `arguments` (a whole `CommandLine.arguments` will do: words
-    /// that are no option are skipped). Both `--flag value` and `--flag=value` are read, and
-    /// `-4`, `-6`, `-l`, `-t` also inside groups of short flags such as `-f4`. Everything else is
-    /// skipped; so that an option's value is not mistaken for a flag, `valueOptions` lists the
-    /// other options that take a value, spelled as on the command line (`--output`, `-o`).
-    /// Reading stops at `--`.
+    /// that are no option are skipped), as ArgumentParser reads them: `--flag value`,
+    /// `--flag=value`, `-t value`, `-t=value`, and short flags in groups such as `-f4`.
+    /// Everything else is skipped; so that an option's value is not mistaken for a flag,
+    /// `valueOptions` lists the other options that take a value, spelled as on the command line
+    /// (`--output`, `-o`). Reading stops at `--`.
     public static func parse(_ arguments: [String], valueOptions: [String] = []) throws(FilterError) -> FlowFilterSet {
         let skipValue = Set(valueOptions)
         var whitelist = Tracker(negated: false)
@@ -80,14 +80,17 @@ public enum FilterArguments {
         var notPending = false
         var i = 0
 
-        /// The value after an option, which must be the next word and not look like an option.
-        func value(for flag: FilterFlag) throws(FilterError) -> String {
-            guard i < arguments.count, !looksLikeOption(arguments[i]) else { throw FilterError(flag, "needs a value") }
-            i += 1
-            return arguments[i - 1]
-        }
-
-        func apply(_ flag: FilterFlag, _ value: String?) throws(FilterError) {
+        /// A filter flag, with the value attached to it (`=value`) if any, else the next word
+        /// for flags that take one.
+        func take(_ flag: FilterFlag, attached: String?) throws(FilterError) {
+            var value = attached
+            if !flag.takesValue {
+                if attached != nil { throw FilterError(flag, "takes no value") }
+            } else if value == nil {
+                guard i < arguments.count, !looksLikeOption(arguments[i]) else { throw FilterError(flag, "needs a value") }
+                value = arguments[i]
+                i += 1
+            }
             if notPending {
                 try blacklist.set(flag, value)
                 notPending = false
@@ -96,8 +99,10 @@ public enum FilterArguments {
             }
         }
 
-        func notFollowedByFilter(_ word: String) -> FilterError {
-            FilterError("--not must be followed by a filter flag, not '\(word)'")
+        /// Any other option: its value, if it takes one and it is not attached, is skipped.
+        func skip(_ option: String, attached: String?) throws(FilterError) {
+            if notPending { throw FilterError("--not must be followed by a filter flag, not '\(option)'") }
+            if attached == nil && skipValue.contains(option) { i += 1 }
         }
 
         while i < arguments.count {
@@ -105,36 +110,31 @@ public enum FilterArguments {
             i += 1
             if word == "--" { break }
             guard looksLikeOption(word) else {
-                if notPending { throw notFollowedByFilter(word) }
+                if notPending { throw FilterError("--not must be followed by a filter flag, not '\(word)'") }
                 continue
             }
-            if word.hasPrefix("--") {
-                let body = word.dropFirst(2)
-                let name = body.prefix { $0 != "=" }
-                let inline = name.endIndex < body.endIndex ? String(body[body.index(after: name.endIndex)...]) : nil
-                if name == "not" {
+            let long = word.hasPrefix("--")
+            let body = word.dropFirst(long ? 2 : 1)
+            let names = body.prefix { $0 != "=" }
+            let attached = names.endIndex < body.endIndex ? String(body[body.index(after: names.endIndex)...]) : nil
+            if long {
+                if names == "not" {
                     if notPending { throw FilterError("--not must be followed by a filter flag, not another --not") }
-                    if inline != nil { throw FilterError("--not takes no value") }
+                    if attached != nil { throw FilterError("--not takes no value") }
                     notPending = true
-                } else if let flag = FilterFlag(rawValue: String(name)) {
-                    if flag.takesValue {
-                        if let inline { try apply(flag, inline) } else { try apply(flag, try value(for: flag)) }
-                    } else {
-                        if inline != nil { throw FilterError(flag, "takes no value") }
-                        try apply(flag, nil)
-                    }
+                } else if let flag = FilterFlag(rawValue: String(names)) {
+                    try take(flag, attached: attached)
                 } else {
-                    if notPending { throw notFollowedByFilter(word) }
-                    if inline == nil && skipValue.contains(word) { i += 1 }
+                    try skip("--\(names)", attached: attached)
                 }
             } else {
-                // One short option or a group of short flags; a value-taking one takes the next word.
-                for c in word.dropFirst() {
-                    if let flag = FilterFlag(short: c) {
-                        try apply(flag, flag.takesValue ? try value(for: flag) : nil)
+                // One short option or a group of them; only the last can have a value attached.
+                for k in names.indices {
+                    let last = names.index(after: k) == names.endIndex
+                    if let flag = FilterFlag(short: names[k]) {
+                        try take(flag, attached: last ? attached : nil)
                     } else {
-                        if notPending { throw notFollowedByFilter(word) }
-                        if skipValue.contains("-\(c)") { i += 1 }
+                        try skip("-\(names[k])", attached: last ? attached : nil)
                     }
                 }
             }

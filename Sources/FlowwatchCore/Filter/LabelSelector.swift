@@ -22,33 +22,38 @@
 public struct LabelSelector: Sendable, Hashable, CustomStringConvertible {
     /// The selector as given.
     public let text: String
-    private let requirements: [Requirement]
-
-    fileprivate struct Requirement: Sendable, Hashable {
-        /// nil: any source.
-        var source: [UInt8]?
-        var key: [UInt8]
-        var operation: Operation
-        var values: [[UInt8]]
-    }
-
-    fileprivate enum Operation: Sendable, Hashable {
-        case exists, doesNotExist, `in`, notIn
-        case greaterThan(Int64), lessThan(Int64)
-    }
+    /// The sources, keys and values, one after another.
+    let bytes: [UInt8]
+    let requirements: [LabelRequirement]
+    /// The values of `in` and `notin` requirements (`=` and `!=` have one).
+    let values: [ByteSpan]
 
     /// Parses `text`; the error says what was expected where.
     public init(_ text: String) throws(LabelSelectorError) {
         self.text = text
         var parser = Parser(text)
-        requirements = try parser.selector()
+        var bytes: [UInt8] = []
+        var values: [ByteSpan] = []
+        requirements = try parser.selector().map { r in
+            let first = Int32(values.count)
+            for v in r.values { values.append(ByteSpan(appending: v, to: &bytes)) }
+            return LabelRequirement(source: r.source.map { ByteSpan(appending: $0, to: &bytes) },
+                                    key: ByteSpan(appending: r.key, to: &bytes), operation: r.operation,
+                                    values: first..<Int32(values.count))
+        }
+        self.bytes = bytes
+        self.values = values
     }
 
     public var description: String { text }
 
     /// Whether the endpoint with these labels (`source:key=value`) is selected.
     public func matches(_ labels: [String]) -> Bool {
-        !requirements.containsInPlace { !$0.matches(labels) }
+        requirements.withUnsafeBufferPointer { r in
+            values.withUnsafeBufferPointer { v in
+                bytes.withUnsafeBufferPointer { selectorMatches(r, values: v, bytes: $0, labels: labels) }
+            }
+        }
     }
 }
 
@@ -57,34 +62,74 @@ public struct LabelSelectorError: Error, Sendable, Hashable, CustomStringConvert
     public let description: String
 }
 
-extension LabelSelector.Requirement {
-    func matches(_ labels: [String]) -> Bool {
+/// One requirement of a selector, its strings as spans of the selector's bytes.
+struct LabelRequirement: Sendable, Hashable {
+    /// nil: any source.
+    var source: ByteSpan?
+    var key: ByteSpan
+    var operation: Operation
+    /// Indices of its values in the selector's value spans.
+    var values: Range<Int32>
+
+    enum Operation: Sendable, Hashable {
+        case exists, doesNotExist, `in`, notIn
+        case greaterThan(Int64), lessThan(Int64)
+    }
+
+    /// The same requirement after its selector's bytes and values were appended to others at
+    /// these positions.
+    func moved(bytes: Int, values valueBase: Int) -> LabelRequirement {
+        var r = self
+        r.source = source?.moved(by: bytes)
+        r.key = key.moved(by: bytes)
+        r.values = values.lowerBound + Int32(valueBase)..<values.upperBound + Int32(valueBase)
+        return r
+    }
+}
+
+/// Whether every requirement holds for `labels`; shared by `LabelSelector` and the compiled
+/// filters, which keep the requirements of all their selectors in one place.
+func selectorMatches(_ requirements: UnsafeBufferPointer<LabelRequirement>, values: UnsafeBufferPointer<ByteSpan>,
+                     bytes: UnsafeBufferPointer<UInt8>, labels: [String]) -> Bool {
+    for r in requirements where !r.matches(labels, values: values, bytes: bytes) { return false }
+    return true
+}
+
+extension LabelRequirement {
+    func matches(_ labels: [String], values: UnsafeBufferPointer<ByteSpan>, bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        func isValue(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
+            for i in Int(self.values.lowerBound)..<Int(self.values.upperBound) where bytesEqual(v, bytes[values[i]]) {
+                return true
+            }
+            return false
+        }
         switch operation {
         case .exists:
-            return withValue(in: labels) { _ in true } ?? false
+            return withValue(in: labels, bytes) { _ in true } ?? false
         case .doesNotExist:
-            return withValue(in: labels) { _ in true } == nil
+            return withValue(in: labels, bytes) { _ in true } == nil
         case .in:
-            return withValue(in: labels) { v in values.containsInPlace { bytesEqual(v, $0) } } ?? false
+            return withValue(in: labels, bytes) { isValue($0) } ?? false
         case .notIn:
-            return withValue(in: labels) { v in !values.containsInPlace { bytesEqual(v, $0) } } ?? true
+            return withValue(in: labels, bytes) { !isValue($0) } ?? true
         case .greaterThan(let bound):
-            return withValue(in: labels) { v in integer(v).map { $0 > bound } ?? false } ?? false
+            return withValue(in: labels, bytes) { v in integer(v).map { $0 > bound } ?? false } ?? false
         case .lessThan(let bound):
-            return withValue(in: labels) { v in integer(v).map { $0 < bound } ?? false } ?? false
+            return withValue(in: labels, bytes) { v in integer(v).map { $0 < bound } ?? false } ?? false
         }
     }
 
     /// `body` applied to the value of the first label with this requirement's source and key;
-    /// nil if there is none.
-    private func withValue(in labels: [String], _ body: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool? {
+    /// nil if there is none. The labels are read where they lie (see `ByteSpan`).
+    private func withValue(in labels: [String], _ bytes: UnsafeBufferPointer<UInt8>,
+                           _ body: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool? {
         labels.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return nil }
             for i in 0..<buffer.count {
-                let result: Bool? = base[i].withUTF8Bytes { bytes in
-                    let parsed = CiliumLabel(bytes)
-                    if let source, !bytesEqual(parsed.source, source) { return nil }
-                    guard bytesEqual(parsed.key, key) else { return nil }
+                let result: Bool? = base[i].withUTF8Bytes { label in
+                    let parsed = CiliumLabel(label)
+                    if let source, !bytesEqual(parsed.source, bytes[source]) { return nil }
+                    guard bytesEqual(parsed.key, bytes[key]) else { return nil }
                     return body(parsed.value)
                 }
                 if let result { return result }
@@ -113,11 +158,6 @@ extension LabelSelector.Requirement {
         }
         return magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil
     }
-}
-
-/// Byte equality of a slice of a label and a value the selector holds.
-private func bytesEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: [UInt8]) -> Bool {
-    b.withUnsafeBufferPointer { bytesEqual(a, $0) }
 }
 
 /// The parts of one `source:key=value` label, as slices of its bytes.
@@ -199,8 +239,16 @@ private struct Parser {
         index = text.startIndex
     }
 
-    mutating func selector() throws(LabelSelectorError) -> [LabelSelector.Requirement] {
-        var requirements: [LabelSelector.Requirement] = []
+    /// A requirement as read, before its strings go into the selector's bytes.
+    struct Requirement {
+        var source: [UInt8]?
+        var key: [UInt8]
+        var operation: LabelRequirement.Operation
+        var values: [[UInt8]]
+    }
+
+    mutating func selector() throws(LabelSelectorError) -> [Requirement] {
+        var requirements: [Requirement] = []
         if peek() == .end { return requirements }
         while true {
             requirements.append(try requirement())
@@ -212,14 +260,14 @@ private struct Parser {
         }
     }
 
-    private mutating func requirement() throws(LabelSelectorError) -> LabelSelector.Requirement {
+    private mutating func requirement() throws(LabelSelectorError) -> Requirement {
         if peek() == .not {
             _ = next()
             let (source, key) = try self.key()
             return .init(source: source, key: key, operation: .doesNotExist, values: [])
         }
         let (source, key) = try self.key()
-        let operation: LabelSelector.Operation
+        let operation: LabelRequirement.Operation
         var values: [[UInt8]] = []
         switch peek() {
         case .comma, .end:
