@@ -117,11 +117,6 @@ uint64_t fw_perf_unknown_records(const struct fw_perf *perf)
 	return perf->unknown;
 }
 
-size_t fw_perf_ring_count(const struct fw_perf *perf)
-{
-	return perf_buffer__buffer_cnt(perf->pb);
-}
-
 void fw_perf_close(struct fw_perf *perf)
 {
 	if (!perf)

@@ -139,13 +139,10 @@ public final class Datapath: @unchecked Sendable {
         state.withLock { $0.names[Int32(bitPattern: ifindex)] }
     }
 
-    /// Devices observed now, in attach order.
-    public var attachedDevices: [String] {
-        state.withLock { s in s.order.compactMap { s.attachments[$0]?.name } }
-    }
-
     /// PERF_RECORD_LOST totals per CPU.
     public var lostPerCPU: [UInt64] { reader?.lostPerCPU ?? [] }
+    /// Perf records that were neither samples nor lost records (counted, never dropped silently).
+    public var unknownRecords: UInt64 { reader?.unknownRecords ?? 0 }
 
     func matches(_ name: String) -> Bool {
         options.devicePatterns.contains { fnmatch($0, name, 0) == 0 }

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import FlowwatchCore
 
 /// Why the datapath could not do what was asked, with what and where.
 public enum DatapathError: Error, CustomStringConvertible, Equatable {
@@ -37,19 +35,6 @@ public enum DatapathError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
-
-/// "No such device (ENODEV)": the text and the name an operator searches for.
-public func errnoText(_ code: Int32) -> String {
-    let c = abs(code)
-    return String(cString: strerror(c)) + (errnoNames[c].map { " (\($0))" } ?? " (errno \(c))")
-}
-
-private let errnoNames: [Int32: String] = [
-    EPERM: "EPERM", ENOENT: "ENOENT", EINTR: "EINTR", EIO: "EIO", E2BIG: "E2BIG", EBADF: "EBADF",
-    EAGAIN: "EAGAIN", ENOMEM: "ENOMEM", EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY",
-    EEXIST: "EEXIST", ENODEV: "ENODEV", EINVAL: "EINVAL", ENOSPC: "ENOSPC", ERANGE: "ERANGE",
-    ENOSYS: "ENOSYS", EOPNOTSUPP: "EOPNOTSUPP", ENOBUFS: "ENOBUFS", ENXIO: "ENXIO",
-]
 
 extension String {
     func trimmingSuffix() -> String {

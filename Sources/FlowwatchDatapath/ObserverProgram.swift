@@ -186,14 +186,6 @@ public final class ObserverProgram: @unchecked Sendable {
         }
         return out.map { (key: $0.0, entry: $0.1) }
     }
-
-    /// Program id as the kernel lists it (`bpftool prog show`), for attachment checks.
-    public func programID(egress: Bool) -> UInt32 {
-        var info = bpf_prog_info()
-        var len = UInt32(MemoryLayout<bpf_prog_info>.size)
-        guard bpf_obj_get_info_by_fd(egress ? egressFD : ingressFD, &info, &len) == 0 else { return 0 }
-        return info.id
-    }
 }
 
 /// The program's counters (bpf/events.h `enum fw_stat`).

@@ -132,6 +132,7 @@ final class LiveConsumer: @unchecked Sendable {
         var line = "\(samples) records read; \(counters.packets) packets observed"
         line += "; lost: perf ring \(lost)" + (perCPU.isEmpty ? "" : " [\(perCPU.joined(separator: ", "))]")
         line += ", kernel output errors \(counters.outputErrors)"
+        if datapath.unknownRecords > 0 { line += ", unknown perf records \(datapath.unknownRecords)" }
         if let p = pipeline {
             line += ", decode errors \(p.decodeErrors.total)"
             if let last = p.lastDecodeError { line += " (last: \(last))" }

@@ -33,8 +33,6 @@ int fw_perf_poll(struct fw_perf *perf, int timeout_ms);
 int fw_perf_consume(struct fw_perf *perf);
 /* Records of types other than sample and lost (counted, never silently dropped). */
 uint64_t fw_perf_unknown_records(const struct fw_perf *perf);
-/* Bytes of one CPU's ring, for the banner. */
-size_t fw_perf_ring_count(const struct fw_perf *perf);
 void fw_perf_close(struct fw_perf *perf);
 
 /* ---- tcx (kernel 6.6+) ---- */

@@ -120,12 +120,12 @@ public struct RecordingFileError: Error, Sendable, Hashable, CustomStringConvert
         case .exists:
             what = "already exists; a recording never replaces a file unless told to overwrite it"
         case let .system(operation, errno):
-            what = "\(operation) failed: \(errnoDescription(errno))"
+            what = "\(operation) failed: \(errnoText(errno))"
         case let .writeFailed(errno, kept, lost):
-            what = "write failed: \(errnoDescription(errno)); the file keeps the first \(kept) records, "
+            what = "write failed: \(errnoText(errno)); the file keeps the first \(kept) records, "
                 + "\(lost) more were not written"
         case let .stopped(errno):
-            what = "not recorded: recording stopped after a write error (\(errnoDescription(errno)))"
+            what = "not recorded: recording stopped after a write error (\(errnoText(errno)))"
         case .closed:
             what = "not recorded: the recording is closed"
         case let .sampleTooLarge(bytes):
@@ -144,18 +144,3 @@ private func hex(_ value: UInt32) -> String {
     let digits = String(value, radix: 16)
     return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
 }
-
-/// "No space left on device (ENOSPC)": the text and the name an operator searches for.
-/// (FlowwatchDatapath has the same helper; Core cannot import it.)
-func errnoDescription(_ code: Int32) -> String {
-    let text = String(cString: strerror(code))
-    return errnoNames[code].map { "\(text) (\($0))" } ?? "\(text) (errno \(code))"
-}
-
-/// The errors file I/O can meet.
-private let errnoNames: [Int32: String] = [
-    EPERM: "EPERM", ENOENT: "ENOENT", EINTR: "EINTR", EIO: "EIO", EBADF: "EBADF", EACCES: "EACCES",
-    EEXIST: "EEXIST", ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL", EFBIG: "EFBIG",
-    ENOSPC: "ENOSPC", EROFS: "EROFS", EPIPE: "EPIPE", EDQUOT: "EDQUOT", ENAMETOOLONG: "ENAMETOOLONG",
-    ELOOP: "ELOOP", EMFILE: "EMFILE", ENFILE: "ENFILE", ENXIO: "ENXIO",
-]
