@@ -43,9 +43,10 @@ struct Observe: ParsableCommand {
                                   configPath: capture.config, capture: capture, debug: debug)
             }
             let captures = try files.open(snapshotLength: capture.captureLength, force: force)
-            let pipeline = EventPipeline(output: choice, config: config, wallClockOffset: datapath.wallClockOffset,
+            let pipeline = EventPipeline(output: files.pcapOnly ? .none : choice, config: config, wallClockOffset: datapath.wallClockOffset,
                                          numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions,
-                                         showDebugEvents: debug, capturePackets: captures != nil, filter: filter,
+                                         showDebugEvents: debug, capturePackets: captures != nil,
+                                         captureMeaning: files.pcapng != nil, filter: filter,
                                          interfaceName: { [datapath] in datapath.interfaceName($0) })
             return LiveConsumer(pipeline: pipeline, output: files.pcapOnly ? nil : OutputWriter(fd: STDOUT_FILENO),
                                 recorder: recorder, recordPath: record, captures: captures)
@@ -108,9 +109,9 @@ struct Replay: ParsableCommand {
                                         valueOptions: OutputOptions.valueOptions + PcapOptions.valueOptions)
         var pipeline: EventPipeline
         do {
-            pipeline = try EventPipeline(replaying: reader, output: try out.choice(), numericIdentities: out.numeric,
+            pipeline = try EventPipeline(replaying: reader, output: files.pcapOnly ? .none : try out.choice(), numericIdentities: out.numeric,
                                          hubbleOptions: out.hubbleOptions, showDebugEvents: out.verbose > 0,
-                                         capturePackets: files.wanted, filter: filter)
+                                         capturePackets: files.wanted, captureMeaning: files.pcapng != nil, filter: filter)
         } catch {
             diagnostic("\(file): the config recorded in it: \(error)")
             throw ExitCode(2)

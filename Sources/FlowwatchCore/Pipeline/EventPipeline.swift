@@ -2,6 +2,8 @@
 public enum OutputChoice: Sendable, Equatable {
     case monitor(MonitorFormatter.Verbosity)
     case hubble(HubbleOutputFormat)
+    /// No text at all (`--pcap-only`): events only feed capture files.
+    case none
 }
 
 /// Everything an event goes through after the perf ring, the same for live capture and replay:
@@ -20,14 +22,14 @@ public struct EventPipeline: Sendable {
 
     public init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool = false,
                 hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false,
-                capturePackets: Bool = false, filter: FlowFilterSet = FlowFilterSet(),
+                capturePackets: Bool = false, captureMeaning: Bool = true, filter: FlowFilterSet = FlowFilterSet(),
                 reorderWindow: Duration = ReorderBuffer.defaultWindow,
                 interfaceName: @escaping @Sendable (UInt32) -> String? = { _ in nil }) {
         reorder = ReorderBuffer(window: reorderWindow)
         stages = Stages(output: output, config: config, wallClockOffset: wallClockOffset,
                         numericIdentities: numericIdentities, hubbleOptions: hubbleOptions,
-                        showDebugEvents: showDebugEvents, capturePackets: capturePackets, filter: filter,
-                        interfaceName: interfaceName)
+                        showDebugEvents: showDebugEvents, capturePackets: capturePackets,
+                        captureMeaning: captureMeaning, filter: filter, interfaceName: interfaceName)
     }
 
     /// Decode errors by kind, and the last one for a diagnostic line.
@@ -77,12 +79,16 @@ public struct EventPipeline: Sendable {
         var filteredOut: UInt64 = 0
 
         init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool,
-             hubbleOptions: HubbleOptions, showDebugEvents: Bool, capturePackets: Bool, filter: FlowFilterSet,
+             hubbleOptions: HubbleOptions, showDebugEvents: Bool, capturePackets: Bool, captureMeaning: Bool,
+             filter: FlowFilterSet,
              interfaceName: @escaping @Sendable (UInt32) -> String?) {
             self.filter = filter
             builder = FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName)
             self.showDebugEvents = showDebugEvents
-            packets = capturePackets ? PacketRecordBuilder(config: config, interfaceName: interfaceName) : nil
+            packets = capturePackets
+                ? PacketRecordBuilder(config: config, wallClockOffset: wallClockOffset, withMeaning: captureMeaning,
+                                      interfaceName: interfaceName)
+                : nil
             switch output {
             case .monitor(let verbosity):
                 monitor = MonitorFormatter(verbosity: verbosity, numericIdentities: numericIdentities, interfaceName: interfaceName)
@@ -92,6 +98,9 @@ public struct EventPipeline: Sendable {
                 var options = hubbleOptions
                 options.numericIdentities = numericIdentities || options.numericIdentities
                 hubble = format.makeOutput(options: options)
+            case .none:
+                monitor = nil
+                hubble = nil
             }
         }
 
@@ -110,7 +119,10 @@ public struct EventPipeline: Sendable {
                 built = flow
                 hubble!.write(flow, into: &buffer)
             }
-            guard packets != nil, !event.isDebug, case .flow(let flow) = built ?? builder.build(event) else { return }
+            guard packets != nil, !event.isDebug else { return }
+            // The flow is built for a packet's record only when its meaning is written.
+            var flow: Flow?
+            if packets!.withMeaning, case .flow(let f) = built ?? builder.build(event) { flow = f }
             if let record = packets!.record(event, flow: flow) { capture(record) }
         }
 
@@ -130,13 +142,15 @@ extension EventPipeline {
     /// so a replay anywhere prints what the live capture printed.
     public init(replaying reader: RecordingReader, output: OutputChoice, numericIdentities: Bool = false,
                 hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false,
-                capturePackets: Bool = false, filter: FlowFilterSet = FlowFilterSet()) throws(ConfigError) {
+                capturePackets: Bool = false, captureMeaning: Bool = true,
+                filter: FlowFilterSet = FlowFilterSet()) throws(ConfigError) {
         let header = reader.header
         let config = try header.config() ?? NodeConfig(nodeName: header.nodeName)
         let names = InterfaceNames(reader)
         self.init(output: output, config: config, wallClockOffset: header.wallClockOffset,
                   numericIdentities: numericIdentities, hubbleOptions: hubbleOptions,
-                  showDebugEvents: showDebugEvents, capturePackets: capturePackets, filter: filter,
+                  showDebugEvents: showDebugEvents, capturePackets: capturePackets,
+                  captureMeaning: captureMeaning, filter: filter,
                   interfaceName: { names.reader.interfaceNames[$0] })
     }
 }

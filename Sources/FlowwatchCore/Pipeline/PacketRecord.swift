@@ -23,45 +23,55 @@ public struct PacketRecord: Sendable, Equatable {
     /// lxc and to-endpoint on another).
     public var packetID: UInt64
     /// The flow's meaning, e.g. `to-endpoint FORWARDED state new: default/a (ID:22099, endpoint
-    /// 2073) -> default/b (ID:11575, endpoint 149)`.
-    public var comment: String
+    /// 2073) -> default/b (ID:11575, endpoint 149)`; nil when no file wants it (classic pcap).
+    public var comment: String?
 }
 
-/// Makes PacketRecords from decoded events and their flows. Stateful only for packet ids.
+/// Makes PacketRecords from decoded events. Stateful for packet ids and for device names and
+/// descriptions, which are looked up once per device, not once per packet.
 public struct PacketRecordBuilder: Sendable {
     private var ids = PacketIdentifier()
     private let config: NodeConfig
     private let interfaceName: @Sendable (UInt32) -> String?
+    private let wallClockOffset: Int64
+    /// Whether records carry the flow's meaning (pcapng comments). Without it no flow is needed
+    /// and no text is formatted per packet.
+    public let withMeaning: Bool
+    private var devices: [UInt32: (name: String, description: String)] = [:]
 
-    public init(config: NodeConfig, interfaceName: @escaping @Sendable (UInt32) -> String?) {
+    public init(config: NodeConfig, wallClockOffset: Int64, withMeaning: Bool,
+                interfaceName: @escaping @Sendable (UInt32) -> String?) {
         self.config = config
+        self.wallClockOffset = wallClockOffset
+        self.withMeaning = withMeaning
         self.interfaceName = interfaceName
     }
 
     /// The record for an event that carries packet bytes (trace, drop, capture); nil otherwise.
-    public mutating func record(_ event: MonitorEvent, flow: Flow) -> PacketRecord? {
+    /// `flow` gives the comment and is only read when `withMeaning`.
+    public mutating func record(_ event: MonitorEvent, flow: Flow?) -> PacketRecord? {
         guard case .message(let message, let packet) = event.payload, !packet.isEmpty else { return nil }
         let ifindex: UInt32, originalLength: UInt32, flags: TraceFlags, direction: PacketRecord.Direction
-        let what: String
+        let what: () -> String
         switch message {
         case .trace(let t):
             ifindex = t.ifindex
             originalLength = t.originalLength
             flags = t.flags
             direction = Self.direction(t.observationPoint)
-            what = t.observationPoint.name ?? "trace \(t.observationPoint.rawValue)"
+            what = { t.observationPoint.name ?? "trace \(t.observationPoint.rawValue)" }
         case .drop(let d):
             ifindex = d.ifindex
             originalLength = d.originalLength
             flags = d.flags
             direction = .unknown
-            what = "drop (\(d.reason.text ?? "reason \(d.reason.rawValue)"))"
+            what = { "drop (\(d.reason.text ?? "reason \(d.reason.rawValue)"))" }
         case .capture(let c):
             ifindex = c.point == .delivery ? c.arg1 : 0
             originalLength = c.originalLength
             flags = []
             direction = .unknown
-            what = "capture \(c.point.rawValue)"
+            what = { "capture \(c.point.rawValue)" }
         case .debug:
             return nil
         }
@@ -71,14 +81,26 @@ public struct PacketRecordBuilder: Sendable {
             let type: [UInt8] = flags.contains(.ipv6) ? [0x86, 0xdd] : [0x08, 0x00]
             bytes = [UInt8](repeating: 0, count: 12) + type + packet
         }
-        let name = interfaceName(ifindex) ?? (ifindex == 0 ? "" : "if\(ifindex)")
+        let device = self.device(ifindex)
+        var comment: String?
+        if withMeaning, let flow {
+            comment = "\(what()) \(flow.verdict.name) state \(flow.traceReason.name.map(Self.reasonText) ?? "unknown"): "
+                + "\(Self.describe(flow.source, flow.ip?.source)) -> \(Self.describe(flow.destination, flow.ip?.destination))"
+        }
         return PacketRecord(
-            timeNanos: UInt64(clamping: flow.time.seconds) &* 1_000_000_000 &+ UInt64(clamping: flow.time.nanos),
+            timeNanos: UInt64(clamping: Int64(clamping: event.timestamp) &+ wallClockOffset),
             bytes: bytes, originalLength: originalLength + (flags.contains(.l3Device) ? 14 : 0),
-            ifindex: ifindex, interfaceName: name, interfaceDescription: describe(device: name),
-            direction: direction, packetID: ids.id(for: bytes, at: event.timestamp),
-            comment: "\(what) \(flow.verdict.name) state \(flow.traceReason.name.map(Self.reasonText) ?? "unknown"): "
-                + "\(Self.describe(flow.source, flow.ip?.source)) -> \(Self.describe(flow.destination, flow.ip?.destination))")
+            ifindex: ifindex, interfaceName: device.name, interfaceDescription: device.description,
+            direction: direction, packetID: ids.id(for: bytes, at: event.timestamp), comment: comment)
+    }
+
+    /// A device's name and description, looked up again only when its name changes.
+    private mutating func device(_ ifindex: UInt32) -> (name: String, description: String) {
+        let name = interfaceName(ifindex) ?? (ifindex == 0 ? "" : "if\(ifindex)")
+        if let known = devices[ifindex], known.name == name { return known }
+        let entry = (name: name, description: describe(device: name))
+        devices[ifindex] = entry
+        return entry
     }
 
     static func direction(_ point: TraceObservationPoint) -> PacketRecord.Direction {
