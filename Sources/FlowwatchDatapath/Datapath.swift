@@ -204,22 +204,3 @@ public final class Datapath: @unchecked Sendable {
         for e in events { report(e) }
     }
 }
-
-/// A joinable thread for the datapath's blocking loops.
-final class Worker: @unchecked Sendable {
-    private var thread = pthread_t()
-    private let body: () -> Void
-
-    init(name: String, body: @escaping () -> Void) {
-        self.body = body
-        let ctx = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { ctx in
-            let worker = Unmanaged<Worker>.fromOpaque(ctx!).takeRetainedValue()
-            worker.body()
-            return nil
-        }, ctx)
-        precondition(rc == 0, "pthread_create for \(name): \(rc)")
-    }
-
-    func join() { pthread_join(thread, nil) }
-}
