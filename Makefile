@@ -72,13 +72,14 @@ test: deps bpf ## build and run every test (privileged ones need root; under CI=
 	$(Q)$(SWIFT) test --skip-build
 	@echo "  BENCH    smoke run (make bench measures for real)"
 	$(Q)if [ "$$(id -u)" = 0 ] || [ "$$CI" = true ]; then \
-		BENCH_PINGS=500 RUNS=1 BENCH_OUT=$$(mktemp) $(SUDO) scripts/bench.sh .build/debug/flowwatch >/dev/null; \
+		BENCH_PINGS=500 RUNS=1 BENCH_ITERATIONS=100000 BENCH_OUT=$$(mktemp) $(SUDO) scripts/bench.sh .build/debug/flowwatch >/dev/null; \
 	else echo "  (skipped: the bench builds a demo node, which needs root)"; fi
 
 demo: build ## build a demo node in network namespaces and show its live flows (Ctrl-C ends it)
 	$(Q)$(SUDO) scripts/demo.sh .build/release/flowwatch
 
 bench: build ## measure flowwatch beside its baselines on a demo node; writes docs/benchmarks.md
+	$(Q)$(SWIFT) build $(SWIFT_QUIET) -c release --product fwbench
 	$(Q)$(SUDO) scripts/bench.sh .build/release/flowwatch
 
 clean: ## remove build outputs
