@@ -115,11 +115,13 @@ final class DemoNode: @unchecked Sendable {
         let stdout: URL, stderr: URL, ready: URL
         private var status: Int32?
 
-        init(node: DemoNode, _ extra: [String] = [], tag: String = "fw") throws {
+        /// `stdoutFD`: where flowwatch's output goes instead of the `stdout` file (a pipe, to be
+        /// a slow terminal).
+        init(node: DemoNode, _ extra: [String] = [], tag: String = "fw", stdoutFD: Int32? = nil) throws {
             stdout = node.work.appendingPathComponent("\(tag).out")
             stderr = node.work.appendingPathComponent("\(tag).err")
             ready = node.work.appendingPathComponent("\(tag).ready")
-            let out = open(stdout.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            let out = stdoutFD.map { dup($0) } ?? open(stdout.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             let err = open(stderr.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             defer { close(out); close(err) }
             // `ip netns exec` execs flowwatch, so the pid is flowwatch's own.
