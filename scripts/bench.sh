@@ -66,6 +66,9 @@ read -r fw_monitor fw_monitor_min fw_monitor_max < <(measure "$flowwatch" replay
 read -r fw_json fw_json_min fw_json_max < <(measure "$flowwatch" replay "$work/in.fwrec" -o json)
 read -r td_text td_text_min td_text_max < <(measure tcpdump -r "$work/ref.pcap" -nn)
 read -r fw_decode fw_decode_min fw_decode_max < <(measure "$flowwatch" replay "$work/in.fwrec" -o compact --protocol sctp)
+# What observing costs a node, live (iperf3 on another demo node).
+echo "== live: iperf3 with and without flowwatch" >&2
+live=$("$here/bench-live.sh" "$flowwatch")
 # Micro-benchmarks on a TCP flow of samples/tcp.fwrec (fwbench: best of 5 loops each).
 micro=$("$fwbench" "$here/../samples/tcp.fwrec" "${BENCH_ITERATIONS:-5000000}")
 ns() { awk -v k="$1" '$1 == k {printf "%.1f", $2}' <<<"$micro"; }
@@ -114,7 +117,6 @@ row() { # what, how, figure, spread, baseline, ratio
 	echo "| empty filter | no filter, one flow | $(ns filter_empty) ns/flow | 5.79 ns |"
 	echo "| L4 filter | --protocol tcp --port N, one flow | $(ns filter_l4) ns/flow | 17.1 ns |"
 	echo
-	echo "Issue 7's remaining figures (throughput cost, program cost, zero-loss rate, memory) are not"
-	echo "measured yet."
+	echo "$live"
 } >"$out"
 cat "$out"
