@@ -66,7 +66,7 @@ static __always_inline bool fw_trace_point_is_from(__u8 obs_point)
  *       node is traced once, where it leaves for its destination;
  *   medium, maximum (TRACE_AGGREGATE_ACTIVE_CT): also none unless conntrack reports the packet
  *       (ct_report: a new connection, TCP flags not seen before in its direction, FIN or RST,
- *       an ICMP error, or aggregation_interval elapsed since the direction's last report).
+ *       an ICMP error, or more than aggregation_interval since the direction's last report).
  * Only traces pass through here: debug messages (and drops, which flowwatch does not emit)
  * are never aggregated. fw_settings is frozen .rodata, so at level none the verifier sees a
  * constant and the whole test disappears.

@@ -38,7 +38,7 @@ public enum DatapathError: Error, CustomStringConvertible, Equatable {
         case .netlink(let errno):
             return "netlink link notifications: \(errnoText(errno))"
         case .runTimeStatistics(let errno):
-            return "kernel run-time statistics (BPF_ENABLE_STATS): \(errnoText(errno))\(errno == EPERM ? " (needs CAP_SYS_ADMIN)" : "")"
+            return "BPF_ENABLE_STATS: \(errnoText(errno))\(errno == EPERM ? "; it needs CAP_SYS_ADMIN" : "")"
         }
     }
 }

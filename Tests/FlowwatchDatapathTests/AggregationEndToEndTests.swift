@@ -52,6 +52,19 @@ struct AggregationEndToEndTests {
             #expect((figure ?? 0) > 0, "\(summary)")
         }
     }
+
+    @Test("without CAP_SYS_ADMIN it observes as before and the summary says why there is no kernel run time")
+    func runTimeWithoutSysAdmin() throws {
+        let node = try DemoNode("h")
+        defer { node.down() }
+        let fw = try DemoNode.Observer(node: node, wrapper: ["setpriv", "--bounding-set", "-sys_admin", "--"])
+        defer { fw.stop() }
+        try node.exec("client", "ping", "-c1", "-W2", "10.244.0.25")
+        usleep(300_000)
+        #expect(fw.stop() == 0, "\(fw.errors)")
+        #expect(fw.output.contains("to-endpoint FORWARDED (ICMPv4 EchoRequest)"), "\(fw.output)")
+        #expect(fw.errors.contains("(no kernel run time: BPF_ENABLE_STATS: Operation not permitted (EPERM); it needs CAP_SYS_ADMIN)"), "\(fw.errors)")
+    }
 }
 
 /// Bad aggregation options are refused before anything is loaded (no privileges needed).

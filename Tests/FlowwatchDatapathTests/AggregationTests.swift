@@ -223,7 +223,8 @@ struct AggregationTests {
         }
     }
 
-    @Test("the kernel counts the program's runs and their time while run-time statistics are on")
+    @Test("the kernel counts the program's runs and their time while run-time statistics are on",
+          .enabled(if: Privileges.canMeasureRunTime || Privileged.inCI, "BPF_ENABLE_STATS needs CAP_SYS_ADMIN"))
     func runStatistics() throws {
         let h = try Harness(debug: false)
         try h.role(.lxc, endpointID: 2073, identity: 22099)
