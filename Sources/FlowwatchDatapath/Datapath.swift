@@ -112,7 +112,7 @@ public final class Datapath: @unchecked Sendable {
                 runTimeStatsFD = try ObserverProgram.enableRunTimeStatistics()
             } catch {
                 runTimeUnavailable = error
-                logger.info("no kernel run time", metadata: ["datapath.error": "\(error)"])
+                logger.debug("no kernel run time", metadata: ["datapath.error": "\(error)"])
             }
         }
         // Attach to the devices there now before returning: "started" means observing them.

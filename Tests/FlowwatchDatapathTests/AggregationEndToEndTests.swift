@@ -63,7 +63,12 @@ struct AggregationEndToEndTests {
         usleep(300_000)
         #expect(fw.stop() == 0, "\(fw.errors)")
         #expect(fw.output.contains("to-endpoint FORWARDED (ICMPv4 EchoRequest)"), "\(fw.output)")
-        #expect(fw.errors.contains("(no kernel run time: BPF_ENABLE_STATS: Operation not permitted (EPERM); it needs CAP_SYS_ADMIN)"), "\(fw.errors)")
+        let summary = fw.errors.split(separator: "\n").first { $0.contains("packets observed") }.map(String.init) ?? fw.errors
+        // The statistics are global: while another process (a test running beside this one)
+        // has them on, the kernel counts for this program too, and the figure is real.
+        if !summary.contains("ns per packet in the kernel") {
+            #expect(summary.contains("(no kernel run time: BPF_ENABLE_STATS: Operation not permitted (EPERM); it needs CAP_SYS_ADMIN)"), "\(summary)")
+        }
     }
 }
 
