@@ -260,10 +260,22 @@ enum fw_stat {
 struct fw_settings {
 	__u32 capture_len;   /* packet bytes appended to traces; 0 = whole packet (up to FW_MAX_CAPTURE) */
 	__u32 debug;         /* 1: emit debug messages (-v) */
-	__u32 aggregation;   /* monitor aggregation level, 0 = none */
-	__u32 aggregation_interval; /* seconds */
+	__u32 aggregation;   /* enum fw_aggregation */
+	__u32 aggregation_interval; /* seconds between reports of an active connection (medium and up) */
 };
 #define FW_DEFAULT_CAPTURE_LEN 128
+#define FW_DEFAULT_AGGREGATION_INTERVAL 5
+
+/* fw_settings.aggregation: Cilium's monitor aggregation levels (pkg/option/monitor.go,
+ * MONITOR_AGGREGATION); trace.h fw_trace_wanted says what each drops. Swift twin:
+ * MonitorAggregation in Sources/FlowwatchDatapath/ObserverProgram.swift. */
+enum fw_aggregation {
+	FW_AGGREGATION_NONE = 0,
+	FW_AGGREGATION_LOWEST = 1,  /* Cilium's TRACE_AGGREGATE_RX: no from-* traces */
+	FW_AGGREGATION_LOW = 2,
+	FW_AGGREGATION_MEDIUM = 3,  /* TRACE_AGGREGATE_ACTIVE_CT: only traces conntrack reports */
+	FW_AGGREGATION_MAXIMUM = 4, /* as medium, as in Cilium's datapath */
+};
 /* A perf record's size is a u16: keep header + message + packet well under 64 KiB. */
 #define FW_MAX_CAPTURE 65000
 

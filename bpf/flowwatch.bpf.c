@@ -10,7 +10,8 @@
  *
  * Per packet, on a device listed in fw_devices (see fw_observe for the table of observation
  * points): parse (parse.h), source identity, conntrack (conntrack.h), destination identity and
- * local delivery (ipcache.h), then one trace notification (trace.h). With fw_settings.debug the
+ * local delivery (ipcache.h), then one trace notification (trace.h) unless monitor aggregation
+ * (fw_settings.aggregation, trace.h fw_trace_wanted) leaves it out. With fw_settings.debug the
  * debug messages (dbg.h) come in Cilium's order:
  *   CT_LOOKUP*_1, CT_LOOKUP*_2, [CT_MATCH], CT_VERDICT, [IP_ID_MAP_* at from-* points],
  *   [CT_CREATED* for NEW], [LOCAL_DELIVERY at from-* points], trace.
@@ -89,6 +90,8 @@ struct {
 const volatile struct fw_settings fw_settings = {
 	.capture_len = FW_DEFAULT_CAPTURE_LEN,
 	.debug = FW_DEBUG_DEFAULT,
+	.aggregation = FW_AGGREGATION_NONE,
+	.aggregation_interval = FW_DEFAULT_AGGREGATION_INTERVAL,
 };
 
 #include "output.h"
@@ -170,6 +173,10 @@ static __always_inline int fw_observe(struct __sk_buff *skb, bool egress)
 		fw_ct_process(skb, trace.source, &pkt, dir, trace.src_label, &ct);
 		trace.reason = ct.verdict; /* enum fw_ct_status == enum fw_trace_reason 0..3 */
 		report = ct.report;
+		/* Aggregated away and no debug message to come: the destination's identity and
+		 * endpoint would only fill a trace that is not sent. */
+		if (!fw_dbg_enabled() && !fw_trace_wanted(&trace, report))
+			return TC_ACT_UNSPEC;
 
 		if (!dst_is_dev)
 			trace.dst_label = fw_resolve_identity(skb, trace.source, t->family,

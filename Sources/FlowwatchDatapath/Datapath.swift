@@ -19,6 +19,9 @@ public struct DatapathOptions: Sendable {
     /// Bytes pending in a ring before the kernel wakes the reader; 0 wakes on every event.
     /// Rings are also swept every 50 ms, which bounds latency at low rates.
     public var wakeupBytes: UInt32?
+    /// Have the kernel time the program while observing (BPF_ENABLE_STATS), for
+    /// `Datapath.runStatistics()`. It times every BPF program on the machine meanwhile.
+    public var measureRunTime = true
 
     public init() {}
 }
@@ -71,6 +74,10 @@ public final class Datapath: @unchecked Sendable {
     private var watcher: DeviceWatcher?
     private var workers: [Worker] = []
     private let logger: Logger
+    /// Keeps the kernel's run-time statistics on while open.
+    private var runTimeStatsFD: Int32 = -1
+    /// Why there is no run time to show, when `measureRunTime` was asked for and the kernel refused.
+    public private(set) var runTimeUnavailable: DatapathError?
 
     /// Checks privileges, loads the program and fills its maps from the config. Nothing is
     /// attached until `start`.
@@ -100,6 +107,14 @@ public final class Datapath: @unchecked Sendable {
         let watcher = try DeviceWatcher { [weak self] link in self?.handle(link, handlers.device) }
         self.reader = reader
         self.watcher = watcher
+        if options.measureRunTime {
+            do throws(DatapathError) {
+                runTimeStatsFD = try ObserverProgram.enableRunTimeStatistics()
+            } catch {
+                runTimeUnavailable = error
+                logger.debug("no kernel run time", metadata: ["datapath.error": "\(error)"])
+            }
+        }
         // Attach to the devices there now before returning: "started" means observing them.
         try watcher.initialDump()
         workers.append(Worker(name: "fw-devices") {
@@ -132,7 +147,15 @@ public final class Datapath: @unchecked Sendable {
             a.detach()
             program.removeDevice(ifindex: UInt32(a.ifindex))
         }
+        if runTimeStatsFD >= 0 {
+            close(runTimeStatsFD)
+            runTimeStatsFD = -1
+        }
     }
+
+    /// The kernel's figures for the program: runs and run time while observing (nothing is
+    /// counted without `measureRunTime`, see `runTimeUnavailable`), verifier work at load.
+    public func runStatistics() -> RunStatistics { program.runStatistics() }
 
     /// The name of a device by ifindex, for output; nil if never seen.
     public func interfaceName(_ ifindex: UInt32) -> String? {

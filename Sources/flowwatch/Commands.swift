@@ -38,6 +38,8 @@ struct Observe: ParsableCommand {
     }
 
     func run() throws {
+        var capture = self.capture
+        capture.defaultAggregation(everyPacketWritten: files.wanted || record != nil)
         let (config, configText) = try capture.loadConfig()
         let choice = try out.choice()
         let debug = out.verbose > 0
@@ -94,6 +96,8 @@ struct Record: ParsableCommand {
     @OptionGroup var capture: CaptureOptions
 
     func run() throws {
+        var capture = self.capture
+        capture.defaultAggregation(everyPacketWritten: true)
         let (config, configText) = try capture.loadConfig()
         let debug = verbose > 0
         try runLive(capture, config: config, debug: debug) { datapath in

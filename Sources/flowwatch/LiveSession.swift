@@ -122,6 +122,11 @@ final class LiveConsumer: @unchecked Sendable {
         var perCPU: [String] = []
         for (cpu, n) in datapath.lostPerCPU.enumerated() where n > 0 { perCPU.append("CPU(\(cpu)) \(n)") }
         var line = "\(samples) records read; \(counters.packets) packets observed"
+        if let ns = datapath.runStatistics().nanosecondsPerPacket {
+            line += " (\(Int(ns.rounded())) ns per packet in the kernel)"
+        } else if let why = datapath.runTimeUnavailable {
+            line += " (no kernel run time: \(why))"
+        }
         line += "; lost: perf ring \(lost)" + (perCPU.isEmpty ? "" : " [\(perCPU.joined(separator: ", "))]")
         line += ", kernel output errors \(counters.outputErrors)"
         if datapath.unknownRecords > 0 { line += ", unknown perf records \(datapath.unknownRecords)" }
