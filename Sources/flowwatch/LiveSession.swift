@@ -268,7 +268,7 @@ func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool,
         diagnostic("\(error)")
         throw ExitCode(1)
     }
-    diagnostic("observing devices matching \(options.devicePatterns.joined(separator: ", ")) on \(datapath.cpus) CPUs with \(options.perfPages)x\(sysconf(Int32(_SC_PAGESIZE))) of shared memory per CPU (\(datapath.mode)); Ctrl-C to quit")
+    diagnostic("observing devices matching \(options.devicePatterns.joined(separator: ", ")) on \(datapath.cpus) CPUs with \(options.perfPages)x\(sysconf(Int32(_SC_PAGESIZE))) of shared memory per CPU (\(datapath.mode)), aggregation \(options.settings.aggregation); Ctrl-C to quit")
     if let readyFile = capture.readyFile {
         let fd = creat(readyFile, 0o644)
         if fd >= 0 { close(fd) } else { diagnostic("cannot create \(readyFile): \(errnoText(errno))") }
