@@ -46,7 +46,7 @@ stop_flowwatch() {
 	fw_pid=
 }
 
-# iperf3 from the client pod; prints one number: TCP bits/s, or UDP packets/s received.
+# iperf3 from the client pod; prints one number: TCP Mbit/s, or UDP packets/s received.
 iperf() {
 	ip netns exec "$node-client" iperf3 -c "$server" -t "$secs" -J "$@" >"$work/iperf.json"
 	python3 - "$work/iperf.json" <<-'EOF'
@@ -57,7 +57,7 @@ iperf() {
 		    u = r["end"]["sum"]
 		    print("%.0f" % ((u["packets"] - u["lost_packets"]) / u["seconds"]))
 		else:
-		    print("%.0f" % s["bits_per_second"])
+		    print("%.0f" % (s["bits_per_second"] / 1e6))
 	EOF
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -109,7 +109,7 @@ rss=$(awk '/VmRSS/ {print $2}' "/proc/$fw_pid/status")
 stop_flowwatch
 ringfill=$(grep -o 'Current/Max Flows: [0-9]*/[0-9]*' "$work/fw.log" | head -1)
 
-mbps() { awk -v b="$1" 'BEGIN {printf "%.0f Mbit/s", b / 1e6}'; }
+mbps() { echo "$1 Mbit/s"; }
 echo "## Live, on a demo node"
 echo
 echo "iperf3 from the client pod to the server pod (veths through the node namespace), $runs runs of"
