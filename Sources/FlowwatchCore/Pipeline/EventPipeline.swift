@@ -77,6 +77,8 @@ public struct EventPipeline: Sendable {
         /// Hubble's filters: what they leave out is neither printed nor written to capture files.
         let filter: FlowFilterSet
         var filteredOut: UInt64 = 0
+        /// Nothing prints, filters or captures debug messages: they are only checked and counted.
+        let skipsDebugMessages: Bool
 
         init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool,
              hubbleOptions: HubbleOptions, showDebugEvents: Bool, capturePackets: Bool, captureMeaning: Bool,
@@ -102,27 +104,50 @@ public struct EventPipeline: Sendable {
                 monitor = nil
                 hubble = nil
             }
+            skipsDebugMessages = monitor == nil && (hubble == nil || !showDebugEvents) && filter.isEmpty
         }
 
         mutating func process(_ sample: RawSample, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
+            if skipsDebugMessages, sample.isDebugMessage { stream.check(sample); return }
             guard let event = stream.decode(sample) else { return }
-            var built: FlowEvent?
-            if !filter.isEmpty {
+            guard filter.isEmpty else { return processFiltered(event, into: &buffer, capture: capture) }
+            // Without filters a flow is built only for what prints or captures it, and no
+            // optional flow is carried along: most records are debug messages that need neither.
+            let isDebug = event.isDebug
+            if let monitor {
+                monitor.write(event, into: &buffer)
+            } else if hubble != nil, showDebugEvents || !isDebug {
                 let flow = builder.build(event)
-                guard filter.matches(flow) else { filteredOut += 1; return }
-                built = flow
+                hubble!.write(flow, into: &buffer)
+                guard packets != nil, !isDebug else { return }
+                if packets!.withMeaning, case .flow(let f) = flow {
+                    if let record = packets!.record(event, flow: f) { capture(record) }
+                } else if let record = packets!.record(event, flow: nil) {
+                    capture(record)
+                }
+                return
             }
+            guard packets != nil, !isDebug else { return }
+            if packets!.withMeaning, case .flow(let f) = builder.build(event) {
+                if let record = packets!.record(event, flow: f) { capture(record) }
+            } else if let record = packets!.record(event, flow: nil) {
+                capture(record)
+            }
+        }
+
+        private mutating func processFiltered(_ event: MonitorEvent, into buffer: inout [UInt8],
+                                              capture: (PacketRecord) -> Void) {
+            let built = builder.build(event)
+            guard filter.matches(built) else { filteredOut += 1; return }
             if let monitor {
                 monitor.write(event, into: &buffer)
             } else if hubble != nil, showDebugEvents || !event.isDebug {
-                let flow = built ?? builder.build(event)
-                built = flow
-                hubble!.write(flow, into: &buffer)
+                hubble!.write(built, into: &buffer)
             }
             guard packets != nil, !event.isDebug else { return }
-            // The flow is built for a packet's record only when its meaning is written.
+            // The flow is given to a packet's record only when its meaning is written.
             var flow: Flow?
-            if packets!.withMeaning, case .flow(let f) = built ?? builder.build(event) { flow = f }
+            if packets!.withMeaning, case .flow(let f) = built { flow = f }
             if let record = packets!.record(event, flow: flow) { capture(record) }
         }
 
