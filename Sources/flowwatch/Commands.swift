@@ -149,12 +149,14 @@ struct Replay: ParsableCommand {
         }
         let captures = try files.open(snapshotLength: reader.header.captureLength, force: force)
         let output = OutputWriter(fd: files.pcapOnly ? -1 : STDOUT_FILENO)
+        // Read once: an ArgumentParser property costs a generic metadata lookup per access.
+        let pcapOnly = files.pcapOnly
         var failure: String?
         var discard: [UInt8] = []
         while !output.closed && !pipeline.isComplete {
             do {
                 guard let sample = try reader.next() else { break }
-                if files.pcapOnly {
+                if pcapOnly {
                     pipeline.consume(sample, into: &discard) { captures?.write($0) }
                     discard.removeAll(keepingCapacity: true)
                 } else {
@@ -165,7 +167,7 @@ struct Replay: ParsableCommand {
                 break
             }
         }
-        if files.pcapOnly {
+        if pcapOnly {
             pipeline.finish(into: &discard) { captures?.write($0) }
         } else {
             output.write { pipeline.finish(into: &$0) { captures?.write($0) } }

@@ -52,6 +52,12 @@ public struct EventMatcher: Sendable {
 
     /// The record's event if it decodes and the filters keep it; nil otherwise (counted).
     public mutating func match(_ sample: RawSample) -> Match? {
+        // Debug messages nothing shows are only checked and counted: most records of a -v
+        // capture are debug messages, and building their text is most of the decode cost.
+        if !includeDebug, sample.isDebugMessage {
+            _ = stream.check(sample)
+            return nil
+        }
         guard let event = stream.decode(sample), includeDebug || !event.isDebug else { return nil }
         var match = Match(event: event, flow: nil, wallClockOffset: builder.wallClockOffset)
         if !filter.isEmpty {
