@@ -99,6 +99,9 @@ public struct EventPipeline: Sendable {
         var kept: KeptRecords?
         var complete = false
         var unselected: UInt64 = 0
+        /// Nothing reads the records after the ring: a live observer whose text comes from the
+        /// ring and that writes no capture file.
+        let onlyStores: Bool
 
         init(matcher: EventMatcher, printer: EventPrinter, packets: PacketRecordBuilder?,
              selection: EventSelection, ring: EventRing?) {
@@ -107,6 +110,7 @@ public struct EventPipeline: Sendable {
             self.packets = packets
             self.selection = selection
             self.ring = ring
+            onlyStores = printer.isSilent && packets == nil
             switch selection.number {
             case .first(let n): remaining = n
             case .last(let n): remaining = .max; kept = KeptRecords(limit: n)
@@ -114,9 +118,6 @@ public struct EventPipeline: Sendable {
             }
         }
 
-        /// Nothing reads the records after the ring: a live observer whose text comes from the
-        /// ring and that writes no capture file.
-        var onlyStores: Bool { printer.isSilent && packets == nil }
 
         mutating func process(_ sample: RawSample, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
             ring?.write(sample)

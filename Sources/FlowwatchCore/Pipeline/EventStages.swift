@@ -13,7 +13,7 @@ public struct EventMatcher: Sendable {
         let wallClockOffset: Int64
 
         /// The Hubble event, built once.
-        public mutating func flow(with builder: FlowBuilder) -> FlowEvent {
+        public mutating func flow(with builder: borrowing FlowBuilder) -> FlowEvent {
             if let flow { return flow }
             let built = builder.build(event)
             flow = built
@@ -113,7 +113,7 @@ public struct EventPrinter: Sendable {
     }
 
     /// Appends the text of one event.
-    public mutating func write(_ match: inout EventMatcher.Match, builder: FlowBuilder, into buffer: inout [UInt8]) {
+    public mutating func write(_ match: inout EventMatcher.Match, builder: borrowing FlowBuilder, into buffer: inout [UInt8]) {
         if let monitor {
             monitor.write(match.event, into: &buffer)
         } else if hubble != nil, showDebugEvents || !match.isDebug {
