@@ -209,11 +209,14 @@ public final class ObserverProgram: @unchecked Sendable {
         }
     }
 
+    /// Prefixes the address prefilter holds at most.
+    public static let addressFilterCapacity = Int(FW_ADDR_FILTER_MAX)
+
     /// Fills the address prefilter (effective when loaded with `addressFilter`). Each entry's
     /// sides must already include those of every shorter prefix containing it
     /// (`AddressPrefilter.entries` are built that way): the kernel reads the longest match only.
     public func setAddressFilter(_ entries: [AddressPrefilter.Entry]) throws(DatapathError) {
-        guard entries.count <= Int(FW_ADDR_FILTER_MAX) else {
+        guard entries.count <= Self.addressFilterCapacity else {
             throw .map(name: FW_MAP_ADDR_FILTER, operation: "fill (\(entries.count) prefixes, at most \(FW_ADDR_FILTER_MAX))", errno: E2BIG)
         }
         for entry in entries {

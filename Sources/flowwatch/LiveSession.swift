@@ -246,6 +246,11 @@ func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool, prefilt
     sigaddset(&stopSignals, SIGTERM)
     pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
+    var prefilter = prefilter
+    if let a = prefilter.addresses, a.entries.count > ObserverProgram.addressFilterCapacity {
+        // Too many to hand over (a huge --namespace): user space filters them all, as before.
+        prefilter.addresses = nil
+    }
     var options = capture.datapathOptions(debug: debug && prefilter.keepsDebug)
     if let addresses = prefilter.addresses {
         options.settings.addressFilter = true
