@@ -313,6 +313,8 @@ _Static_assert(sizeof(struct fw_debug_capture_msg) == 24, "debug_capture_msg");
 _Static_assert(sizeof(struct fw_drop_notify) == 48, "drop_notify v3");
 _Static_assert(sizeof(struct fw_ct_key) == 44, "ct key");
 _Static_assert(sizeof(struct fw_ipcache_key) == 24, "ipcache key");
+_Static_assert(sizeof(struct fw_addr_filter_value) == 8, "address prefilter value");
+_Static_assert(sizeof(struct fw_settings) == 20, "settings");
 #endif
 
 #endif /* FLOWWATCH_EVENTS_H */
