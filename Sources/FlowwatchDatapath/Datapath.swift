@@ -12,6 +12,11 @@ import Glibc
 public struct DatapathOptions: Sendable {
     /// Shell patterns of device names to attach to (fnmatch).
     public var devicePatterns: [String] = ["lxc*", "cilium_host"]
+    /// Of the devices the patterns select, only these names (the filters keep no other
+    /// device's events: `KernelPrefilter.interfaces`); nil: all of them.
+    public var interfaceNames: Set<String>?
+    /// Prefixes for the program's address prefilter (`settings.addressFilter` turns it on).
+    public var addressFilter: [AddressPrefilter.Entry] = []
     public var attachMode: AttachMode = .auto
     public var settings = ProgramSettings()
     /// Pages per CPU ring (a power of two); Cilium's default is 64 (256 KiB with 4 KiB pages).
@@ -90,6 +95,7 @@ public final class Datapath: @unchecked Sendable {
         self.mode = try options.attachMode.resolved()
         self.program = try ObserverProgram(settings: options.settings)
         try program.load(config: config)
+        if options.settings.addressFilter { try program.setAddressFilter(options.addressFilter) }
         self.cpus = Int(libbpf_num_possible_cpus())
         self.wallClockOffset = KernelClock.wallClockOffset()
     }
@@ -168,7 +174,8 @@ public final class Datapath: @unchecked Sendable {
     public var unknownRecords: UInt64 { reader?.unknownRecords ?? 0 }
 
     func matches(_ name: String) -> Bool {
-        options.devicePatterns.contains { fnmatch($0, name, 0) == 0 }
+        if let names = options.interfaceNames, !names.contains(name) { return false }
+        return options.devicePatterns.contains { fnmatch($0, name, 0) == 0 }
     }
 
     private func handle(_ link: LinkInfo, _ report: @Sendable (DeviceEvent) -> Void) {

@@ -21,13 +21,18 @@ public struct ProgramSettings: Sendable, Equatable {
     public var aggregationInterval: UInt32 = ProgramSettings.defaultAggregationInterval
     /// Cilium's default, 5 s.
     public static let defaultAggregationInterval = UInt32(FW_DEFAULT_AGGREGATION_INTERVAL)
+    /// Trace only packets whose addresses `setAddressFilter` selected (bpf/prefilter.h); the
+    /// rest are counted (`ProgramCounters.filtered`). Off: every packet, and no cost.
+    public var addressFilter = false
 
     public init(captureLength: UInt32 = UInt32(FW_DEFAULT_CAPTURE_LEN), debug: Bool = false,
-                aggregation: MonitorAggregation = .none, aggregationInterval: UInt32 = ProgramSettings.defaultAggregationInterval) {
+                aggregation: MonitorAggregation = .none, aggregationInterval: UInt32 = ProgramSettings.defaultAggregationInterval,
+                addressFilter: Bool = false) {
         self.captureLength = captureLength
         self.debug = debug
         self.aggregation = aggregation
         self.aggregationInterval = aggregationInterval
+        self.addressFilter = addressFilter
     }
 }
 
@@ -85,6 +90,7 @@ public final class ObserverProgram: @unchecked Sendable {
     let ipcacheFD: Int32
     let conntrackFD: Int32
     let statsFD: Int32
+    let addressFilterFD: Int32
 
     /// Opens the embedded object, applies the settings and loads it into the kernel.
     public init(settings: ProgramSettings) throws(DatapathError) {
@@ -105,6 +111,7 @@ public final class ObserverProgram: @unchecked Sendable {
         raw.debug = settings.debug ? 1 : 0
         raw.aggregation = settings.aggregation.rawValue
         raw.aggregation_interval = settings.aggregationInterval
+        raw.addr_filter = settings.addressFilter ? 1 : 0
         let err = fw_object_set_rodata(obj, "fw_settings", &raw, MemoryLayout<fw_settings>.size)
         if err != 0 {
             bpf_object__close(obj)
@@ -129,9 +136,11 @@ public final class ObserverProgram: @unchecked Sendable {
         ipcacheFD = map(FW_MAP_IPCACHE)
         conntrackFD = map(FW_MAP_CT)
         statsFD = map(FW_MAP_STATS)
+        addressFilterFD = map(FW_MAP_ADDR_FILTER)
         for (name, fd) in [("ingress program", ingressFD), ("egress program", egressFD), (FW_MAP_EVENTS, eventsFD),
                            (FW_MAP_DEVICES, devicesFD), (FW_MAP_ENDPOINTS, endpointsFD), (FW_MAP_IPCACHE, ipcacheFD),
-                           (FW_MAP_CT, conntrackFD), (FW_MAP_STATS, statsFD)] where fd < 0 {
+                           (FW_MAP_CT, conntrackFD), (FW_MAP_STATS, statsFD),
+                           (FW_MAP_ADDR_FILTER, addressFilterFD)] where fd < 0 {
             bpf_object__close(obj)
             throw .load(stage: "find \(name) in", errno: ENOENT, log: "")
         }
@@ -200,6 +209,27 @@ public final class ObserverProgram: @unchecked Sendable {
         }
     }
 
+    /// Prefixes the address prefilter holds at most.
+    public static let addressFilterCapacity = Int(FW_ADDR_FILTER_MAX)
+
+    /// Fills the address prefilter (effective when loaded with `addressFilter`). Each entry's
+    /// sides must already include those of every shorter prefix containing it
+    /// (`AddressPrefilter.entries` are built that way): the kernel reads the longest match only.
+    public func setAddressFilter(_ entries: [AddressPrefilter.Entry]) throws(DatapathError) {
+        guard entries.count <= Self.addressFilterCapacity else {
+            throw .map(name: FW_MAP_ADDR_FILTER, operation: "fill (\(entries.count) prefixes, at most \(FW_ADDR_FILTER_MAX))", errno: E2BIG)
+        }
+        for entry in entries {
+            var key = fw_ipcache_key()
+            key.prefixlen = UInt32(FW_IPCACHE_PREFIX_BASE) + UInt32(entry.prefix.length)
+            key.family = entry.prefix.address.isIPv4 ? UInt8(FW_FAMILY_IPV4) : UInt8(FW_FAMILY_IPV6)
+            Self.fill(&key.addr, entry.prefix.address)
+            var value = fw_addr_filter_value()
+            value.sides = (entry.source ? UInt32(FW_ADDR_F_SOURCE) : 0) | (entry.destination ? UInt32(FW_ADDR_F_DESTINATION) : 0)
+            try update(addressFilterFD, FW_MAP_ADDR_FILTER, key, value)
+        }
+    }
+
     static func fill<T>(_ tuple: inout T, _ ip: IPAddress) {
         let bytes = ip.paddedBytes
         withUnsafeMutableBytes(of: &tuple) { raw in
@@ -217,7 +247,7 @@ public final class ObserverProgram: @unchecked Sendable {
             return values.reduce(0, &+)
         }
         return ProgramCounters(packets: read(FW_STAT_PACKETS), events: read(FW_STAT_EVENTS),
-                               outputErrors: read(FW_STAT_OUTPUT_ERRORS))
+                               outputErrors: read(FW_STAT_OUTPUT_ERRORS), filtered: read(FW_STAT_FILTERED))
     }
 
     // MARK: run time
@@ -270,6 +300,8 @@ public struct ProgramCounters: Sendable, Equatable {
     public var events: UInt64
     /// Messages the kernel could not write (the CPU's perf ring was full).
     public var outputErrors: UInt64
+    /// Traces the address prefilter left out (after aggregation: each would have been sent).
+    public var filtered: UInt64 = 0
 }
 
 /// One program's figures from the kernel (`struct bpf_prog_info`).

@@ -26,6 +26,10 @@ struct Observe: ParsableCommand {
     @Flag(help: "Overwrite existing recordings and capture files.")
     var force = false
 
+    @Flag(name: .customLong("no-kernel-filter"),
+          help: "Apply the filters in user space only: the kernel then emits every event, as with --record.")
+    var noKernelFilter = false
+
     func validate() throws {
         guard follow else {
             throw ValidationError("""
@@ -49,7 +53,10 @@ struct Observe: ParsableCommand {
                                             + PcapOptions.valueOptions + RingOptions.valueOptions
                                             + SelectorOptions.valueOptions + ["--record"])
         let ring = try ringOptions.makeRing(captureLength: capture.captureLength)
-        try runLive(capture, config: config, debug: debug) { datapath in
+        // A recording is raw and must hold everything; capture files get the filtered events,
+        // so the kernel may leave out what the filters would.
+        let prefilter = record == nil && !noKernelFilter ? KernelPrefilter(filter: filter, config: config) : .none
+        try runLive(capture, config: config, debug: debug, prefilter: prefilter) { datapath in
             let recorder = try record.map {
                 try openRecording($0, force: force, datapath: datapath, config: config, configText: configText,
                                   configPath: capture.config, capture: capture, debug: debug)

@@ -127,6 +127,7 @@ final class LiveConsumer: @unchecked Sendable {
         } else if let why = datapath.runTimeUnavailable {
             line += " (no kernel run time: \(why))"
         }
+        if datapath.options.settings.addressFilter { line += ", \(counters.filtered) traces left out by the kernel filter" }
         line += "; lost: perf ring \(lost)" + (perCPU.isEmpty ? "" : " [\(perCPU.joined(separator: ", "))]")
         line += ", kernel output errors \(counters.outputErrors)"
         if datapath.unknownRecords > 0 { line += ", unknown perf records \(datapath.unknownRecords)" }
@@ -234,7 +235,7 @@ final class LivePrinter: @unchecked Sendable {
 
 /// Loads the program, attaches, runs `consumer` on every sample until Ctrl-C, SIGTERM,
 /// `--duration`, a closed output or a datapath failure, then detaches and summarises.
-func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool,
+func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool, prefilter: KernelPrefilter = .none,
              makeConsumer: (Datapath) throws -> LiveConsumer) throws {
     // SIGINT and SIGTERM are blocked in every thread (set before any exists) and taken by the
     // main thread with sigtimedwait: deterministic, whatever mask a parent handed down.
@@ -245,7 +246,17 @@ func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool,
     sigaddset(&stopSignals, SIGTERM)
     pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
-    let options = capture.datapathOptions(debug: debug)
+    var prefilter = prefilter
+    if let a = prefilter.addresses, a.entries.count > ObserverProgram.addressFilterCapacity {
+        // Too many to hand over (a huge --namespace): user space filters them all, as before.
+        prefilter.addresses = nil
+    }
+    var options = capture.datapathOptions(debug: debug && prefilter.keepsDebug)
+    if let addresses = prefilter.addresses {
+        options.settings.addressFilter = true
+        options.addressFilter = addresses.entries
+    }
+    options.interfaceNames = prefilter.interfaces.map(Set.init)
     let datapath: Datapath
     do {
         datapath = try Datapath(config: config, options: options)
@@ -268,6 +279,7 @@ func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool,
         diagnostic("\(error)")
         throw ExitCode(1)
     }
+    if let text = describe(prefilter, debug: debug) { diagnostic("kernel filter: " + text) }
     diagnostic("observing devices matching \(options.devicePatterns.joined(separator: ", ")) on \(datapath.cpus) CPUs with \(options.perfPages)x\(sysconf(Int32(_SC_PAGESIZE))) of shared memory per CPU (\(datapath.mode)), aggregation \(options.settings.aggregation); Ctrl-C to quit")
     if let readyFile = capture.readyFile {
         let fd = creat(readyFile, 0o644)
@@ -305,6 +317,19 @@ func openRecording(_ path: String, force: Bool, datapath: Datapath, config: Node
         diagnostic("\(error)")
         throw ExitCode(2)
     }
+}
+
+/// What the kernel leaves out for the filters, in one line; nil if nothing.
+func describe(_ prefilter: KernelPrefilter, debug: Bool) -> String? {
+    var parts: [String] = []
+    if let a = prefilter.addresses {
+        parts.append(a.entries.isEmpty ? "no packet's addresses match"
+                     : "traces of packets from or to \(a.entries.count) prefix\(a.entries.count == 1 ? "" : "es")")
+    }
+    if let names = prefilter.interfaces { parts.append("devices named \(names.joined(separator: ", ")) only") }
+    if !prefilter.keepsDebug && debug { parts.append("no debug messages") }
+    guard !parts.isEmpty else { return nil }
+    return parts.joined(separator: "; ") + " (the filters keep nothing else; --no-kernel-filter to emit everything)"
 }
 
 func report(_ event: DeviceEvent) {
