@@ -144,7 +144,7 @@ struct EndToEndTests {
         defer { node.down() }
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
-        let fw = try DemoNode.Observer(node: node, ["-o", "json", "--ring-capacity", "3"], stdoutFD: fds[1])
+        let fw = try DemoNode.Observer(node: node, ["-o", "json", "--ring-capacity", "3", "--aggregation", "none"], stdoutFD: fds[1])
         close(fds[1])
         defer { fw.stop() }
         // Nobody reads the pipe: 64 KiB in the pipe and 64 KiB buffered, then the printer blocks
