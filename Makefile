@@ -7,10 +7,10 @@ ARCH        := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 MULTIARCH   := $(shell gcc -print-multiarch 2>/dev/null || echo $(shell uname -m)-linux-gnu)
 SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
 
-# Debian packages: build (libbpf, libelf, zlib, libpcap, bpftool) and the demo/tests (iproute2, ping,
-# socat, tcpdump, tshark).
+# Debian packages: build (libbpf, libelf, zlib, libpcap, bpftool), the demo/tests (iproute2, ping,
+# socat, tcpdump, tshark) and the bench (iperf3).
 DEB_PACKAGES := libbpf-dev libelf-dev libpcap-dev zlib1g-dev bpftool iproute2 iputils-ping \
-                socat tcpdump tshark
+                socat tcpdump tshark iperf3
 
 BPF_OUT     := bpf/.output
 BPF_OBJ     := $(BPF_OUT)/flowwatch.bpf.o
@@ -72,13 +72,15 @@ test: deps bpf ## build and run every test (privileged ones need root; under CI=
 	$(Q)$(SWIFT) test --skip-build
 	@echo "  BENCH    smoke run (make bench measures for real)"
 	$(Q)if [ "$$(id -u)" = 0 ] || [ "$$CI" = true ]; then \
-		BENCH_PINGS=500 RUNS=1 BENCH_OUT=$$(mktemp) $(SUDO) scripts/bench.sh .build/debug/flowwatch >/dev/null; \
+		BENCH_PINGS=500 RUNS=1 BENCH_ITERATIONS=100000 SECONDS_PER_RUN=1 RATES=10000 \
+			BENCH_OUT=$$(mktemp) $(SUDO) scripts/bench.sh .build/debug/flowwatch >/dev/null; \
 	else echo "  (skipped: the bench builds a demo node, which needs root)"; fi
 
 demo: build ## build a demo node in network namespaces and show its live flows (Ctrl-C ends it)
 	$(Q)$(SUDO) scripts/demo.sh .build/release/flowwatch
 
 bench: build ## measure flowwatch beside its baselines on a demo node; writes docs/benchmarks.md
+	$(Q)$(SWIFT) build $(SWIFT_QUIET) -c release --product fwbench
 	$(Q)$(SUDO) scripts/bench.sh .build/release/flowwatch
 
 clean: ## remove build outputs

@@ -97,6 +97,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `make bench`'s micro-benchmarks (ring, filters), beside the figures Hubble publishes.
+        .executableTarget(
+            name: "fwbench",
+            dependencies: ["FlowwatchCore"]
+        ),
         .testTarget(
             name: "FlowwatchCoreTests",
             dependencies: ["FlowwatchCore", "CFlowwatchABI"],

@@ -14,8 +14,11 @@
  *   struct fw_ct_result
  *       verdict  enum fw_ct_status
  *       created  a NEW entry was written (the caller emits fw_ct_dbg_created)
- *       report   something worth a trace under monitor aggregation: a new connection, TCP
- *                flags not seen before in this direction, or aggregation_interval elapsed
+ *       report   worth a trace under monitor aggregation at medium and up (Cilium's
+ *                `monitor` from ct_lookup): a new connection, TCP flags not seen before in
+ *                this direction (all eight: Helm's monitorFlags "all"), any FIN or RST (Cilium's
+ *                ACTION_CLOSE), an ICMP error (RELATED), or more than aggregation_interval
+ *                seconds since this direction's last report (CT_REPORT_INTERVAL)
  *   void fw_ct_process(struct __sk_buff *skb, __u16 source, const struct fw_packet *pkt,
  *                      __u8 dir, __u32 src_identity, struct fw_ct_result *res)
  *       Looks pkt->tuple (pkt->tracked must be set) up for device skb->ifindex in direction dir
@@ -105,7 +108,8 @@ static __always_inline bool fw_ct_closed(const struct fw_ct_entry *e)
 
 /*
  * Refreshes the lifetime and flags of e for a packet in the forward (!reply) or reply
- * direction; returns whether the packet is worth a report under monitor aggregation.
+ * direction; returns whether the packet is worth a report under monitor aggregation, and if
+ * so restarts that direction's interval (Cilium's __ct_update_timeout and ACTION_CLOSE).
  */
 static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw_tuple *t,
 					  bool reply, __u32 now)
@@ -142,11 +146,15 @@ static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw
 				e->tx_flags_seen = seen | t->tcp_flags;
 			report = true;
 		}
+		if (t->tcp_flags & (FW_TCP_FLAG_FIN | FW_TCP_FLAG_RST))
+			report = true;
 	} else {
 		e->lifetime = now + FW_CT_LIFETIME_NONTCP;
 	}
 
-	if (now - last >= fw_settings.aggregation_interval)
+	/* Strictly more, as Cilium's `last_report + CT_REPORT_INTERVAL < now`: the clock counts
+	 * whole seconds, so this keeps reports at least an interval apart. */
+	if (now - last > fw_settings.aggregation_interval)
 		report = true;
 	if (report) {
 		if (reply)
@@ -225,6 +233,9 @@ static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
 		if (e) {
 			fw_ct_dbg_match(skb, source, e);
 			res->verdict = FW_CT_RELATED;
+			/* The entry is left alone, so there is no interval to keep: errors are
+			 * rare and each one says something, report them all. */
+			res->report = 1;
 			goto out;
 		}
 		fw_ct_key_init(&key, t, false, dir, zone);

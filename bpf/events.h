@@ -208,6 +208,18 @@ struct fw_ipcache_value {
 	__u32 pad;
 };
 
+/* fw_addr_filter (LPM trie): the kernel side of the user's filters, a superset of what they
+ * keep (prefilter.h). Keys are fw_ipcache_key (same prefixlen convention); the value says which
+ * side of a packet the prefix selects. An entry's sides include those of every shorter prefix
+ * that contains it, so the longest match alone answers. */
+#define FW_ADDR_F_SOURCE 0x1
+#define FW_ADDR_F_DESTINATION 0x2
+struct fw_addr_filter_value {
+	__u32 sides;       /* FW_ADDR_F_* */
+	__u32 pad;
+};
+#define FW_ADDR_FILTER_MAX 16384
+
 /* ---- Conntrack (LRU hash), owned by the program; user space only reads it ---- */
 
 /* A tuple as the packet carries it, scoped to one device and one direction (like Cilium's
@@ -253,6 +265,7 @@ enum fw_stat {
 	FW_STAT_PACKETS = 0,        /* packets the program ran on, on a known device */
 	FW_STAT_EVENTS = 1,         /* messages written to the perf event array */
 	FW_STAT_OUTPUT_ERRORS = 2,  /* messages bpf_perf_event_output could not write */
+	FW_STAT_FILTERED = 3,       /* traces the address prefilter left out (fw_addr_filter) */
 	FW_STAT_MAX = 4,
 };
 
@@ -260,10 +273,23 @@ enum fw_stat {
 struct fw_settings {
 	__u32 capture_len;   /* packet bytes appended to traces; 0 = whole packet (up to FW_MAX_CAPTURE) */
 	__u32 debug;         /* 1: emit debug messages (-v) */
-	__u32 aggregation;   /* monitor aggregation level, 0 = none */
-	__u32 aggregation_interval; /* seconds */
+	__u32 aggregation;   /* enum fw_aggregation */
+	__u32 aggregation_interval; /* seconds between reports of an active connection (medium and up) */
+	__u32 addr_filter;   /* 1: trace only packets fw_addr_filter selects (prefilter.h) */
 };
 #define FW_DEFAULT_CAPTURE_LEN 128
+#define FW_DEFAULT_AGGREGATION_INTERVAL 5
+
+/* fw_settings.aggregation: Cilium's monitor aggregation levels (pkg/option/monitor.go,
+ * MONITOR_AGGREGATION); trace.h fw_trace_wanted says what each drops. Swift twin:
+ * MonitorAggregation in Sources/FlowwatchDatapath/ObserverProgram.swift. */
+enum fw_aggregation {
+	FW_AGGREGATION_NONE = 0,
+	FW_AGGREGATION_LOWEST = 1,  /* Cilium's TRACE_AGGREGATE_RX: no from-* traces */
+	FW_AGGREGATION_LOW = 2,
+	FW_AGGREGATION_MEDIUM = 3,  /* TRACE_AGGREGATE_ACTIVE_CT: only traces conntrack reports */
+	FW_AGGREGATION_MAXIMUM = 4, /* as medium, as in Cilium's datapath */
+};
 /* A perf record's size is a u16: keep header + message + packet well under 64 KiB. */
 #define FW_MAX_CAPTURE 65000
 
@@ -274,6 +300,7 @@ struct fw_settings {
 #define FW_MAP_IPCACHE "fw_ipcache"
 #define FW_MAP_CT "fw_ct"
 #define FW_MAP_STATS "fw_stats"
+#define FW_MAP_ADDR_FILTER "fw_addr_filter"
 #define FW_PROG_INGRESS "fw_ingress"
 #define FW_PROG_EGRESS "fw_egress"
 
@@ -286,6 +313,8 @@ _Static_assert(sizeof(struct fw_debug_capture_msg) == 24, "debug_capture_msg");
 _Static_assert(sizeof(struct fw_drop_notify) == 48, "drop_notify v3");
 _Static_assert(sizeof(struct fw_ct_key) == 44, "ct key");
 _Static_assert(sizeof(struct fw_ipcache_key) == 24, "ipcache key");
+_Static_assert(sizeof(struct fw_addr_filter_value) == 8, "address prefilter value");
+_Static_assert(sizeof(struct fw_settings) == 20, "settings");
 #endif
 
 #endif /* FLOWWATCH_EVENTS_H */

@@ -10,7 +10,9 @@
  *
  * Per packet, on a device listed in fw_devices (see fw_observe for the table of observation
  * points): parse (parse.h), source identity, conntrack (conntrack.h), destination identity and
- * local delivery (ipcache.h), then one trace notification (trace.h). With fw_settings.debug the
+ * local delivery (ipcache.h), then one trace notification (trace.h) unless monitor aggregation
+ * (fw_settings.aggregation, trace.h fw_trace_wanted) or the address prefilter
+ * (fw_settings.addr_filter, prefilter.h) leaves it out. With fw_settings.debug the
  * debug messages (dbg.h) come in Cilium's order:
  *   CT_LOOKUP*_1, CT_LOOKUP*_2, [CT_MATCH], CT_VERDICT, [IP_ID_MAP_* at from-* points],
  *   [CT_CREATED* for NEW], [LOCAL_DELIVERY at from-* points], trace.
@@ -73,6 +75,14 @@ struct {
 } fw_ct SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FW_ADDR_FILTER_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fw_ipcache_key);
+	__type(value, struct fw_addr_filter_value);
+} fw_addr_filter SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FW_STAT_MAX);
 	__type(key, __u32);
@@ -89,6 +99,9 @@ struct {
 const volatile struct fw_settings fw_settings = {
 	.capture_len = FW_DEFAULT_CAPTURE_LEN,
 	.debug = FW_DEBUG_DEFAULT,
+	.aggregation = FW_AGGREGATION_NONE,
+	.aggregation_interval = FW_DEFAULT_AGGREGATION_INTERVAL,
+	.addr_filter = 0,
 };
 
 #include "output.h"
@@ -97,6 +110,7 @@ const volatile struct fw_settings fw_settings = {
 #include "conntrack.h"
 #include "ipcache.h"
 #include "trace.h"
+#include "prefilter.h"
 
 static __always_inline int fw_observe(struct __sk_buff *skb, bool egress)
 {
@@ -105,7 +119,7 @@ static __always_inline int fw_observe(struct __sk_buff *skb, bool egress)
 	struct fw_trace_args trace = {};
 	struct fw_packet pkt = {}; /* fw_parse is a global function: its memory must be initialised */
 	__u32 dev_identity;
-	bool src_is_dev, dst_is_dev, from, l3_dev, report = true;
+	bool src_is_dev, dst_is_dev, from, l3_dev, quiet, report = true;
 	__u8 dir;
 
 	dev = bpf_map_lookup_elem(&fw_devices, &ifindex);
@@ -154,6 +168,8 @@ static __always_inline int fw_observe(struct __sk_buff *skb, bool egress)
 	trace.reason = FW_TRACE_REASON_UNKNOWN;
 
 	fw_parse(skb, l3_dev, &pkt);
+	/* Decided now, acted on only at the trace: conntrack must see the packet either way. */
+	quiet = !fw_addr_selected(&pkt);
 
 	trace.flags = (pkt.family == FW_FAMILY_IPV6 ? FW_CLS_FLAG_IPV6 : 0) |
 		      (l3_dev ? FW_CLS_FLAG_L3_DEV : 0);
@@ -170,6 +186,10 @@ static __always_inline int fw_observe(struct __sk_buff *skb, bool egress)
 		fw_ct_process(skb, trace.source, &pkt, dir, trace.src_label, &ct);
 		trace.reason = ct.verdict; /* enum fw_ct_status == enum fw_trace_reason 0..3 */
 		report = ct.report;
+		/* Aggregated away or filtered out, and no debug message to come: the destination's
+		 * identity and endpoint would only fill a trace that is not sent. */
+		if (!fw_dbg_enabled() && (quiet || !fw_trace_wanted(&trace, report)))
+			goto out;
 
 		if (!dst_is_dev)
 			trace.dst_label = fw_resolve_identity(skb, trace.source, t->family,
@@ -188,8 +208,14 @@ static __always_inline int fw_observe(struct __sk_buff *skb, bool egress)
 		}
 	}
 
-	if (fw_trace_wanted(&trace, report))
-		fw_send_trace_notify(skb, &trace, pkt.has_saddr ? pkt.tuple.saddr : NULL);
+out:
+	/* Counted after aggregation: what the prefilter saved is what would have been sent. */
+	if (fw_trace_wanted(&trace, report)) {
+		if (quiet)
+			fw_stat_inc(FW_STAT_FILTERED);
+		else
+			fw_send_trace_notify(skb, &trace, pkt.has_saddr ? pkt.tuple.saddr : NULL);
+	}
 	return TC_ACT_UNSPEC;
 }
 

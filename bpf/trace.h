@@ -11,8 +11,9 @@
  *       reason     enum fw_trace_reason (the CT verdict, or FW_TRACE_REASON_UNKNOWN)
  *       flags      FW_CLS_FLAG_*
  *   bool fw_trace_wanted(const struct fw_trace_args *a, bool ct_report)
- *       The monitor aggregation hook: whether this packet's trace is emitted. ct_report is
- *       fw_ct_result.report (always true for untracked packets).
+ *       Monitor aggregation (fw_settings.aggregation, enum fw_aggregation): whether this
+ *       packet's trace is emitted. ct_report is fw_ct_result.report (true for untracked
+ *       packets: without conntrack there is nothing to aggregate them by).
  *   __u32 fw_capture_len(struct __sk_buff *skb)
  *       Packet bytes appended to a trace: fw_settings.capture_len (0: FW_MAX_CAPTURE), at
  *       most skb->len.
@@ -41,22 +42,41 @@ struct fw_trace_args {
 	__u32 dst_label;
 };
 
+/* Cilium's from-* observation points (emit_trace_notify's list). flowwatch emits three of them;
+ * the rest are listed so the rule reads as Cilium's. */
+static __always_inline bool fw_trace_point_is_from(__u8 obs_point)
+{
+	switch (obs_point) {
+	case FW_TRACE_FROM_LXC:
+	case FW_TRACE_FROM_PROXY:
+	case FW_TRACE_FROM_HOST:
+	case FW_TRACE_FROM_STACK:
+	case FW_TRACE_FROM_OVERLAY:
+	case FW_TRACE_FROM_NETWORK:
+	case FW_TRACE_FROM_CRYPTO:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /*
- * MONITOR AGGREGATION HOOK. Levels are not implemented yet; every packet is traced whatever
- * fw_settings.aggregation says, so a consumer asking for aggregation gets more events, never
- * fewer. Cilium's emit_trace_notify() is the model for adding them:
- *   aggregation >= 1 (lowest, low): drop the from-* points, one trace per packet;
- *   aggregation >= 3 (medium, max): also drop traces with !ct_report.
- * Conntrack already maintains what the second rule needs (tx/rx_flags_seen, last_*_report with
- * fw_settings.aggregation_interval), see fw_ct_refresh().
+ * Monitor aggregation, as Cilium's emit_trace_notify() (bpf/lib/trace.h):
+ *   lowest, low (TRACE_AGGREGATE_RX): no trace at the from-* points, so a packet crossing the
+ *       node is traced once, where it leaves for its destination;
+ *   medium, maximum (TRACE_AGGREGATE_ACTIVE_CT): also none unless conntrack reports the packet
+ *       (ct_report: a new connection, TCP flags not seen before in its direction, FIN or RST,
+ *       an ICMP error, or more than aggregation_interval since the direction's last report).
+ * Only traces pass through here: debug messages (and drops, which flowwatch does not emit)
+ * are never aggregated. fw_settings is frozen .rodata, so at level none the verifier sees a
+ * constant and the whole test disappears.
  */
 static __always_inline bool fw_trace_wanted(const struct fw_trace_args *a, bool ct_report)
 {
-	(void)a;
-	(void)ct_report;
-	if (fw_settings.aggregation == 0)
-		return true;
-	/* Levels go here. Until then report rather than lose. */
+	if (fw_settings.aggregation >= FW_AGGREGATION_LOWEST && fw_trace_point_is_from(a->obs_point))
+		return false;
+	if (fw_settings.aggregation >= FW_AGGREGATION_MEDIUM && !ct_report)
+		return false;
 	return true;
 }
 

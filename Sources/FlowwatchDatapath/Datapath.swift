@@ -12,6 +12,11 @@ import Glibc
 public struct DatapathOptions: Sendable {
     /// Shell patterns of device names to attach to (fnmatch).
     public var devicePatterns: [String] = ["lxc*", "cilium_host"]
+    /// Of the devices the patterns select, only these names (the filters keep no other
+    /// device's events: `KernelPrefilter.interfaces`); nil: all of them.
+    public var interfaceNames: Set<String>?
+    /// Prefixes for the program's address prefilter (`settings.addressFilter` turns it on).
+    public var addressFilter: [AddressPrefilter.Entry] = []
     public var attachMode: AttachMode = .auto
     public var settings = ProgramSettings()
     /// Pages per CPU ring (a power of two); Cilium's default is 64 (256 KiB with 4 KiB pages).
@@ -19,6 +24,9 @@ public struct DatapathOptions: Sendable {
     /// Bytes pending in a ring before the kernel wakes the reader; 0 wakes on every event.
     /// Rings are also swept every 50 ms, which bounds latency at low rates.
     public var wakeupBytes: UInt32?
+    /// Have the kernel time the program while observing (BPF_ENABLE_STATS), for
+    /// `Datapath.runStatistics()`. It times every BPF program on the machine meanwhile.
+    public var measureRunTime = true
 
     public init() {}
 }
@@ -71,6 +79,10 @@ public final class Datapath: @unchecked Sendable {
     private var watcher: DeviceWatcher?
     private var workers: [Worker] = []
     private let logger: Logger
+    /// Keeps the kernel's run-time statistics on while open.
+    private var runTimeStatsFD: Int32 = -1
+    /// Why there is no run time to show, when `measureRunTime` was asked for and the kernel refused.
+    public private(set) var runTimeUnavailable: DatapathError?
 
     /// Checks privileges, loads the program and fills its maps from the config. Nothing is
     /// attached until `start`.
@@ -83,6 +95,7 @@ public final class Datapath: @unchecked Sendable {
         self.mode = try options.attachMode.resolved()
         self.program = try ObserverProgram(settings: options.settings)
         try program.load(config: config)
+        if options.settings.addressFilter { try program.setAddressFilter(options.addressFilter) }
         self.cpus = Int(libbpf_num_possible_cpus())
         self.wallClockOffset = KernelClock.wallClockOffset()
     }
@@ -100,6 +113,14 @@ public final class Datapath: @unchecked Sendable {
         let watcher = try DeviceWatcher { [weak self] link in self?.handle(link, handlers.device) }
         self.reader = reader
         self.watcher = watcher
+        if options.measureRunTime {
+            do throws(DatapathError) {
+                runTimeStatsFD = try ObserverProgram.enableRunTimeStatistics()
+            } catch {
+                runTimeUnavailable = error
+                logger.debug("no kernel run time", metadata: ["datapath.error": "\(error)"])
+            }
+        }
         // Attach to the devices there now before returning: "started" means observing them.
         try watcher.initialDump()
         workers.append(Worker(name: "fw-devices") {
@@ -132,7 +153,15 @@ public final class Datapath: @unchecked Sendable {
             a.detach()
             program.removeDevice(ifindex: UInt32(a.ifindex))
         }
+        if runTimeStatsFD >= 0 {
+            close(runTimeStatsFD)
+            runTimeStatsFD = -1
+        }
     }
+
+    /// The kernel's figures for the program: runs and run time while observing (nothing is
+    /// counted without `measureRunTime`, see `runTimeUnavailable`), verifier work at load.
+    public func runStatistics() -> RunStatistics { program.runStatistics() }
 
     /// The name of a device by ifindex, for output; nil if never seen.
     public func interfaceName(_ ifindex: UInt32) -> String? {
@@ -145,7 +174,8 @@ public final class Datapath: @unchecked Sendable {
     public var unknownRecords: UInt64 { reader?.unknownRecords ?? 0 }
 
     func matches(_ name: String) -> Bool {
-        options.devicePatterns.contains { fnmatch($0, name, 0) == 0 }
+        if let names = options.interfaceNames, !names.contains(name) { return false }
+        return options.devicePatterns.contains { fnmatch($0, name, 0) == 0 }
     }
 
     private func handle(_ link: LinkInfo, _ report: @Sendable (DeviceEvent) -> Void) {
@@ -203,23 +233,4 @@ public final class Datapath: @unchecked Sendable {
         }
         for e in events { report(e) }
     }
-}
-
-/// A joinable thread for the datapath's blocking loops.
-final class Worker: @unchecked Sendable {
-    private var thread = pthread_t()
-    private let body: () -> Void
-
-    init(name: String, body: @escaping () -> Void) {
-        self.body = body
-        let ctx = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { ctx in
-            let worker = Unmanaged<Worker>.fromOpaque(ctx!).takeRetainedValue()
-            worker.body()
-            return nil
-        }, ctx)
-        precondition(rc == 0, "pthread_create for \(name): \(rc)")
-    }
-
-    func join() { pthread_join(thread, nil) }
 }

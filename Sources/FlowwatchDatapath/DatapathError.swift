@@ -1,4 +1,7 @@
 import FlowwatchCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Why the datapath could not do what was asked, with what and where.
 public enum DatapathError: Error, CustomStringConvertible, Equatable {
@@ -14,6 +17,8 @@ public enum DatapathError: Error, CustomStringConvertible, Equatable {
     case tcxUnsupported
     case perf(errno: Int32)
     case netlink(errno: Int32)
+    /// The kernel's run-time statistics could not be turned on (BPF_ENABLE_STATS).
+    case runTimeStatistics(errno: Int32)
 
     public var description: String {
         switch self {
@@ -32,6 +37,8 @@ public enum DatapathError: Error, CustomStringConvertible, Equatable {
             return "perf event buffer: \(errnoText(errno))"
         case .netlink(let errno):
             return "netlink link notifications: \(errnoText(errno))"
+        case .runTimeStatistics(let errno):
+            return "BPF_ENABLE_STATS: \(errnoText(errno))\(errno == EPERM ? "; it needs CAP_SYS_ADMIN" : "")"
         }
     }
 }

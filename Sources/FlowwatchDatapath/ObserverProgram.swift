@@ -13,13 +13,67 @@ public struct ProgramSettings: Sendable, Equatable {
     public var captureLength: UInt32 = UInt32(FW_DEFAULT_CAPTURE_LEN)
     /// Emit debug messages (conntrack, identity, local delivery): `-v`.
     public var debug = false
-    /// Monitor aggregation level (0 = none).
-    public var aggregation: UInt32 = 0
-    public var aggregationInterval: UInt32 = 5
+    /// Which traces the program leaves out (debug messages are never left out). The library
+    /// default is none, every packet; the CLI chooses its own.
+    public var aggregation: MonitorAggregation = .none
+    /// Seconds between reports of an active connection at medium and up (Cilium's
+    /// --monitor-aggregation-interval, CT_REPORT_INTERVAL).
+    public var aggregationInterval: UInt32 = ProgramSettings.defaultAggregationInterval
+    /// Cilium's default, 5 s.
+    public static let defaultAggregationInterval = UInt32(FW_DEFAULT_AGGREGATION_INTERVAL)
+    /// Trace only packets whose addresses `setAddressFilter` selected (bpf/prefilter.h); the
+    /// rest are counted (`ProgramCounters.filtered`). Off: every packet, and no cost.
+    public var addressFilter = false
 
-    public init(captureLength: UInt32 = UInt32(FW_DEFAULT_CAPTURE_LEN), debug: Bool = false) {
+    public init(captureLength: UInt32 = UInt32(FW_DEFAULT_CAPTURE_LEN), debug: Bool = false,
+                aggregation: MonitorAggregation = .none, aggregationInterval: UInt32 = ProgramSettings.defaultAggregationInterval,
+                addressFilter: Bool = false) {
         self.captureLength = captureLength
         self.debug = debug
+        self.aggregation = aggregation
+        self.aggregationInterval = aggregationInterval
+        self.addressFilter = addressFilter
+    }
+}
+
+/// Cilium's monitor aggregation levels (`--monitor-aggregation`, pkg/option/monitor.go), with
+/// the same numbers (bpf/events.h `enum fw_aggregation`).
+public enum MonitorAggregation: UInt32, Sendable, CaseIterable, CustomStringConvertible {
+    /// Every packet at every observation point: what `cilium monitor` shows on an agent left
+    /// at its default.
+    case none = 0
+    /// No traces at the from-* observation points: one per packet, where it leaves for its
+    /// destination.
+    case lowest = 1
+    /// As lowest (Cilium's datapath has no separate rule for it).
+    case low = 2
+    /// As low, and per connection and direction only what conntrack reports: a new
+    /// connection, TCP flags not seen before, FIN and RST, ICMP errors, and otherwise at most
+    /// one packet per aggregation interval. Cilium's Helm default.
+    case medium = 3
+    /// As medium (as in Cilium's datapath).
+    case maximum = 4
+
+    /// A level by the names Cilium accepts: none (or disabled), lowest, low, medium, maximum (or max).
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "none", "disabled": self = .none
+        case "lowest": self = .lowest
+        case "low": self = .low
+        case "medium": self = .medium
+        case "maximum", "max": self = .maximum
+        default: return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .none: return "none"
+        case .lowest: return "lowest"
+        case .low: return "low"
+        case .medium: return "medium"
+        case .maximum: return "maximum"
+        }
     }
 }
 
@@ -36,6 +90,7 @@ public final class ObserverProgram: @unchecked Sendable {
     let ipcacheFD: Int32
     let conntrackFD: Int32
     let statsFD: Int32
+    let addressFilterFD: Int32
 
     /// Opens the embedded object, applies the settings and loads it into the kernel.
     public init(settings: ProgramSettings) throws(DatapathError) {
@@ -54,8 +109,9 @@ public final class ObserverProgram: @unchecked Sendable {
         var raw = fw_settings()
         raw.capture_len = settings.captureLength
         raw.debug = settings.debug ? 1 : 0
-        raw.aggregation = settings.aggregation
+        raw.aggregation = settings.aggregation.rawValue
         raw.aggregation_interval = settings.aggregationInterval
+        raw.addr_filter = settings.addressFilter ? 1 : 0
         let err = fw_object_set_rodata(obj, "fw_settings", &raw, MemoryLayout<fw_settings>.size)
         if err != 0 {
             bpf_object__close(obj)
@@ -80,9 +136,11 @@ public final class ObserverProgram: @unchecked Sendable {
         ipcacheFD = map(FW_MAP_IPCACHE)
         conntrackFD = map(FW_MAP_CT)
         statsFD = map(FW_MAP_STATS)
+        addressFilterFD = map(FW_MAP_ADDR_FILTER)
         for (name, fd) in [("ingress program", ingressFD), ("egress program", egressFD), (FW_MAP_EVENTS, eventsFD),
                            (FW_MAP_DEVICES, devicesFD), (FW_MAP_ENDPOINTS, endpointsFD), (FW_MAP_IPCACHE, ipcacheFD),
-                           (FW_MAP_CT, conntrackFD), (FW_MAP_STATS, statsFD)] where fd < 0 {
+                           (FW_MAP_CT, conntrackFD), (FW_MAP_STATS, statsFD),
+                           (FW_MAP_ADDR_FILTER, addressFilterFD)] where fd < 0 {
             bpf_object__close(obj)
             throw .load(stage: "find \(name) in", errno: ENOENT, log: "")
         }
@@ -151,6 +209,27 @@ public final class ObserverProgram: @unchecked Sendable {
         }
     }
 
+    /// Prefixes the address prefilter holds at most.
+    public static let addressFilterCapacity = Int(FW_ADDR_FILTER_MAX)
+
+    /// Fills the address prefilter (effective when loaded with `addressFilter`). Each entry's
+    /// sides must already include those of every shorter prefix containing it
+    /// (`AddressPrefilter.entries` are built that way): the kernel reads the longest match only.
+    public func setAddressFilter(_ entries: [AddressPrefilter.Entry]) throws(DatapathError) {
+        guard entries.count <= Self.addressFilterCapacity else {
+            throw .map(name: FW_MAP_ADDR_FILTER, operation: "fill (\(entries.count) prefixes, at most \(FW_ADDR_FILTER_MAX))", errno: E2BIG)
+        }
+        for entry in entries {
+            var key = fw_ipcache_key()
+            key.prefixlen = UInt32(FW_IPCACHE_PREFIX_BASE) + UInt32(entry.prefix.length)
+            key.family = entry.prefix.address.isIPv4 ? UInt8(FW_FAMILY_IPV4) : UInt8(FW_FAMILY_IPV6)
+            Self.fill(&key.addr, entry.prefix.address)
+            var value = fw_addr_filter_value()
+            value.sides = (entry.source ? UInt32(FW_ADDR_F_SOURCE) : 0) | (entry.destination ? UInt32(FW_ADDR_F_DESTINATION) : 0)
+            try update(addressFilterFD, FW_MAP_ADDR_FILTER, key, value)
+        }
+    }
+
     static func fill<T>(_ tuple: inout T, _ ip: IPAddress) {
         let bytes = ip.paddedBytes
         withUnsafeMutableBytes(of: &tuple) { raw in
@@ -168,7 +247,32 @@ public final class ObserverProgram: @unchecked Sendable {
             return values.reduce(0, &+)
         }
         return ProgramCounters(packets: read(FW_STAT_PACKETS), events: read(FW_STAT_EVENTS),
-                               outputErrors: read(FW_STAT_OUTPUT_ERRORS))
+                               outputErrors: read(FW_STAT_OUTPUT_ERRORS), filtered: read(FW_STAT_FILTERED))
+    }
+
+    // MARK: run time
+
+    /// Turns on the kernel's accounting of BPF program run time (BPF_ENABLE_STATS with
+    /// BPF_STATS_RUN_TIME). It counts for every program on the machine, at a few ns per run,
+    /// for as long as the returned descriptor is open: close it when done observing. Needs
+    /// CAP_SYS_ADMIN.
+    public static func enableRunTimeStatistics() throws(DatapathError) -> Int32 {
+        let fd = bpf_enable_stats(BPF_STATS_RUN_TIME)
+        guard fd >= 0 else { throw .runTimeStatistics(errno: -fd) }
+        return fd
+    }
+
+    /// What the kernel counted for each program: runs and their time while run-time statistics
+    /// were on (see `enableRunTimeStatistics`), and the verifier's work at load.
+    public func runStatistics() -> RunStatistics {
+        func info(_ fd: Int32) -> ProgramStatistics {
+            var info = bpf_prog_info()
+            var len = UInt32(MemoryLayout<bpf_prog_info>.size)
+            guard bpf_obj_get_info_by_fd(fd, &info, &len) == 0 else { return ProgramStatistics() }
+            return ProgramStatistics(runs: info.run_cnt, runTimeNanoseconds: info.run_time_ns,
+                                     verifiedInstructions: info.verified_insns)
+        }
+        return RunStatistics(ingress: info(ingressFD), egress: info(egressFD))
     }
 
     /// Every conntrack entry, for tests and inspection.
@@ -196,6 +300,29 @@ public struct ProgramCounters: Sendable, Equatable {
     public var events: UInt64
     /// Messages the kernel could not write (the CPU's perf ring was full).
     public var outputErrors: UInt64
+    /// Traces the address prefilter left out (after aggregation: each would have been sent).
+    public var filtered: UInt64 = 0
+}
+
+/// One program's figures from the kernel (`struct bpf_prog_info`).
+public struct ProgramStatistics: Sendable, Equatable {
+    /// Runs while run-time statistics were on (run_cnt).
+    public var runs: UInt64 = 0
+    /// Their total time (run_time_ns).
+    public var runTimeNanoseconds: UInt64 = 0
+    /// Instructions the verifier processed to load it (verified_insns).
+    public var verifiedInstructions: UInt32 = 0
+}
+
+/// Both programs' figures; every run is one packet at one hook.
+public struct RunStatistics: Sendable, Equatable {
+    public var ingress: ProgramStatistics
+    public var egress: ProgramStatistics
+
+    public var runs: UInt64 { ingress.runs &+ egress.runs }
+    public var runTimeNanoseconds: UInt64 { ingress.runTimeNanoseconds &+ egress.runTimeNanoseconds }
+    /// Mean kernel time per packet, nil before any run was counted.
+    public var nanosecondsPerPacket: Double? { runs == 0 ? nil : Double(runTimeNanoseconds) / Double(runs) }
 }
 
 /// What a device is to the program; decides its observation points.

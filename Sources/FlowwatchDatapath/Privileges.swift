@@ -21,6 +21,12 @@ public enum Privileges {
     /// Whether every capability is there: what privileged tests check before they run.
     public static var canObserve: Bool { missing().isEmpty }
 
+    /// Whether the kernel will time BPF programs for us (BPF_ENABLE_STATS needs CAP_SYS_ADMIN).
+    public static var canMeasureRunTime: Bool {
+        guard let eff = effectiveCapabilities() else { return false }
+        return eff & (1 << UInt64(capSysAdmin)) != 0
+    }
+
     private static func effectiveCapabilities() -> UInt64? {
         guard let f = fopen("/proc/self/status", "r") else { return nil }
         defer { fclose(f) }

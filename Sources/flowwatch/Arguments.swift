@@ -7,6 +7,8 @@ extension AttachMode: ExpressibleByArgument {}
 struct TimeSpan: ExpressibleByArgument, Sendable {
     var nanoseconds: UInt64
 
+    init(seconds: UInt64) { nanoseconds = seconds * 1_000_000_000 }
+
     init?(argument: String) {
         let units: [(String, UInt64)] = [("ms", 1_000_000), ("us", 1_000), ("ns", 1), ("s", 1_000_000_000),
                                          ("m", 60_000_000_000), ("h", 3_600_000_000_000)]
@@ -16,6 +18,10 @@ struct TimeSpan: ExpressibleByArgument, Sendable {
             return
         }
         return nil
+    }
+
+    var defaultValueDescription: String {
+        nanoseconds % 1_000_000_000 == 0 ? "\(nanoseconds / 1_000_000_000)s" : "\(nanoseconds)ns"
     }
 
     static var defaultCompletionKind: CompletionKind { .default }

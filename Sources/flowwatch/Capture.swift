@@ -75,7 +75,24 @@ final class CaptureSink: @unchecked Sendable {
             interface: CaptureInterface(index: r.ifindex, name: r.interfaceName, description: r.interfaceDescription),
             direction: r.direction == .inbound ? .inbound : r.direction == .outbound ? .outbound : .unknown,
             packetID: r.packetID, tcVerdict: -1, comment: r.comment)
-        each { (w) throws(CaptureError) in try w.write(packet) }
+        // The common case, every writer working, without the removal pass of `each`.
+        var i = 0
+        while i < writers.count {
+            do throws(CaptureError) {
+                try writers[i].write(packet)
+                i += 1
+            } catch {
+                stop(at: i, error)
+            }
+        }
+    }
+
+    /// Removes a failed writer (its message is printed once).
+    private func stop(at index: Int, _ error: CaptureError) {
+        let w = writers.remove(at: index)
+        failed = true
+        diagnostic("capture file stopped: \(error)")
+        try? w.close()
     }
 
     /// Writes out what is buffered at most once a second (by `now`, any monotonic nanoseconds).

@@ -14,6 +14,8 @@ struct Observe: ParsableCommand {
     var follow = false
 
     @OptionGroup var capture: CaptureOptions
+    @OptionGroup var ringOptions: RingOptions
+    @OptionGroup(title: "Selectors (Hubble's)") var selectors: SelectorOptions
     @OptionGroup var out: OutputOptions
     @OptionGroup var files: PcapOptions
     @OptionGroup(title: "Filters (Hubble's: one kind OR-ed, kinds AND-ed, --not negates the next)") var filters: FilterOptions
@@ -24,32 +26,62 @@ struct Observe: ParsableCommand {
     @Flag(help: "Overwrite existing recordings and capture files.")
     var force = false
 
+    @Flag(name: .customLong("no-kernel-filter"),
+          help: "Apply the filters in user space only: the kernel then emits every event, as with --record.")
+    var noKernelFilter = false
+
     func validate() throws {
         guard follow else {
-            throw ValidationError("live observation prints events as they happen: add --follow (-f)")
+            throw ValidationError("""
+                an observer in this process has no history yet: add --follow (-f) to print events as they \
+                happen (--last N then starts with what the first moments brought); replay a recording with \
+                `flowwatch replay FILE --last N`
+                """)
         }
+        _ = try selectors.selection(follow: true, defaultLast: nil)
     }
 
     func run() throws {
+        var capture = self.capture
+        capture.defaultAggregation(everyPacketWritten: files.wanted || record != nil)
         let (config, configText) = try capture.loadConfig()
         let choice = try out.choice()
         let debug = out.verbose > 0
+        let selection = try selectors.selection(follow: true, defaultLast: nil)
         let filter = try filters.filter(arguments: Array(CommandLine.arguments.dropFirst()),
                                         valueOptions: CaptureOptions.valueOptions + OutputOptions.valueOptions
-                                            + PcapOptions.valueOptions + ["--record"])
-        try runLive(capture, config: config, debug: debug) { datapath in
+                                            + PcapOptions.valueOptions + RingOptions.valueOptions
+                                            + SelectorOptions.valueOptions + ["--record"])
+        let ring = try ringOptions.makeRing(captureLength: capture.captureLength)
+        // A recording is raw and must hold everything; capture files get the filtered events,
+        // so the kernel may leave out what the filters would.
+        let prefilter = record == nil && !noKernelFilter ? KernelPrefilter(filter: filter, config: config) : .none
+        try runLive(capture, config: config, debug: debug, prefilter: prefilter) { datapath in
             let recorder = try record.map {
                 try openRecording($0, force: force, datapath: datapath, config: config, configText: configText,
                                   configPath: capture.config, capture: capture, debug: debug)
             }
             let captures = try files.open(snapshotLength: capture.captureLength, force: force)
-            let pipeline = EventPipeline(output: files.pcapOnly ? .none : choice, config: config, wallClockOffset: datapath.wallClockOffset,
-                                         numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions,
-                                         showDebugEvents: debug, capturePackets: captures != nil,
-                                         captureMeaning: files.pcapng != nil, filter: filter,
-                                         interfaceName: { [datapath] in datapath.interfaceName($0) })
-            return LiveConsumer(pipeline: pipeline, output: files.pcapOnly ? nil : OutputWriter(fd: STDOUT_FILENO),
-                                recorder: recorder, recordPath: record, captures: captures)
+            let interfaceName: @Sendable (UInt32) -> String? = { [datapath] in datapath.interfaceName($0) }
+            // The reader thread orders events and stores them in the ring; capture files are
+            // written there too, so that a slow terminal never costs them a packet.
+            let pipeline = EventPipeline(output: .none, config: config, wallClockOffset: datapath.wallClockOffset,
+                                         capturePackets: captures != nil, captureMeaning: files.pcapng != nil,
+                                         filter: filter, ring: ring, interfaceName: interfaceName)
+            var printer: LivePrinter?
+            if !files.pcapOnly {
+                let builder = FlowBuilder(config: config, wallClockOffset: datapath.wallClockOffset, interfaceName: interfaceName)
+                let matcher = EventMatcher(builder: builder, filter: filter,
+                                           includeDebug: EventPrinter.showsDebug(choice, showDebugEvents: debug))
+                printer = LivePrinter(
+                    query: RingQuery(ring: ring, selection: selection, matcher: matcher),
+                    printer: EventPrinter(output: choice, numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions,
+                                          showDebugEvents: debug, interfaceName: interfaceName),
+                    output: OutputWriter(fd: STDOUT_FILENO))
+                printer!.start()
+            }
+            return LiveConsumer(pipeline: pipeline, ring: ring, printer: printer, recorder: recorder, recordPath: record,
+                                captures: captures)
         }
     }
 }
@@ -71,12 +103,14 @@ struct Record: ParsableCommand {
     @OptionGroup var capture: CaptureOptions
 
     func run() throws {
+        var capture = self.capture
+        capture.defaultAggregation(everyPacketWritten: true)
         let (config, configText) = try capture.loadConfig()
         let debug = verbose > 0
         try runLive(capture, config: config, debug: debug) { datapath in
             let recorder = try openRecording(file, force: force, datapath: datapath, config: config, configText: configText,
                                              configPath: capture.config, capture: capture, debug: debug)
-            return LiveConsumer(pipeline: nil, output: nil, recorder: recorder, recordPath: file, captures: nil)
+            return LiveConsumer(pipeline: nil, ring: nil, printer: nil, recorder: recorder, recordPath: file, captures: nil)
         }
     }
 }
@@ -89,6 +123,7 @@ struct Replay: ParsableCommand {
     @Argument(help: "The recording.")
     var file: String
 
+    @OptionGroup(title: "Selectors (Hubble's; a recording is shown whole unless one is given)") var selectors: SelectorOptions
     @OptionGroup var out: OutputOptions
     @OptionGroup var files: PcapOptions
     @OptionGroup(title: "Filters (Hubble's: one kind OR-ed, kinds AND-ed, --not negates the next)") var filters: FilterOptions
@@ -106,24 +141,29 @@ struct Replay: ParsableCommand {
             throw ExitCode(2)
         }
         let filter = try filters.filter(arguments: Array(CommandLine.arguments.dropFirst()),
-                                        valueOptions: OutputOptions.valueOptions + PcapOptions.valueOptions)
+                                        valueOptions: OutputOptions.valueOptions + PcapOptions.valueOptions
+                                            + SelectorOptions.valueOptions)
+        let selection = try selectors.selection(follow: false, defaultLast: nil)
         var pipeline: EventPipeline
         do {
             pipeline = try EventPipeline(replaying: reader, output: files.pcapOnly ? .none : try out.choice(), numericIdentities: out.numeric,
                                          hubbleOptions: out.hubbleOptions, showDebugEvents: out.verbose > 0,
-                                         capturePackets: files.wanted, captureMeaning: files.pcapng != nil, filter: filter)
+                                         capturePackets: files.wanted, captureMeaning: files.pcapng != nil, filter: filter,
+                                         selection: selection)
         } catch {
             diagnostic("\(file): the config recorded in it: \(error)")
             throw ExitCode(2)
         }
         let captures = try files.open(snapshotLength: reader.header.captureLength, force: force)
         let output = OutputWriter(fd: files.pcapOnly ? -1 : STDOUT_FILENO)
+        // Read once: an ArgumentParser property costs a generic metadata lookup per access.
+        let pcapOnly = files.pcapOnly
         var failure: String?
         var discard: [UInt8] = []
-        while !output.closed {
+        while !output.closed && !pipeline.isComplete {
             do {
                 guard let sample = try reader.next() else { break }
-                if files.pcapOnly {
+                if pcapOnly {
                     pipeline.consume(sample, into: &discard) { captures?.write($0) }
                     discard.removeAll(keepingCapacity: true)
                 } else {
@@ -134,7 +174,7 @@ struct Replay: ParsableCommand {
                 break
             }
         }
-        if files.pcapOnly {
+        if pcapOnly {
             pipeline.finish(into: &discard) { captures?.write($0) }
         } else {
             output.write { pipeline.finish(into: &$0) { captures?.write($0) } }
@@ -144,6 +184,7 @@ struct Replay: ParsableCommand {
         var summary = "\(pipeline.samples) records replayed, \(pipeline.decoded) decoded; lost: perf ring \(pipeline.lost), decode errors \(pipeline.decodeErrors.total)"
         if let last = pipeline.lastDecodeError { summary += " (last: \(last))" }
         if pipeline.filteredOut > 0 { summary += "; \(pipeline.filteredOut) events left out by the filters" }
+        if pipeline.unselected > 0 { summary += "; \(pipeline.unselected) outside the selection" }
         if pipeline.late > 0 { summary += "; \(pipeline.late) events came later than the reorder window and were printed out of order" }
         diagnostic(summary)
         if let truncation = reader.truncation { diagnostic("\(file): \(truncation)") }

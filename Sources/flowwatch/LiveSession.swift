@@ -6,12 +6,15 @@ import Synchronization
 import Glibc
 #endif
 
-/// What happens to each sample on the reader thread: recorded (if asked), then decoded and
-/// printed (if asked). Everything here is touched by the reader thread only, except `finish`,
-/// `failure` and `shouldStop`, which the main thread calls.
+/// What happens to each sample on the reader thread: recorded (if asked), then put in time
+/// order and into the flow ring, and written to capture files (if asked). Text is printed by a
+/// `LivePrinter` on a thread of its own, reading the ring: a slow terminal makes the printer
+/// lose events (counted and shown), never the reader. Everything here is touched by the reader
+/// thread only, except `finish`, `failure` and `shouldStop`, which the main thread calls.
 final class LiveConsumer: @unchecked Sendable {
     private var pipeline: EventPipeline?
-    private let output: OutputWriter?
+    private let ring: EventRing?
+    private let printer: LivePrinter?
     private var recorder: RecordingWriter?
     private let recordPath: String?
     private var recorded: UInt64 = 0
@@ -19,18 +22,21 @@ final class LiveConsumer: @unchecked Sendable {
     private var samples: UInt64 = 0
     private var lost: UInt64 = 0
     private let failed = Mutex<DatapathError?>(nil)
-    private let outputClosed = Atomic<Bool>(false)
+    private let started = KernelClock.boottimeNow()
     /// Device names reported by the watcher thread, written to the recording by the reader
     /// thread ahead of the next sample (the writer has one owner).
     private let pendingNames = Mutex<[(UInt32, String)]>([])
     private let namesPending = Atomic<Bool>(false)
 
     private let captures: CaptureSink?
+    /// The pipeline's text goes to the printer through the ring; this stays empty.
     private var discard: [UInt8] = []
 
-    init(pipeline: EventPipeline?, output: OutputWriter?, recorder: RecordingWriter?, recordPath: String?, captures: CaptureSink?) {
+    init(pipeline: EventPipeline?, ring: EventRing?, printer: LivePrinter?, recorder: RecordingWriter?,
+         recordPath: String?, captures: CaptureSink?) {
         self.pipeline = pipeline
-        self.output = output
+        self.ring = ring
+        self.printer = printer
         self.recorder = recorder
         self.recordPath = recordPath
         self.captures = captures
@@ -60,13 +66,7 @@ final class LiveConsumer: @unchecked Sendable {
         }
         guard pipeline != nil else { return }
         let captures = captures
-        if let output {
-            output.write { pipeline!.consume(sample, into: &$0) { captures?.write($0) } }
-        } else {
-            // --pcap-only: the text is formatted for nothing; only the packet records matter.
-            pipeline!.consume(sample, into: &discard) { captures?.write($0) }
-            discard.removeAll(keepingCapacity: true)
-        }
+        pipeline!.consume(sample, into: &discard) { captures?.write($0) }
     }
 
     private func recordNames(at timestamp: UInt64) {
@@ -89,39 +89,31 @@ final class LiveConsumer: @unchecked Sendable {
     }
 
     /// After each perf poll: releases what the reorder window holds by now, so a quiet node's
-    /// last events are not kept waiting, and writes out.
+    /// last events are not kept waiting.
     func batchEnd() {
         let now = KernelClock.boottimeNow()
-        release { pipeline, buffer, capture in pipeline.advance(to: now, into: &buffer, capture: capture) }
-        captures?.flushIfDue(now: now)
-        if let output {
-            output.flush()
-            if output.closed { outputClosed.store(true, ordering: .relaxed) }
-        }
-    }
-
-    private func release(_ body: (inout EventPipeline, inout [UInt8], (PacketRecord) -> Void) -> Void) {
         guard pipeline != nil else { return }
         let captures = captures
-        if let output {
-            output.write { body(&pipeline!, &$0) { captures?.write($0) } }
-        } else {
-            body(&pipeline!, &discard) { captures?.write($0) }
-            discard.removeAll(keepingCapacity: true)
-        }
+        pipeline!.advance(to: now, into: &discard) { captures?.write($0) }
+        captures?.flushIfDue(now: now)
     }
 
     var captureFailed: Bool { captures?.failed ?? false }
+    var outputFailed: Bool { printer?.failed ?? false }
 
     func fail(_ error: DatapathError) { failed.withLock { $0 = error } }
     var failure: DatapathError? { failed.withLock { $0 } }
     /// The reader failed or nobody reads the output any more.
-    var shouldStop: Bool { outputClosed.load(ordering: .relaxed) || failure != nil }
+    var shouldStop: Bool { (printer?.closed ?? false) || failure != nil }
 
-    /// After the reader stopped: flush, close the recording, print the summary.
+    /// After the reader stopped: release what the reorder window holds, let the printer drain
+    /// the ring, close the recording, print the summary.
     func finish(_ datapath: Datapath) {
-        release { pipeline, buffer, capture in pipeline.finish(into: &buffer, capture: capture) }
-        output?.flush()
+        if pipeline != nil {
+            let captures = captures
+            pipeline!.finish(into: &discard) { captures?.write($0) }
+        }
+        printer?.stop()
         captures?.close()
         if let r = recorder {
             do { try r.close(sync: true) } catch { recordError = "\(error)"; diagnostic("recording: \(error)") }
@@ -130,22 +122,120 @@ final class LiveConsumer: @unchecked Sendable {
         var perCPU: [String] = []
         for (cpu, n) in datapath.lostPerCPU.enumerated() where n > 0 { perCPU.append("CPU(\(cpu)) \(n)") }
         var line = "\(samples) records read; \(counters.packets) packets observed"
+        if let ns = datapath.runStatistics().nanosecondsPerPacket {
+            line += " (\(Int(ns.rounded())) ns per packet in the kernel)"
+        } else if let why = datapath.runTimeUnavailable {
+            line += " (no kernel run time: \(why))"
+        }
+        if datapath.options.settings.addressFilter { line += ", \(counters.filtered) traces left out by the kernel filter" }
         line += "; lost: perf ring \(lost)" + (perCPU.isEmpty ? "" : " [\(perCPU.joined(separator: ", "))]")
         line += ", kernel output errors \(counters.outputErrors)"
         if datapath.unknownRecords > 0 { line += ", unknown perf records \(datapath.unknownRecords)" }
-        if let p = pipeline {
-            line += ", decode errors \(p.decodeErrors.total)"
-            if let last = p.lastDecodeError { line += " (last: \(last))" }
-            if p.late > 0 { line += "; \(p.late) events came later than the reorder window and were printed out of order" }
+        if let printer { line += ", ring \(printer.missed) (output too slow)" }
+        let decode = printer?.decodeErrors ?? pipeline.map { ($0.decodeErrors.total, $0.lastDecodeError) }
+        if let (total, last) = decode {
+            line += ", decode errors \(total)"
+            if let last { line += " (last: \(last))" }
         }
+        if let p = pipeline, p.late > 0 {
+            line += "; \(p.late) events came later than the reorder window and were printed out of order"
+        }
+        if let ring { line += "; " + Self.ringStatus(ring, since: started) }
         if let recordPath { line += "; \(recorded) records written to \(recordPath)" }
         diagnostic(line)
+    }
+
+    /// Hubble's status figures for a ring: `Current/Max Flows: 4,095/4,095 (100.00%), Flows/s: 12.34`.
+    static func ringStatus(_ ring: EventRing, since start: UInt64) -> String {
+        let seconds = max(Double(KernelClock.boottimeNow() &- start) / 1e9, 1e-9)
+        let percent = Double(ring.count) * 100 / Double(ring.capacity)
+        return "Current/Max Flows: \(ring.count)/\(ring.capacity) (\(fixed(percent, 2))%), Flows/s: \(fixed(Double(ring.writtenTotal) / seconds, 2))"
+    }
+}
+
+/// `value` with `digits` decimals, without Foundation's formatter.
+func fixed(_ value: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let scaled = (value * scale).rounded()
+    let whole = Int64(scaled / scale)
+    let frac = Int64(abs(scaled - Double(whole) * scale))
+    let text = String(frac)
+    return "\(whole).\(String(repeating: "0", count: max(0, digits - text.count)))\(text)"
+}
+
+/// The printer thread of a live observer: its own query over the flow ring (selectors and
+/// filters), text to standard output. It flushes whenever it has caught up with the ring, so a
+/// quiet node's flows show at once, and in 64 KiB writes under load.
+final class LivePrinter: @unchecked Sendable {
+    private var query: RingQuery
+    private var printer: EventPrinter
+    private let output: OutputWriter
+    private let stopping = Atomic<Bool>(false)
+    private let outputClosed = Atomic<Bool>(false)
+    private var worker: Worker?
+    /// Read after `stop()` returns (the join orders it).
+    private(set) var missed: UInt64 = 0
+    private(set) var decodeErrors: (UInt64, DecodeError?) = (0, nil)
+
+    init(query: RingQuery, printer: EventPrinter, output: OutputWriter) {
+        self.query = query
+        self.printer = printer
+        self.output = output
+    }
+
+    /// Nobody reads the output any more (`| head` went away).
+    var closed: Bool { outputClosed.load(ordering: .relaxed) }
+
+    func start() {
+        worker = Worker(name: "printer") { [self] in run() }
+    }
+
+    /// Prints what the ring still holds for this reader, then returns.
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        worker?.join()
+        worker = nil
+        missed = query.missed
+        decodeErrors = (query.matcher.decodeErrors.total, query.matcher.lastDecodeError)
+        if let err = output.error { diagnostic("writing output failed: \(errnoText(err))") }
+    }
+
+    var failed: Bool { output.error != nil }
+
+    private func run() {
+        var pending = false
+        loop: while !output.closed {
+            let timeout: Duration = pending ? .zero : .milliseconds(50)
+            switch query.next(timeout: timeout) {
+            case .event(var match):
+                let builder = query.matcher.builder
+                output.write { printer.write(&match, builder: builder, into: &$0) }
+                pending = true
+            case .lost(let lost):
+                output.write { printer.write(lost, into: &$0) }
+                pending = true
+            case .idle:
+                if pending {
+                    output.write { printer.flush(into: &$0) }
+                    output.flush()
+                    pending = false
+                } else if stopping.load(ordering: .acquiring) {
+                    break loop
+                }
+            case .end:
+                break loop
+            }
+        }
+        output.write { printer.flush(into: &$0) }
+        output.flush()
+        if output.closed { outputClosed.store(true, ordering: .relaxed) }
     }
 }
 
 /// Loads the program, attaches, runs `consumer` on every sample until Ctrl-C, SIGTERM,
 /// `--duration`, a closed output or a datapath failure, then detaches and summarises.
-func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool,
+func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool, prefilter: KernelPrefilter = .none,
              makeConsumer: (Datapath) throws -> LiveConsumer) throws {
     // SIGINT and SIGTERM are blocked in every thread (set before any exists) and taken by the
     // main thread with sigtimedwait: deterministic, whatever mask a parent handed down.
@@ -156,7 +246,17 @@ func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool,
     sigaddset(&stopSignals, SIGTERM)
     pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
-    let options = capture.datapathOptions(debug: debug)
+    var prefilter = prefilter
+    if let a = prefilter.addresses, a.entries.count > ObserverProgram.addressFilterCapacity {
+        // Too many to hand over (a huge --namespace): user space filters them all, as before.
+        prefilter.addresses = nil
+    }
+    var options = capture.datapathOptions(debug: debug && prefilter.keepsDebug)
+    if let addresses = prefilter.addresses {
+        options.settings.addressFilter = true
+        options.addressFilter = addresses.entries
+    }
+    options.interfaceNames = prefilter.interfaces.map(Set.init)
     let datapath: Datapath
     do {
         datapath = try Datapath(config: config, options: options)
@@ -179,7 +279,8 @@ func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool,
         diagnostic("\(error)")
         throw ExitCode(1)
     }
-    diagnostic("observing devices matching \(options.devicePatterns.joined(separator: ", ")) on \(datapath.cpus) CPUs with \(options.perfPages)x\(sysconf(Int32(_SC_PAGESIZE))) of shared memory per CPU (\(datapath.mode)); Ctrl-C to quit")
+    if let text = describe(prefilter, debug: debug) { diagnostic("kernel filter: " + text) }
+    diagnostic("observing devices matching \(options.devicePatterns.joined(separator: ", ")) on \(datapath.cpus) CPUs with \(options.perfPages)x\(sysconf(Int32(_SC_PAGESIZE))) of shared memory per CPU (\(datapath.mode)), aggregation \(options.settings.aggregation); Ctrl-C to quit")
     if let readyFile = capture.readyFile {
         let fd = creat(readyFile, 0o644)
         if fd >= 0 { close(fd) } else { diagnostic("cannot create \(readyFile): \(errnoText(errno))") }
@@ -198,7 +299,7 @@ func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool,
         diagnostic("\(error)")
         throw ExitCode(1)
     }
-    if consumer.recordError != nil || consumer.captureFailed { throw ExitCode(1) }
+    if consumer.recordError != nil || consumer.captureFailed || consumer.outputFailed { throw ExitCode(1) }
 }
 
 /// A new recording for a live capture, with the header replay needs.
@@ -216,6 +317,19 @@ func openRecording(_ path: String, force: Bool, datapath: Datapath, config: Node
         diagnostic("\(error)")
         throw ExitCode(2)
     }
+}
+
+/// What the kernel leaves out for the filters, in one line; nil if nothing.
+func describe(_ prefilter: KernelPrefilter, debug: Bool) -> String? {
+    var parts: [String] = []
+    if let a = prefilter.addresses {
+        parts.append(a.entries.isEmpty ? "no packet's addresses match"
+                     : "traces of packets from or to \(a.entries.count) prefix\(a.entries.count == 1 ? "" : "es")")
+    }
+    if let names = prefilter.interfaces { parts.append("devices named \(names.joined(separator: ", ")) only") }
+    if !prefilter.keepsDebug && debug { parts.append("no debug messages") }
+    guard !parts.isEmpty else { return nil }
+    return parts.joined(separator: "; ") + " (the filters keep nothing else; --no-kernel-filter to emit everything)"
 }
 
 func report(_ event: DeviceEvent) {

@@ -70,6 +70,12 @@ struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("attach"), help: "How to attach: auto (tcx where the kernel has it), tcx, or tc.")
     var attachMode: AttachMode = .auto
 
+    @Option(help: ArgumentHelp("Monitor aggregation, Cilium's levels: none (every packet at every point), lowest or low (no from-* observation points), medium or maximum (per connection: new, new TCP flags, FIN/RST, else once per --aggregation-interval). Default: medium, but none when writing --pcap, --pcapng or a recording. Debug messages are never aggregated.", valueName: "level"))
+    var aggregation: String?
+
+    @Option(name: .customLong("aggregation-interval"), help: ArgumentHelp("At medium and maximum, report an active connection at most this often (whole seconds).", valueName: "duration"))
+    var aggregationInterval: TimeSpan = TimeSpan(seconds: UInt64(ProgramSettings.defaultAggregationInterval))
+
     @Option(name: .customLong("ready-file"), help: ArgumentHelp("Create this file once attached and reading (for scripts).", visibility: .hidden))
     var readyFile: String?
 
@@ -78,16 +84,33 @@ struct CaptureOptions: ParsableArguments {
             throw ValidationError("--perf-pages must be a power of two, not \(perfPages)")
         }
         guard captureLength <= 65000 else { throw ValidationError("--capture-len is at most 65000 bytes (0 = whole packet)") }
+        if let aggregation, MonitorAggregation(name: aggregation) == nil {
+            throw ValidationError("--aggregation: '\(aggregation)' is not one of \(MonitorAggregation.allCases.map(\.description).joined(separator: ", "))")
+        }
+        let ns = aggregationInterval.nanoseconds
+        guard ns >= 1_000_000_000, ns % 1_000_000_000 == 0, ns / 1_000_000_000 <= UInt64(UInt32.max) else {
+            throw ValidationError("--aggregation-interval counts whole seconds, at least 1s (conntrack's clock has seconds), like 5s or 1m")
+        }
     }
 
-    static let valueOptions = ["--device", "--config", "--duration", "--capture-len", "--perf-pages", "--attach", "--ready-file"]
+    static let valueOptions = ["--device", "--config", "--duration", "--capture-len", "--perf-pages", "--attach", "--aggregation",
+                               "--aggregation-interval", "--ready-file"]
+
+    /// Chooses the aggregation level if none was asked for: none when every packet is written
+    /// to a file (pcap, pcapng, a recording; tcpdump -w keeps them all), else medium, the level
+    /// Hubble users see on a node Cilium's Helm chart installed.
+    mutating func defaultAggregation(everyPacketWritten: Bool) {
+        if aggregation == nil { aggregation = everyPacketWritten ? "none" : "medium" }
+    }
 
     func datapathOptions(debug: Bool) -> DatapathOptions {
         var options = DatapathOptions()
         if !device.isEmpty { options.devicePatterns = device }
         options.attachMode = attachMode
         options.perfPages = perfPages
-        options.settings = ProgramSettings(captureLength: captureLength, debug: debug)
+        options.settings = ProgramSettings(captureLength: captureLength, debug: debug,
+                                           aggregation: aggregation.flatMap(MonitorAggregation.init(name:)) ?? .medium,
+                                           aggregationInterval: UInt32(aggregationInterval.nanoseconds / 1_000_000_000))
         return options
     }
 

@@ -30,5 +30,8 @@ import Testing
         #expect(MemoryLayout<fw_ipcache_key>.size == 24)
         #expect(MemoryLayout<fw_endpoint_key>.size == 20)
         #expect(MemoryLayout<fw_device>.size == 16)
+        #expect(MemoryLayout<fw_addr_filter_value>.size == 8)
+        #expect(MemoryLayout<fw_settings>.size == 20)
+        #expect(MemoryLayout<fw_settings>.offset(of: \.addr_filter) == 16)
     }
 }

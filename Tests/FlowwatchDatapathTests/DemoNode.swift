@@ -115,15 +115,18 @@ final class DemoNode: @unchecked Sendable {
         let stdout: URL, stderr: URL, ready: URL
         private var status: Int32?
 
-        init(node: DemoNode, _ extra: [String] = [], tag: String = "fw") throws {
+        /// `stdoutFD`: where flowwatch's output goes instead of the `stdout` file (a pipe, to be
+        /// a slow terminal). `wrapper` runs flowwatch (e.g. setpriv dropping a capability).
+        init(node: DemoNode, _ extra: [String] = [], tag: String = "fw", stdoutFD: Int32? = nil,
+             wrapper: [String] = []) throws {
             stdout = node.work.appendingPathComponent("\(tag).out")
             stderr = node.work.appendingPathComponent("\(tag).err")
             ready = node.work.appendingPathComponent("\(tag).ready")
-            let out = open(stdout.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            let out = stdoutFD.map { dup($0) } ?? open(stdout.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             let err = open(stderr.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             defer { close(out); close(err) }
             // `ip netns exec` execs flowwatch, so the pid is flowwatch's own.
-            pid = try DemoNode.spawn(["ip", "netns", "exec", node.node, DemoNode.binary, "--follow", "--config", node.config,
+            pid = try DemoNode.spawn(["ip", "netns", "exec", node.node] + wrapper + [DemoNode.binary, "--follow", "--config", node.config,
                                       "--ready-file", ready.path] + extra, stdout: out, stderr: err)
             for _ in 0..<200 {
                 if FileManager.default.fileExists(atPath: ready.path) { return }

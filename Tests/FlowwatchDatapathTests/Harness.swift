@@ -65,9 +65,14 @@ final class Harness: @unchecked Sendable {
     /// Tests run on the loopback device's index: BPF_PROG_TEST_RUN accepts only existing devices.
     let ifindex: UInt32 = 1
 
-    init(debug: Bool = true, captureLength: UInt32 = 128, config: NodeConfig = Harness.seedConfig) throws {
-        program = try ObserverProgram(settings: ProgramSettings(captureLength: captureLength, debug: debug))
+    init(debug: Bool = true, captureLength: UInt32 = 128, aggregation: MonitorAggregation = .none,
+         aggregationInterval: UInt32 = ProgramSettings.defaultAggregationInterval, config: NodeConfig = Harness.seedConfig,
+         addressFilter: [AddressPrefilter.Entry]? = nil) throws {
+        program = try ObserverProgram(settings: ProgramSettings(captureLength: captureLength, debug: debug, aggregation: aggregation,
+                                                                aggregationInterval: aggregationInterval,
+                                                                addressFilter: addressFilter != nil))
         try program.load(config: config)
+        if let addressFilter { try program.setAddressFilter(addressFilter) }
         reader = try PerfReader(mapFD: program.eventsFD, pages: 8, wakeupBytes: 0, cpus: Int(libbpf_num_possible_cpus()),
                                 handler: { [unowned self] in self.collected.append($0) }, batchEnd: {})
     }

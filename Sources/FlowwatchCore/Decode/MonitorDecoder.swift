@@ -11,19 +11,34 @@ public enum MonitorDecoder {
 
     /// Decodes one perf record. The packet bytes are copied out of the sample.
     public static func decode(_ sample: RawSample) throws(DecodeError) -> MonitorEvent {
+        var arrays = SampleArrays(keep: 0)
+        return try decode(sample, packetArrays: &arrays)
+    }
+
+    /// Decodes one perf record, taking the packet's array from `packetArrays`: a stream that
+    /// reuses arrays allocates nothing per event once its consumers drop each event in turn.
+    @inline(__always)
+    static func decode(_ sample: RawSample, packetArrays: inout SampleArrays) throws(DecodeError) -> MonitorEvent {
         switch sample.kind {
         case .lost(let count):
             return MonitorEvent(cpu: sample.cpu, timestamp: sample.timestamp, payload: .lost(count: count))
         case .event(let bytes):
-            let decoded: Result<(MonitorMessage, [UInt8]), DecodeError> = bytes.withUnsafeBytes { raw in
+            // The closure cannot throw a typed error; plain values carry the outcome out.
+            var message: MonitorMessage?
+            var failure = DecodeError.unknownType(0)
+            var packet: [UInt8] = []
+            bytes.withUnsafeBytes { raw in
                 do throws(DecodeError) {
-                    let (message, range) = try decodeMessage(raw)
-                    return .success((message, Array(raw[range])))
+                    let (decoded, range) = try decodeMessage(raw)
+                    message = decoded
+                    if !range.isEmpty {
+                        packet = packetArrays.take(copying: UnsafeRawBufferPointer(rebasing: raw[range]))
+                    }
                 } catch {
-                    return .failure(error)
+                    failure = error
                 }
             }
-            let (message, packet) = try decoded.get()
+            guard let message else { throw failure }
             return MonitorEvent(cpu: sample.cpu, timestamp: sample.timestamp,
                                 payload: .message(message, packet: packet))
         }

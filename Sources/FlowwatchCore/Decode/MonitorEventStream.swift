@@ -48,13 +48,15 @@ public struct MonitorEventStream: Sendable {
     public private(set) var lastError: DecodeError?
     /// Records decoded into events, lost records included.
     public private(set) var decoded: UInt64 = 0
+    /// Packet arrays, reused once the events that carried them are dropped.
+    private var packetArrays = SampleArrays(keep: 16)
 
     public init() {}
 
     /// The event for one record, or nil (counted) if it could not be decoded.
     public mutating func decode(_ sample: RawSample) -> MonitorEvent? {
         do throws(DecodeError) {
-            let event = try MonitorDecoder.decode(sample)
+            let event = try MonitorDecoder.decode(sample, packetArrays: &packetArrays)
             decoded += 1
             return event
         } catch {
@@ -62,6 +64,30 @@ public struct MonitorEventStream: Sendable {
             lastError = error
             return nil
         }
+    }
+
+    /// Checks a record as `decode(_:)` does and counts it, without making the event: for
+    /// records nothing will show (debug messages in a Hubble format without `-v`, in capture
+    /// files). Returns whether it decoded.
+    @discardableResult
+    mutating func check(_ sample: RawSample) -> Bool {
+        if case .event(let bytes) = sample.kind {
+            let failure: DecodeError? = bytes.withUnsafeBytes { raw in
+                do throws(DecodeError) {
+                    _ = try MonitorDecoder.decodeMessage(raw)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            if let failure {
+                errors.record(failure.kind)
+                lastError = failure
+                return false
+            }
+        }
+        decoded += 1
+        return true
     }
 
     /// The events for a batch of records, in order, leaving out the ones that failed.
@@ -72,5 +98,13 @@ public struct MonitorEventStream: Sendable {
             if let event = decode(sample) { events.append(event) }
         }
         return events
+    }
+}
+
+extension RawSample {
+    /// Whether the record holds a datapath debug message (type byte 2), read without decoding.
+    @inline(__always)
+    var isDebugMessage: Bool {
+        if case .event(let bytes) = kind { bytes.first == MonitorMessageType.debug.rawValue } else { false }
     }
 }

@@ -74,3 +74,20 @@ struct EndpointIndex: Sendable {
         byID[id] ?? Flow.Endpoint(id: UInt32(id))
     }
 }
+
+extension EndpointIndex {
+    /// Every address whose flows `resolve` names after a pod one of `patterns` matches. A flow
+    /// endpoint has a pod name (and namespace) only when its address is a local endpoint's in
+    /// the config, and `podMatches` never matches an endpoint without both, so this set is
+    /// complete: a flow whose side matches a pattern has one of these addresses on that side.
+    /// (Where two endpoints list one address, `resolve` names the last; both are included.)
+    static func addresses(of patterns: [PodPattern], in config: NodeConfig) -> [IPAddress] {
+        var out: [IPAddress] = []
+        var seen = Set<IPAddress>()
+        for ep in config.endpoints
+        where patterns.contains(where: { $0.matches(namespace: ep.namespace ?? "", podName: ep.pod ?? "") }) {
+            for ip in ep.ips where seen.insert(ip).inserted { out.append(ip) }
+        }
+        return out
+    }
+}

@@ -183,7 +183,12 @@ private struct DecodedPacket {
     var summary = Flow.Summary.none
 
     init(_ packet: [UInt8], from first: PacketDissector.FirstLayer) {
-        for layer in PacketDissector.dissect(packet, from: first).layers {
+        packet.withUnsafeBytes { bytes in
+            _ = PacketDissector.forEachLayer(bytes, from: first) { take($0) }
+        }
+    }
+
+    private mutating func take(_ layer: PacketLayer) {
             switch layer {
             case .ethernet(let h):
                 ethernet = Flow.Ethernet(source: h.source, destination: h.destination)
@@ -208,12 +213,11 @@ private struct DecodedPacket {
                 summary = .icmpv6(type: h.type, code: h.code)
             case .dot1Q, .ipv6Routing, .ipv6Fragment, .ipv6Destination:
                 // Looked through: they do not change who talks to whom.
-                continue
+                break
             case .arp:
                 // Hubble decodes no ARP: its flow ends at the Ethernet layer.
-                continue
+                break
             }
-        }
     }
 
     private mutating func setIP(_ source: IPAddress, _ destination: IPAddress, _ version: Flow.IPVersion) {

@@ -11,7 +11,9 @@ extension Array where Element == UInt8 {
 
     @inline(__always)
     mutating func append(_ text: String) {
-        append(contentsOf: text.utf8)
+        // Native strings are contiguous UTF-8: one copy instead of a walk through the view.
+        let copied: Void? = text.utf8.withContiguousStorageIfAvailable { append(contentsOf: $0) }
+        if copied == nil { append(contentsOf: text.utf8) }
     }
 
     /// `%d`.
@@ -44,7 +46,7 @@ extension Array where Element == UInt8 {
                 start -= 1
                 digits[start] = UInt8(ascii: "0")
             }
-            append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[start...]))
+            append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[start...]).assumingMemoryBound(to: UInt8.self))
         }
     }
 

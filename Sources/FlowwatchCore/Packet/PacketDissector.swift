@@ -31,21 +31,36 @@ public enum PacketDissector {
         var result = PacketDissection()
         guard !bytes.isEmpty else { return result }
         result.layers.reserveCapacity(4)  // one allocation for the usual link + network + transport
+        var layers = result.layers
+        result.layers = []
+        let end = forEachLayer(bytes, from: first) { layers.append($0) }
+        result.layers = layers
+        result.truncated = end.truncated
+        result.failure = end.failure
+        return result
+    }
+
+    /// Dissects borrowed bytes as `dissect` does, handing each layer to `body` instead of
+    /// collecting them: no allocation for a caller that keeps only what it needs (the flow
+    /// builder). Returns whether the capture was truncated and where dissection failed.
+    @inline(__always)
+    static func forEachLayer(_ bytes: UnsafeRawBufferPointer, from first: FirstLayer,
+                             _ body: (PacketLayer) -> Void) -> (truncated: Bool, failure: DissectionFailure?) {
+        var truncated = false
         var next: Next? = Next(first)
         var range = 0..<bytes.count
         while let kind = next, !range.isEmpty {
             let data = LayerBytes(bytes: bytes, start: range.lowerBound, end: range.upperBound)
-            switch kind.decode(data, &result.truncated) {
+            switch kind.decode(data, &truncated) {
             case .failed(let message):
-                result.failure = DissectionFailure(offset: range.lowerBound, message: message)
-                return result
+                return (truncated, DissectionFailure(offset: range.lowerBound, message: message))
             case .layer(let layer, let payload, let following):
-                result.layers.append(layer)
+                body(layer)
                 range = payload
                 next = following
             }
         }
-        return result
+        return (truncated, nil)
     }
 }
 

@@ -8,9 +8,10 @@ public enum OutputChoice: Sendable, Equatable {
 
 /// Everything an event goes through after the perf ring, the same for live capture and replay:
 /// put back in kernel-time order across CPUs (`ReorderBuffer`: a 50 ms window, late records
-/// still delivered and counted), decoded (bad samples are counted, never fatal), turned into the
-/// Hubble event when a Hubble format is printed or packets are captured, and formatted into the
-/// caller's buffer.
+/// still delivered and counted), stored in the flow ring when there is one (live readers and the
+/// server take their events from there), then decoded (bad samples are counted, never fatal),
+/// filtered, selected (`--first`, `--last`, `--since`, `--until` on a replay), formatted into the
+/// caller's buffer and handed to capture files.
 public struct EventPipeline: Sendable {
     private var reorder: ReorderBuffer
     private var stages: Stages
@@ -20,28 +21,46 @@ public struct EventPipeline: Sendable {
     /// Events the ring lost, as PERF_RECORD_LOST records reported them, per CPU.
     public private(set) var lostPerCPU: [UInt32: UInt64] = [:]
 
+    /// - Parameters:
+    ///   - ring: where every record goes once in time order (live capture); nil for a replay.
+    ///   - selection: which of the matching events are printed and captured; `.all` for live
+    ///     capture, where readers of the ring select.
     public init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool = false,
                 hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false,
                 capturePackets: Bool = false, captureMeaning: Bool = true, filter: FlowFilterSet = FlowFilterSet(),
+                selection: EventSelection = EventSelection(number: .all), ring: EventRing? = nil,
                 reorderWindow: Duration = ReorderBuffer.defaultWindow,
                 interfaceName: @escaping @Sendable (UInt32) -> String? = { _ in nil }) {
         reorder = ReorderBuffer(window: reorderWindow)
-        stages = Stages(output: output, config: config, wallClockOffset: wallClockOffset,
-                        numericIdentities: numericIdentities, hubbleOptions: hubbleOptions,
-                        showDebugEvents: showDebugEvents, capturePackets: capturePackets,
-                        captureMeaning: captureMeaning, filter: filter, interfaceName: interfaceName)
+        let builder = FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName)
+        stages = Stages(
+            matcher: EventMatcher(builder: builder, filter: filter,
+                                  includeDebug: EventPrinter.showsDebug(output, showDebugEvents: showDebugEvents)),
+            printer: EventPrinter(output: output, numericIdentities: numericIdentities, hubbleOptions: hubbleOptions,
+                                  showDebugEvents: showDebugEvents, interfaceName: interfaceName),
+            packets: capturePackets
+                ? PacketRecordBuilder(config: config, wallClockOffset: wallClockOffset, withMeaning: captureMeaning,
+                                      interfaceName: interfaceName)
+                : nil,
+            selection: selection, ring: ring)
     }
 
     /// Decode errors by kind, and the last one for a diagnostic line.
-    public var decodeErrors: DecodeErrorCounts { stages.stream.errors }
-    public var lastDecodeError: DecodeError? { stages.stream.lastError }
+    public var decodeErrors: DecodeErrorCounts { stages.matcher.decodeErrors }
+    public var lastDecodeError: DecodeError? { stages.matcher.lastDecodeError }
     /// Records that decoded into events.
-    public var decoded: UInt64 { stages.stream.decoded }
+    public var decoded: UInt64 { stages.matcher.decoded }
     public var lost: UInt64 { lostPerCPU.values.reduce(0, +) }
     /// Events the filters left out (neither printed nor written to capture files).
-    public var filteredOut: UInt64 { stages.filteredOut }
+    public var filteredOut: UInt64 { stages.matcher.filteredOut }
+    /// Matching events outside the selection (before `--since`, after `--until`, beyond
+    /// `--first N` or older than the `--last N`).
+    public var unselected: UInt64 { stages.unselected }
     /// Records that came later than the reorder window allows: delivered, out of order.
     public var late: UInt64 { reorder.statistics.late }
+    /// The selection can take no more events (`--first N` reached, or past `--until`): a
+    /// replay may stop reading.
+    public var isComplete: Bool { stages.complete }
 
     /// Takes one record; appends the text of every record now due to `buffer` and hands each
     /// due packet's record to `capture` (when capture files are written).
@@ -58,83 +77,118 @@ public struct EventPipeline: Sendable {
         stages.flush(into: &buffer)
     }
 
-    /// The end of a capture or replay: releases everything held and what outputs held back.
+    /// The end of a capture or replay: releases everything held, the events `--last N` kept
+    /// and what outputs held back.
     public mutating func finish(into buffer: inout [UInt8], capture: (PacketRecord) -> Void = { _ in }) {
         reorder.flush { stages.process($0, into: &buffer, capture: capture) }
-        stages.flush(into: &buffer)
+        stages.finish(into: &buffer, capture: capture)
     }
 
     /// What happens to a record once it is due.
     private struct Stages: Sendable {
-        var stream = MonitorEventStream()
-        let monitor: MonitorFormatter?
-        var hubble: (any FlowOutput)?
-        var builder: FlowBuilder
-        /// Hubble formats show debug events only when asked (`-v`), as `cilium monitor` does.
-        let showDebugEvents: Bool
+        var matcher: EventMatcher
+        var printer: EventPrinter
         /// Set when capture files are written.
         var packets: PacketRecordBuilder?
-        /// Hubble's filters: what they leave out is neither printed nor written to capture files.
-        let filter: FlowFilterSet
-        var filteredOut: UInt64 = 0
+        let selection: EventSelection
+        let ring: EventRing?
+        /// `--first N`: matching events still wanted.
+        var remaining: UInt64
+        /// `--last N`: the newest N matching records so far, oldest first once `finish` sorts
+        /// them out; printed at the end.
+        var kept: KeptRecords?
+        var complete = false
+        var unselected: UInt64 = 0
+        /// Nothing reads the records after the ring: a live observer whose text comes from the
+        /// ring and that writes no capture file.
+        let onlyStores: Bool
 
-        init(output: OutputChoice, config: NodeConfig, wallClockOffset: Int64, numericIdentities: Bool,
-             hubbleOptions: HubbleOptions, showDebugEvents: Bool, capturePackets: Bool, captureMeaning: Bool,
-             filter: FlowFilterSet,
-             interfaceName: @escaping @Sendable (UInt32) -> String?) {
-            self.filter = filter
-            builder = FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName)
-            self.showDebugEvents = showDebugEvents
-            packets = capturePackets
-                ? PacketRecordBuilder(config: config, wallClockOffset: wallClockOffset, withMeaning: captureMeaning,
-                                      interfaceName: interfaceName)
-                : nil
-            switch output {
-            case .monitor(let verbosity):
-                monitor = MonitorFormatter(verbosity: verbosity, numericIdentities: numericIdentities, interfaceName: interfaceName)
-                hubble = nil
-            case .hubble(let format):
-                monitor = nil
-                var options = hubbleOptions
-                options.numericIdentities = numericIdentities || options.numericIdentities
-                hubble = format.makeOutput(options: options)
-            case .none:
-                monitor = nil
-                hubble = nil
+        init(matcher: EventMatcher, printer: EventPrinter, packets: PacketRecordBuilder?,
+             selection: EventSelection, ring: EventRing?) {
+            self.matcher = matcher
+            self.printer = printer
+            self.packets = packets
+            self.selection = selection
+            self.ring = ring
+            onlyStores = printer.isSilent && packets == nil
+            switch selection.number {
+            case .first(let n): remaining = n
+            case .last(let n): remaining = .max; kept = KeptRecords(limit: n)
+            case .all: remaining = .max
             }
         }
 
+
         mutating func process(_ sample: RawSample, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
-            guard let event = stream.decode(sample) else { return }
-            var built: FlowEvent?
-            if !filter.isEmpty {
-                let flow = builder.build(event)
-                guard filter.matches(flow) else { filteredOut += 1; return }
-                built = flow
+            ring?.write(sample)
+            guard !complete, !onlyStores, var match = matcher.match(sample) else { return }
+            let time = match.wallTime
+            if selection.isBeforeRange(time) {
+                unselected += 1
+                return
             }
-            if let monitor {
-                monitor.write(event, into: &buffer)
-            } else if hubble != nil, showDebugEvents || !event.isDebug {
-                let flow = built ?? builder.build(event)
-                built = flow
-                hubble!.write(flow, into: &buffer)
+            if selection.isAfterRange(time) {
+                unselected += 1
+                complete = true
+                return
             }
-            guard packets != nil, !event.isDebug else { return }
+            if kept != nil {
+                if kept!.append(sample) { unselected += 1 }
+                return
+            }
+            emit(&match, into: &buffer, capture: capture)
+            remaining -= 1
+            if remaining == 0 { complete = true }
+        }
+
+        mutating func emit(_ match: inout EventMatcher.Match, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
+            printer.write(&match, builder: matcher.builder, into: &buffer)
+            guard packets != nil, !match.isDebug else { return }
             // The flow is built for a packet's record only when its meaning is written.
             var flow: Flow?
-            if packets!.withMeaning, case .flow(let f) = built ?? builder.build(event) { flow = f }
-            if let record = packets!.record(event, flow: flow) { capture(record) }
+            if packets!.withMeaning, case .flow(let f) = match.flow(with: matcher.builder) { flow = f }
+            if let record = packets!.record(match.event, flow: flow) { capture(record) }
         }
 
         /// Appends what an output held back (the table's rows).
         mutating func flush(into buffer: inout [UInt8]) {
-            if hubble != nil { hubble!.flush(into: &buffer) }
+            printer.flush(into: &buffer)
+        }
+
+        mutating func finish(into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
+            if let records = kept?.inOrder() {
+                kept = nil
+                // The kept records passed once; they decode and match the same way again.
+                var again = EventMatcher(builder: matcher.builder, filter: matcher.filter, includeDebug: matcher.includeDebug)
+                for sample in records {
+                    if var match = again.match(sample) { emit(&match, into: &buffer, capture: capture) }
+                }
+            }
+            flush(into: &buffer)
         }
     }
 }
 
-extension MonitorEvent {
-    var isDebug: Bool { if case .message(.debug, _) = payload { true } else { false } }
+/// `--last N` on a replay: the newest N records in a circular buffer of at most N entries.
+struct KeptRecords: Sendable {
+    let limit: Int
+    private var records: [RawSample] = []
+    private var next = 0
+
+    init(limit: UInt64) { self.limit = Int(min(limit, UInt64(Int.max))) }
+
+    /// Keeps `sample`; true if an older one was pushed out.
+    mutating func append(_ sample: RawSample) -> Bool {
+        if records.count < limit {
+            records.append(sample)
+            return false
+        }
+        records[next] = sample
+        next = (next + 1) % limit
+        return true
+    }
+
+    func inOrder() -> [RawSample] { Array(records[next...] + records[..<next]) }
 }
 
 extension EventPipeline {
@@ -143,14 +197,15 @@ extension EventPipeline {
     public init(replaying reader: RecordingReader, output: OutputChoice, numericIdentities: Bool = false,
                 hubbleOptions: HubbleOptions = HubbleOptions(), showDebugEvents: Bool = false,
                 capturePackets: Bool = false, captureMeaning: Bool = true,
-                filter: FlowFilterSet = FlowFilterSet()) throws(ConfigError) {
+                filter: FlowFilterSet = FlowFilterSet(),
+                selection: EventSelection = EventSelection(number: .all)) throws(ConfigError) {
         let header = reader.header
         let config = try header.config() ?? NodeConfig(nodeName: header.nodeName)
         let names = InterfaceNames(reader)
         self.init(output: output, config: config, wallClockOffset: header.wallClockOffset,
                   numericIdentities: numericIdentities, hubbleOptions: hubbleOptions,
                   showDebugEvents: showDebugEvents, capturePackets: capturePackets,
-                  captureMeaning: captureMeaning, filter: filter,
+                  captureMeaning: captureMeaning, filter: filter, selection: selection,
                   interfaceName: { names.reader.interfaceNames[$0] })
     }
 }

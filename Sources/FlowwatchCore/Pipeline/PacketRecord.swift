@@ -52,26 +52,22 @@ public struct PacketRecordBuilder: Sendable {
     public mutating func record(_ event: MonitorEvent, flow: Flow?) -> PacketRecord? {
         guard case .message(let message, let packet) = event.payload, !packet.isEmpty else { return nil }
         let ifindex: UInt32, originalLength: UInt32, flags: TraceFlags, direction: PacketRecord.Direction
-        let what: () -> String
         switch message {
         case .trace(let t):
             ifindex = t.ifindex
             originalLength = t.originalLength
             flags = t.flags
             direction = Self.direction(t.observationPoint)
-            what = { t.observationPoint.name ?? "trace \(t.observationPoint.rawValue)" }
         case .drop(let d):
             ifindex = d.ifindex
             originalLength = d.originalLength
             flags = d.flags
             direction = .unknown
-            what = { "drop (\(d.reason.text ?? "reason \(d.reason.rawValue)"))" }
         case .capture(let c):
             ifindex = c.point == .delivery ? c.arg1 : 0
             originalLength = c.originalLength
             flags = []
             direction = .unknown
-            what = { "capture \(c.point.rawValue)" }
         case .debug:
             return nil
         }
@@ -84,7 +80,7 @@ public struct PacketRecordBuilder: Sendable {
         let device = self.device(ifindex)
         var comment: String?
         if withMeaning, let flow {
-            comment = "\(what()) \(flow.verdict.name) state \(flow.traceReason.name.map(Self.reasonText) ?? "unknown"): "
+            comment = "\(Self.what(message)) \(flow.verdict.name) state \(flow.traceReason.name.map(Self.reasonText) ?? "unknown"): "
                 + "\(Self.describe(flow.source, flow.ip?.source)) -> \(Self.describe(flow.destination, flow.ip?.destination))"
         }
         return PacketRecord(
@@ -101,6 +97,16 @@ public struct PacketRecordBuilder: Sendable {
         let entry = (name: name, description: describe(device: name))
         devices[ifindex] = entry
         return entry
+    }
+
+    /// The event's kind at the start of a comment: `to-endpoint`, `drop (Invalid packet)`.
+    static func what(_ message: MonitorMessage) -> String {
+        switch message {
+        case .trace(let t): t.observationPoint.name ?? "trace \(t.observationPoint.rawValue)"
+        case .drop(let d): "drop (\(d.reason.text ?? "reason \(d.reason.rawValue)"))"
+        case .capture(let c): "capture \(c.point.rawValue)"
+        case .debug: ""
+        }
     }
 
     static func direction(_ point: TraceObservationPoint) -> PacketRecord.Direction {

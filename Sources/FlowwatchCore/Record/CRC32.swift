@@ -59,6 +59,12 @@ enum CRC32 {
                     ^ t[256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
                 i += 8
             }
+            if count - i >= 4 {
+                let word = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)) ^ c
+                c = t[3 * 256 + Int(word & 0xFF)] ^ t[2 * 256 + Int((word >> 8) & 0xFF)]
+                    ^ t[256 + Int((word >> 16) & 0xFF)] ^ t[Int(word >> 24)]
+                i += 4
+            }
             while i < count {
                 c = t[Int((c ^ UInt32(bytes[i])) & 0xFF)] ^ (c >> 8)
                 i += 1

@@ -15,12 +15,17 @@
 ///
 /// Errors are final: once `next()` has thrown, it throws the same error again.
 public struct RecordingDecoder: Sendable {
-    /// Bytes fed and not yet consumed start at `start`; `buffer[0]` is at file offset `base`.
+    /// Bytes fed and not yet consumed are `buffer[start..<end]`; `buffer[0]` is at file offset
+    /// `base`. The array's count is its usable capacity: bytes past `end` are free space that
+    /// `fill(upTo:_:)` reads into directly, so the reader copies nothing.
     private var buffer: [UInt8] = []
     private var start = 0
+    private var end = 0
     private var base = 0
     private var ended = false
     private var phase = Phase.header
+    /// The byte arrays handed out with samples, reused once their samples are gone.
+    private var arrays = SampleArrays()
 
     /// Checked once per record: a small enum rather than the optional header.
     private enum Phase {
@@ -49,15 +54,56 @@ public struct RecordingDecoder: Sendable {
     /// File offset of the first byte not yet consumed: the end of the last whole record returned.
     public var offset: Int { base + start }
 
-    /// Appends input. Consumed bytes are dropped once they outweigh the unconsumed ones, so the
-    /// buffer holds about one chunk and one record, and moving the tail costs little.
+    /// Appends input. Consumed bytes are dropped before the buffer grows, so it holds about one
+    /// chunk and one record.
     public mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
-        if start > 0 && start >= buffer.count - start {
-            buffer.removeSubrange(0..<start)
+        Array(bytes).withUnsafeBytes { feed($0) }
+    }
+
+    /// Appends input from contiguous bytes with one copy.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
+        reserveFree(bytes.count)
+        let at = end
+        buffer.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: at).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        end += bytes.count
+    }
+
+    public mutating func feed(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { feed($0) }
+    }
+
+    public mutating func feed(_ bytes: ArraySlice<UInt8>) {
+        bytes.withUnsafeBytes { feed($0) }
+    }
+
+    /// Lets `read` write up to `count` bytes of input straight into the buffer (a `read(2)`) and
+    /// returns what it returned; bytes are appended only when that is positive.
+    public mutating func fill(upTo count: Int, _ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+        reserveFree(count)
+        let at = end
+        let n = buffer.withUnsafeMutableBytes { read(UnsafeMutableRawBufferPointer(rebasing: $0[at..<at + count])) }
+        if n > 0 { end += min(n, count) }
+        return n
+    }
+
+    /// Makes room for `count` more bytes after `end`: consumed bytes go first, then the buffer
+    /// grows (to twice what it holds, so feeding byte by byte stays linear).
+    private mutating func reserveFree(_ count: Int) {
+        if buffer.count - end >= count { return }
+        if start > 0 {
+            let live = end - start
+            let from = start
+            buffer.withUnsafeMutableBytes { raw in
+                if live > 0 { raw.baseAddress!.copyMemory(from: raw.baseAddress! + from, byteCount: live) }
+            }
             base += start
             start = 0
+            end = live
+            if buffer.count - end >= count { return }
         }
-        buffer.append(contentsOf: bytes)
+        let needed = end + count
+        buffer.append(contentsOf: repeatElement(0, count: max(needed, 2 * buffer.count) - buffer.count))
     }
 
     /// Marks the end of input (nothing is fed after it): from now on an incomplete header is an
@@ -103,8 +149,11 @@ public struct RecordingDecoder: Sendable {
     private mutating func parseHeader() throws(RecordingError) -> RecordingHeader? {
         // Nothing is consumed before the header, so offsets in the buffer are file offsets.
         // `withUnsafeBytes` only rethrows untyped errors, hence the Result.
-        let parsed = try buffer.withUnsafeBytes { raw in
-            Result { () throws(RecordingError) in try Self.header(in: raw, ended: ended) }
+        let (from, to) = (start, end)
+        let parsed = try buffer.withUnsafeBytes { all in
+            Result { () throws(RecordingError) in
+                try Self.header(in: UnsafeRawBufferPointer(rebasing: all[from..<to]), ended: ended)
+            }
         }.get()
         guard let parsed else { return nil }
         header = parsed.header
@@ -235,78 +284,188 @@ public struct RecordingDecoder: Sendable {
         // but them cannot exhaust the stack.
         while true {
             let recordOffset = base + start
-            let parsed = try buffer.withUnsafeBytes { all in
-                Result { () throws(RecordingError) in
-                    try Self.record(in: UnsafeRawBufferPointer(rebasing: all[start..<all.count]), at: recordOffset)
-                }
-            }.get()
-            guard let (record, length) = parsed else {
-                let rest = buffer.count - start
+            let (from, to) = (start, end)
+            let scan = buffer.withUnsafeBytes { all in
+                Self.scan(UnsafeRawBufferPointer(rebasing: all[from..<to]), at: recordOffset)
+            }
+            switch scan {
+            case .incomplete:
+                let rest = end - start
                 if ended && rest > 0 && truncation == nil {
                     truncation = RecordingTruncation(offset: recordOffset, bytes: rest)
                 }
                 return nil
-            }
-            start += length
-            switch record {
-            case .sample(let sample):
+            case .failed(let error):
+                throw error
+            case .sample(let cpu, let timestamp, let length):
+                let payloadStart = start + RecordingFormat.recordHeaderSize
+                let bytes = buffer.withUnsafeBytes { all in
+                    arrays.take(copying: UnsafeRawBufferPointer(rebasing: all[payloadStart..<payloadStart + length]))
+                }
+                start = payloadStart + length + RecordingFormat.recordTrailerSize
                 recordsDecoded += 1
-                return sample
-            case .interface(let ifindex, let name):
-                interfaceNames[ifindex] = name
+                return RawSample(cpu: cpu, timestamp: timestamp, kind: .event(bytes))
+            case .lost(let cpu, let timestamp, let count):
+                start += RecordingFormat.recordHeaderSize + RecordingFormat.lostPayloadLength + RecordingFormat.recordTrailerSize
+                recordsDecoded += 1
+                return RawSample(cpu: cpu, timestamp: timestamp, kind: .lost(count))
+            case .interface(let ifindex, let length):
+                let nameStart = start + RecordingFormat.recordHeaderSize + 4
+                let nameEnd = start + RecordingFormat.recordHeaderSize + length
+                interfaceNames[ifindex] = buffer.withUnsafeBytes { all in
+                    String(decoding: UnsafeRawBufferPointer(rebasing: all[nameStart..<nameEnd]), as: UTF8.self)
+                }
+                start = nameEnd + RecordingFormat.recordTrailerSize
             }
         }
     }
 
-    private enum Record {
-        case sample(RawSample)
-        case interface(UInt32, String)
+    /// What the bytes at the start of the unconsumed input hold. Only plain values, so that
+    /// returning it copies no references.
+    private enum Scan {
+        case incomplete
+        case failed(RecordingError)
+        /// A sample whose payload is the `length` bytes after the record header.
+        case sample(cpu: UInt32, timestamp: UInt64, length: Int)
+        case lost(cpu: UInt32, timestamp: UInt64, count: UInt64)
+        /// An interface record of `length` payload bytes (ifindex, then the name).
+        case interface(ifindex: UInt32, length: Int)
     }
 
-    /// The record at the start of `raw` (file offset `offset`) and its length, or nil if `raw`
+    /// Checks the record at the start of `raw` (file offset `offset`): `.incomplete` if `raw`
     /// ends inside it.
     @inline(__always)
-    private static func record(in raw: UnsafeRawBufferPointer, at offset: Int) throws(RecordingError) -> (Record, Int)? {
-        guard raw.count >= RecordingFormat.recordHeaderSize else { return nil }
+    private static func scan(_ raw: UnsafeRawBufferPointer, at offset: Int) -> Scan {
+        guard raw.count >= RecordingFormat.recordHeaderSize else { return .incomplete }
         let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self))
         let computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<20]))
         guard stored == computed else {
-            throw .checksumMismatch(offset: offset, part: .recordHeader, stored: stored, computed: computed)
+            return .failed(.checksumMismatch(offset: offset, part: .recordHeader, stored: stored, computed: computed))
         }
         // The header is intact, so its length is the writer's. Checked before waiting for the
         // payload, so a bad length is an error and never mistaken for a cut tail.
         let length = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         let kindByte = raw[4]
-        guard raw[5] == 0 && raw[6] == 0 && raw[7] == 0 else { throw .reservedBitsSet(offset: offset) }
+        guard raw[5] == 0 && raw[6] == 0 && raw[7] == 0 else { return .failed(.reservedBitsSet(offset: offset)) }
         guard let kind = RecordingFormat.Kind(rawValue: kindByte) else {
-            throw .unknownRecordKind(offset: offset, kind: kindByte)
+            return .failed(.unknownRecordKind(offset: offset, kind: kindByte))
         }
         let possible = switch kind {
         case .sample: length <= RecordingFormat.maxPayloadLength
         case .lost: length == RecordingFormat.lostPayloadLength
         case .interface: RecordingFormat.interfacePayloadRange.contains(Int(length))
         }
-        guard possible else { throw .impossibleRecordLength(offset: offset, kind: kindByte, length: length) }
+        guard possible else { return .failed(.impossibleRecordLength(offset: offset, kind: kindByte, length: length)) }
         let payloadEnd = RecordingFormat.recordHeaderSize + Int(length)
-        let total = payloadEnd + RecordingFormat.recordTrailerSize
-        guard raw.count >= total else { return nil }
+        guard raw.count >= payloadEnd + RecordingFormat.recordTrailerSize else { return .incomplete }
         let payload = UnsafeRawBufferPointer(rebasing: raw[RecordingFormat.recordHeaderSize..<payloadEnd])
         let payloadStored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: payloadEnd, as: UInt32.self))
         let payloadComputed = CRC32.checksum(payload)
         guard payloadStored == payloadComputed else {
-            throw .checksumMismatch(offset: offset, part: .recordPayload, stored: payloadStored, computed: payloadComputed)
+            return .failed(.checksumMismatch(offset: offset, part: .recordPayload, stored: payloadStored,
+                                             computed: payloadComputed))
         }
         let cpu = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         let timestamp = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
         switch kind {
         case .sample:
-            return (.sample(RawSample(cpu: cpu, timestamp: timestamp, kind: .event([UInt8](payload)))), total)
+            return .sample(cpu: cpu, timestamp: timestamp, length: Int(length))
         case .lost:
-            let count = UInt64(littleEndian: payload.loadUnaligned(as: UInt64.self))
-            return (.sample(RawSample(cpu: cpu, timestamp: timestamp, kind: .lost(count))), total)
+            return .lost(cpu: cpu, timestamp: timestamp, count: UInt64(littleEndian: payload.loadUnaligned(as: UInt64.self)))
         case .interface:
-            let ifindex = UInt32(littleEndian: payload.loadUnaligned(as: UInt32.self))
-            return (.interface(ifindex, String(decoding: payload[4...], as: UTF8.self)), total)
+            return .interface(ifindex: UInt32(littleEndian: payload.loadUnaligned(as: UInt32.self)), length: Int(length))
+        }
+    }
+}
+
+/// The byte arrays of the samples a decoder hands out, kept so that each can be filled again
+/// once its sample has been dropped: replay then allocates nothing per record.
+///
+/// The arrays are used in turn. Refilling one whose sample is still held somewhere (a reorder
+/// window, a test collecting samples) would copy it on write, so that array is left to its
+/// holder, a new one takes its place and the set grows by one: it settles at a little more
+/// than the number of samples held downstream at once.
+struct SampleArrays: Sendable {
+    private var arrays: [[UInt8]] = []
+    private var next = 0
+    /// Beyond this many (a holder that keeps every sample) new arrays are not kept.
+    private let limit: Int
+
+    /// Keeps at most `keep` arrays.
+    init(keep limit: Int = 1 << 16) {
+        self.limit = limit
+    }
+    /// First capacity of an array: a trace with its default 128 captured bytes fits, so arrays
+    /// rarely grow when reused for larger samples.
+    static let minimumCapacity = 256
+
+    /// An array holding `bytes`.
+    @inline(__always)
+    mutating func take(copying bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        if next < arrays.count {
+            if arrays[next].isUniquelyReferenced {
+                if arrays[next].capacity >= bytes.count {
+                    arrays[next].refill(bytes)
+                    return advance()
+                }
+            } else if arrays[next].capacity > 0, arrays.count < limit {
+                // Still held downstream: keep it there and make room, as many slots again at
+                // once so that growing costs one move of the set, not one per record.
+                arrays.insert(contentsOf: repeatElement([], count: min(arrays.count, limit - arrays.count)), at: next)
+            }
+        } else if arrays.count < limit {
+            arrays.append([])
+        } else {
+            return Self.make(bytes)
+        }
+        arrays[next] = Self.make(bytes)
+        return advance()
+    }
+
+    @inline(__always)
+    private mutating func advance() -> [UInt8] {
+        let array = arrays[next]
+        next += 1
+        if next == arrays.count { next = 0 }
+        return array
+    }
+
+    private static func make(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        var array = [UInt8]()
+        array.reserveCapacity(max(bytes.count, minimumCapacity))
+        array.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
+        return array
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Replaces the contents with `bytes`, in place (without allocating) when the storage is
+    /// referenced only from here and large enough. Most records have the length of the one the
+    /// array held before, which is a plain copy.
+    @inline(__always)
+    fileprivate mutating func refill(_ bytes: UnsafeRawBufferPointer) {
+        if count != bytes.count {
+            removeAll(keepingCapacity: true)
+            append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
+        } else if !bytes.isEmpty {
+            withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        }
+    }
+
+    /// Whether the storage is referenced by this variable only, checked without copying (any
+    /// mutating call would copy shared storage to find out). On Linux an array is exactly one
+    /// strong reference to its native storage object; the empty array's static storage is
+    /// immortal and never unique.
+    @inline(__always)
+    fileprivate var isUniquelyReferenced: Bool {
+        mutating get {
+            #if os(Linux)
+            withUnsafeMutablePointer(to: &self) { array in
+                array.withMemoryRebound(to: AnyObject.self, capacity: 1) { isKnownUniquelyReferenced(&$0.pointee) }
+            }
+            #else
+            false
+            #endif
         }
     }
 }

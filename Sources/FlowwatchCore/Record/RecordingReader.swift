@@ -12,10 +12,11 @@ public final class RecordingReader {
     /// The file, as given: every error names it.
     public let path: String
     public let header: RecordingHeader
-    private var decoder: RecordingDecoder
+    /// Used by this object's methods only, one call at a time: no run-time exclusivity checks.
+    @exclusivity(unchecked) private var decoder: RecordingDecoder
     private let fd: Int32
-    private var chunk: [UInt8]
-    private var atEnd = false
+    private let chunkSize: Int
+    @exclusivity(unchecked) private var atEnd = false
 
     /// Opens the file and reads its header.
     public init(path: String, chunkSize: Int = 256 << 10) throws(RecordingFileError) {
@@ -23,7 +24,7 @@ public final class RecordingReader {
         repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
         guard fd >= 0 else { throw RecordingFileError(path: path, problem: .system(operation: "open", errno: errno)) }
         var decoder = RecordingDecoder()
-        var chunk = [UInt8](repeating: 0, count: max(chunkSize, 1))
+        let chunkSize = max(chunkSize, 1)
         var atEnd = false
         do throws(RecordingFileError) {
             while true {
@@ -35,7 +36,7 @@ public final class RecordingReader {
                     self.header = header
                     break
                 }
-                atEnd = try Self.read(fd, path: path, into: &chunk, decoder: &decoder)
+                atEnd = try Self.read(fd, path: path, chunkSize: chunkSize, decoder: &decoder)
             }
         } catch {
             _ = close(fd)
@@ -44,7 +45,7 @@ public final class RecordingReader {
         self.path = path
         self.fd = fd
         self.decoder = decoder
-        self.chunk = chunk
+        self.chunkSize = chunkSize
         self.atEnd = atEnd
     }
 
@@ -70,23 +71,23 @@ public final class RecordingReader {
                 throw RecordingFileError(path: path, problem: .format(error))
             }
             if atEnd { return nil }
-            atEnd = try Self.read(fd, path: path, into: &chunk, decoder: &decoder)
+            atEnd = try Self.read(fd, path: path, chunkSize: chunkSize, decoder: &decoder)
         }
     }
 
-    /// Reads one chunk into the decoder; true (and the decoder finished) at the end of the file.
-    private static func read(_ fd: Int32, path: String, into chunk: inout [UInt8],
+    /// Reads one chunk straight into the decoder's buffer; true (and the decoder finished) at the
+    /// end of the file.
+    private static func read(_ fd: Int32, path: String, chunkSize: Int,
                              decoder: inout RecordingDecoder) throws(RecordingFileError) -> Bool {
         var n: Int
         repeat {
-            n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            n = decoder.fill(upTo: chunkSize) { Glibc.read(fd, $0.baseAddress, $0.count) }
         } while n < 0 && errno == EINTR
         guard n >= 0 else { throw RecordingFileError(path: path, problem: .system(operation: "read", errno: errno)) }
         guard n > 0 else {
             decoder.finish()
             return true
         }
-        decoder.feed(chunk[0..<n])
         return false
     }
 }

@@ -1,0 +1,158 @@
+/// Decode, build the Hubble event when someone needs it, filter: what one record means and
+/// whether the filters keep it. Shared by the pipeline (live capture and replay) and ring
+/// queries (the live printer and the server's clients), so all of them count and decide alike.
+public struct EventMatcher: Sendable {
+    /// A record the filters kept.
+    public struct Match: Sendable {
+        public var event: MonitorEvent
+        /// Built when the filters needed it or `buildFlows` asked for it; otherwise nil, and
+        /// `flow(with:)` builds it on demand.
+        public var flow: FlowEvent?
+        /// Kernel time moved to wall-clock time, in nanoseconds.
+        public var wallTime: Int64 { Int64(truncatingIfNeeded: event.timestamp) &+ wallClockOffset }
+        let wallClockOffset: Int64
+
+        /// The Hubble event, built once.
+        public mutating func flow(with builder: borrowing FlowBuilder) -> FlowEvent {
+            if let flow { return flow }
+            let built = builder.build(event)
+            flow = built
+            return built
+        }
+
+        public var isDebug: Bool { event.isDebug }
+    }
+
+    private(set) var stream = MonitorEventStream()
+    public let builder: FlowBuilder
+    public let filter: FlowFilterSet
+    /// Build every record's Hubble event, whether or not a filter needs it (the server sends
+    /// flows, so it always does).
+    public let buildFlows: Bool
+    /// Debug messages are events too; when nothing shows them (Hubble formats without `-v`,
+    /// `cilium monitor` at info, the server's flow stream) they are passed over, and neither
+    /// `--last N` nor `--first N` counts them.
+    public let includeDebug: Bool
+    /// Records the filters left out.
+    public private(set) var filteredOut: UInt64 = 0
+
+    public init(builder: FlowBuilder, filter: FlowFilterSet = FlowFilterSet(), includeDebug: Bool = true,
+                buildFlows: Bool = false) {
+        self.builder = builder
+        self.filter = filter
+        self.includeDebug = includeDebug
+        self.buildFlows = buildFlows
+    }
+
+    /// Decode errors by kind, and the last one for a diagnostic line.
+    public var decodeErrors: DecodeErrorCounts { stream.errors }
+    public var lastDecodeError: DecodeError? { stream.lastError }
+    /// Records that decoded into events.
+    public var decoded: UInt64 { stream.decoded }
+
+    /// The record's event if it decodes and the filters keep it; nil otherwise (counted).
+    public mutating func match(_ sample: RawSample) -> Match? {
+        // Debug messages nothing shows are only checked and counted: most records of a -v
+        // capture are debug messages, and building their text is most of the decode cost.
+        if !includeDebug, sample.isDebugMessage {
+            _ = stream.check(sample)
+            return nil
+        }
+        guard let event = stream.decode(sample), includeDebug || !event.isDebug else { return nil }
+        var match = Match(event: event, flow: nil, wallClockOffset: builder.wallClockOffset)
+        if !filter.isEmpty {
+            let flow = builder.build(event)
+            guard filter.matches(flow) else {
+                filteredOut += 1
+                return nil
+            }
+            match.flow = flow
+        } else if buildFlows {
+            match.flow = builder.build(event)
+        }
+        return match
+    }
+}
+
+/// Turns matched events into text: `cilium monitor`'s lines or one of Hubble's formats.
+public struct EventPrinter: Sendable {
+    private let monitor: MonitorFormatter?
+    private var hubble: (any FlowOutput)?
+    /// Hubble formats show debug events only when asked (`-v`), as `cilium monitor` does.
+    private let showDebugEvents: Bool
+
+    public init(output: OutputChoice, numericIdentities: Bool = false, hubbleOptions: HubbleOptions = HubbleOptions(),
+                showDebugEvents: Bool = false, interfaceName: @escaping @Sendable (UInt32) -> String? = { _ in nil }) {
+        self.showDebugEvents = showDebugEvents
+        switch output {
+        case .monitor(let verbosity):
+            monitor = MonitorFormatter(verbosity: verbosity, numericIdentities: numericIdentities, interfaceName: interfaceName)
+            hubble = nil
+        case .hubble(let format):
+            monitor = nil
+            var options = hubbleOptions
+            options.numericIdentities = numericIdentities || options.numericIdentities
+            hubble = format.makeOutput(options: options)
+        case .none:
+            monitor = nil
+            hubble = nil
+        }
+    }
+
+    /// Nothing is printed (`--pcap-only`).
+    public var isSilent: Bool { monitor == nil && hubble == nil }
+
+    /// Whether this output prints debug messages: `cilium monitor -v` and up, or a Hubble
+    /// format with `-v`.
+    public static func showsDebug(_ output: OutputChoice, showDebugEvents: Bool) -> Bool {
+        switch output {
+        case .monitor(let verbosity): verbosity >= .debug
+        case .hubble: showDebugEvents
+        case .none: false
+        }
+    }
+
+    /// Appends the text of one event.
+    public mutating func write(_ match: inout EventMatcher.Match, builder: borrowing FlowBuilder, into buffer: inout [UInt8]) {
+        if let monitor {
+            monitor.write(match.event, into: &buffer)
+        } else if hubble != nil, showDebugEvents || !match.isDebug {
+            hubble!.write(match.flow(with: builder), into: &buffer)
+        }
+    }
+
+    /// Appends a lost-events line for loss that no record carries (a ring reader that fell
+    /// behind): Hubble's `EVENTS LOST:` line, or `cilium monitor`'s `Lost N events` form.
+    public mutating func write(_ lost: LostEvent, into buffer: inout [UInt8]) {
+        if monitor != nil {
+            buffer.appendASCII(lost.source.monitorPrefix)
+            buffer.appendASCII(" Lost ")
+            buffer.appendDecimal(lost.numEventsLost)
+            buffer.appendASCII(" events\n")
+        } else if hubble != nil {
+            hubble!.write(.lost(lost), into: &buffer)
+        }
+    }
+
+    /// Appends what an output held back (the table's rows).
+    public mutating func flush(into buffer: inout [UInt8]) {
+        if hubble != nil { hubble!.flush(into: &buffer) }
+    }
+}
+
+extension LostEvent.Source {
+    /// Where `cilium monitor`'s format says the loss happened: perf loss is printed per CPU by
+    /// the record itself; the others name the queue.
+    var monitorPrefix: StaticString {
+        switch self {
+        case .hubbleRingBuffer: "RING:"
+        case .observerEventsQueue: "QUEUE:"
+        case .perfEventRingBuffer: "PERF:"
+        case .unknown: "UNKNOWN:"
+        }
+    }
+}
+
+extension MonitorEvent {
+    var isDebug: Bool { if case .message(.debug, _) = payload { true } else { false } }
+}

@@ -1,0 +1,118 @@
+// fwbench: the micro-benchmarks of `make bench` that Hubble publishes figures for (ring write
+// and read, flow filters), on flows from a real recording.
+//
+//   fwbench RECORDING [iterations]
+//
+// Method: each figure is the best of 5 timed loops of `iterations` operations (default 5M),
+// CLOCK_MONOTONIC around the loop, divided by the count; results feed a checksum that is
+// printed, so the optimizer cannot drop the work. One line per figure: `name ns_per_op`.
+import FlowwatchCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func complain(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = write(STDERR_FILENO, &bytes, bytes.count)
+}
+
+func now() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Best of 5 runs of `body(iterations)`, in ns per operation.
+func best(_ iterations: Int, _ body: (Int) -> Int) -> (Double, Int) {
+    var fastest = Double.infinity
+    var sum = 0
+    for _ in 0..<5 {
+        let start = now()
+        sum &+= body(iterations)
+        fastest = min(fastest, Double(now() - start) / Double(iterations))
+    }
+    return (fastest, sum)
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 2 else {
+    complain("usage: fwbench RECORDING [iterations]\n")
+    exit(2)
+}
+let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 5_000_000 : 5_000_000
+
+let reader: RecordingReader
+do { reader = try RecordingReader(path: arguments[1]) } catch {
+    complain("fwbench: \(error)\n")
+    exit(2)
+}
+var samples: [RawSample] = []
+while let s = try reader.next() { samples.append(s) }
+let config = try reader.header.config() ?? NodeConfig(nodeName: reader.header.nodeName)
+let builder = FlowBuilder(config: config, wallClockOffset: reader.header.wallClockOffset)
+var stream = MonitorEventStream()
+// A TCP trace: Hubble's L34 benchmark input is one too.
+var sample: RawSample?
+var flow: Flow?
+for s in samples {
+    guard let e = stream.decode(s), case .flow(let f) = builder.build(e), case .tcp = f.l4 else { continue }
+    sample = s
+    flow = f
+    break
+}
+guard let sample, let flow, case .event(let sampleBytes) = sample.kind else {
+    complain("fwbench: \(arguments[1]) holds no TCP flow\n")
+    exit(2)
+}
+var checksum = 0
+
+// Ring write: Hubble's BenchmarkRingWrite (one writer, no reader).
+let ring = try EventRing(capacity: 65_535)
+let (writeNs, w) = best(iterations) { n in
+    sampleBytes.withUnsafeBytes { bytes in
+        for i in 0..<n { ring.write(cpu: 0, timestamp: UInt64(i), bytes: bytes) }
+    }
+    return Int(ring.writtenTotal)
+}
+checksum &+= w
+print("ring_write \(writeNs)")
+
+// Ring read: Hubble's BenchmarkRingRead (a full ring read back), through the borrowed view
+// (the sample's bytes are copied out of the slot, as every read must).
+let (readNs, r) = best(iterations) { n in
+    var left = n
+    var sum = 0
+    while left > 0 {
+        var reader = ring.reader(at: .oldest)
+        while left > 0, let e = reader.next({ $0.bytes.count }) {
+            if case .entry(let c) = e { sum &+= c }
+            left -= 1
+        }
+    }
+    return sum
+}
+checksum &+= r
+print("ring_read \(readNs)")
+
+// Filters on one flow: Hubble's EmptyFlowFilter and BasicL4ProtocolPortFlowFilterMatching.
+let empty = FlowFilterSet()
+let port = flow.l4?.ports?.destination ?? 0
+let l4 = try FilterArguments.parse(["--protocol", "tcp", "--port", "\(port)"])
+let (emptyFilter, e) = best(iterations) { n in
+    var hits = 0
+    for _ in 0..<n where empty.matches(flow) { hits += 1 }
+    return hits
+}
+let (l4Filter, l) = best(iterations) { n in
+    var hits = 0
+    for _ in 0..<n where l4.matches(flow) { hits += 1 }
+    return hits
+}
+checksum &+= e &+ l
+guard l4.matches(flow) else {
+    complain("fwbench: the L4 filter does not match its own flow\n")
+    exit(1)
+}
+print("filter_empty \(emptyFilter)")
+print("filter_l4 \(l4Filter)")
+print("checksum \(checksum)")

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The live half of `make bench` (called by scripts/bench.sh, prints a markdown section): what
+# observing costs the node and how fast it can go without losing anything, on a demo node in
+# network namespaces of its own, with iperf3 between two pods.
+#   scripts/bench-live.sh path/to/flowwatch
+# Env: RUNS (iperf3 runs per setting, default 3), SECONDS_PER_RUN (default 5), RATES (UDP packet
+# rates tried for the zero-loss figure, default "25000 50000 100000 200000 400000").
+set -euo pipefail
+
+flowwatch=$(realpath "${1:?usage: bench-live.sh path/to/flowwatch}")
+here=$(dirname "$(realpath "$0")")
+runs=${RUNS:-3}
+secs=${SECONDS_PER_RUN:-5}
+rates=${RATES:-25000 50000 100000 200000 400000}
+node=fwlive$$
+work=$(mktemp -d /tmp/flowwatch-bench-live.XXXXXX)
+fw_pid=
+
+cleanup() {
+	trap - EXIT INT TERM
+	stop_flowwatch
+	ip netns pids "$node-server" 2>/dev/null | xargs -r kill 2>/dev/null || true
+	"$here/demo-node.sh" down "$node"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+server=10.244.0.25
+"$here/demo-node.sh" up "$node" "$work/config.yaml" >/dev/null
+ip netns exec "$node-server" iperf3 -s -D --pidfile "$work/iperf3.pid" >/dev/null
+sleep 0.5
+
+# flowwatch on the node, text to /dev/null; extra arguments are flowwatch's.
+start_flowwatch() {
+	rm -f "$work/ready"
+	ip netns exec "$node-node" "$flowwatch" --follow --config "$work/config.yaml" --ready-file "$work/ready" \
+		"$@" >/dev/null 2>"$work/fw.log" &
+	fw_pid=$!
+	for _ in $(seq 100); do [ -e "$work/ready" ] && return; sleep 0.1; done
+	echo "flowwatch did not start: $(cat "$work/fw.log")" >&2
+	exit 1
+}
+stop_flowwatch() {
+	if [ -n "$fw_pid" ] && kill -0 "$fw_pid" 2>/dev/null; then kill -INT "$fw_pid"; wait "$fw_pid" || true; fi
+	fw_pid=
+}
+
+# iperf3 from the client pod; prints one number: TCP Mbit/s, or UDP packets/s received.
+iperf() {
+	ip netns exec "$node-client" iperf3 -c "$server" -t "$secs" -J "$@" >"$work/iperf.json"
+	python3 - "$work/iperf.json" <<-'EOF'
+		import json, sys
+		r = json.load(open(sys.argv[1]))
+		s = r["end"].get("sum_received") or r["end"]["sum"]
+		if "packets" in r["end"].get("sum", {}):
+		    u = r["end"]["sum"]
+		    print("%.0f" % ((u["packets"] - u["lost_packets"]) / u["seconds"]))
+		else:
+		    print("%.0f" % (s["bits_per_second"] / 1e6))
+	EOF
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+spread() { sort -n | awk 'NR==1{min=$1} {max=$1} END {printf "%s-%s", min, max}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+kernel_ns() { grep -o '([0-9]* ns per packet in the kernel)' "$work/fw.log" | grep -o '[0-9]*' | head -1; }
+
+# One setting: "" = no flowwatch, else an --aggregation level. Interleaved runs, so drift on a
+# shared machine spreads over all settings alike.
+declare -A tcp udp cost
+for ((i = 0; i < runs; i++)); do
+	for setting in base medium none; do
+		[ "$setting" = base ] || start_flowwatch --aggregation "$setting"
+		tcp[$setting]+="$(iperf) "
+		udp[$setting]+="$(iperf -u -l 64 -b 0) "
+		if [ "$setting" != base ]; then
+			stop_flowwatch
+			cost[$setting]+="$(kernel_ns) "
+		fi
+	done
+done
+m() { tr ' ' '\n' <<<"$1" | grep . | median; }
+s() { tr ' ' '\n' <<<"$1" | grep . | spread; }
+
+# Zero-loss rate: UDP at rising packet rates with every packet traced at two points (--aggregation
+# none), default buffers; events/s are the records flowwatch read per second of traffic.
+best_rate=0 best_events=0 first_loss=
+for rate in $rates; do
+	start_flowwatch --aggregation none -o compact
+	ip netns exec "$node-client" iperf3 -c "$server" -t "$secs" -u -l 64 -b "$((rate * 64 * 8))" >/dev/null
+	stop_flowwatch
+	records=$(grep -o '^flowwatch: [0-9]* records read' "$work/fw.log" | grep -o '[0-9]*' | head -1)
+	perf=$(grep -o 'lost: perf ring [0-9]*' "$work/fw.log" | grep -o '[0-9]*$')
+	ringlost=$(grep -o 'ring [0-9]* (output too slow)' "$work/fw.log" | grep -o '[0-9]*' | head -1)
+	outerr=$(grep -o 'kernel output errors [0-9]*' "$work/fw.log" | grep -o '[0-9]*$')
+	if [ "$((perf + ${ringlost:-0} + outerr))" -eq 0 ]; then
+		best_rate=$rate best_events=$((records / secs))
+	else
+		first_loss="$rate packets/s lost $perf (perf) + ${ringlost:-0} (ring) + $outerr (kernel output)"
+		break
+	fi
+done
+
+# Memory: RSS of an observer whose 65,535-entry ring is full.
+start_flowwatch --aggregation none --ring-capacity 65535
+ip netns exec "$node-client" ping -f -q -c 40000 "$server" >/dev/null
+sleep 0.3
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$fw_pid/status")
+stop_flowwatch
+ringfill=$(grep -o 'Current/Max Flows: [0-9]*/[0-9]*' "$work/fw.log" | head -1)
+
+mbps() { echo "$1 Mbit/s"; }
+echo "## Live, on a demo node"
+echo
+echo "iperf3 from the client pod to the server pod (veths through the node namespace), $runs runs of"
+echo "${secs}s per setting, interleaved: without flowwatch, and with it at --aggregation medium and none."
+echo "Medians with min-max; ratios are medians against the run without flowwatch."
+echo
+echo "| what | how | result | spread | baseline (no flowwatch) | ratio | goal |"
+echo "|---|---|---|---|---|---|---|"
+echo "| TCP throughput, medium | iperf3 TCP | $(mbps "$(m "${tcp[medium]}")") | $(s "${tcp[medium]}") | $(mbps "$(m "${tcp[base]}")") | $(ratio "$(m "${tcp[medium]}")" "$(m "${tcp[base]}")") | >= 0.97 |"
+echo "| TCP throughput, none | iperf3 TCP | $(mbps "$(m "${tcp[none]}")") | $(s "${tcp[none]}") | $(mbps "$(m "${tcp[base]}")") | $(ratio "$(m "${tcp[none]}")" "$(m "${tcp[base]}")") | >= 0.85 |"
+echo "| small packets, medium | iperf3 UDP, 64-byte payloads, unlimited rate; packets/s received | $(m "${udp[medium]}") | $(s "${udp[medium]}") | $(m "${udp[base]}") | $(ratio "$(m "${udp[medium]}")" "$(m "${udp[base]}")") | >= 0.95 |"
+echo "| small packets, none | same | $(m "${udp[none]}") | $(s "${udp[none]}") | $(m "${udp[base]}") | $(ratio "$(m "${udp[none]}")" "$(m "${udp[base]}")") | - |"
+echo "| program cost, medium | kernel run time / run count (BPF_ENABLE_STATS) over the runs above | $(m "${cost[medium]}") ns/packet | $(s "${cost[medium]}") | - | - | <= 150 ns |"
+echo "| program cost, none | same | $(m "${cost[none]}") ns/packet | $(s "${cost[none]}") | - | - | <= 300 ns |"
+echo "| zero-loss rate | UDP 64-byte at rising rates ($rates packets/s), --aggregation none, -o compact, default buffers: the highest with nothing lost anywhere | $best_events events/s (at $best_rate packets/s) | - | - | - | >= 1,000,000 events/s |"
+echo "| memory | VmRSS of \`--follow --ring-capacity 65535\` after 40,000 flood pings ($ringfill) | $((rss / 1024)) MiB | - | - | - | <= 64 MiB |"
+echo
+if [ -n "$first_loss" ]; then echo "First loss: at $first_loss."; else echo "No loss at any rate tried."; fi
