@@ -92,10 +92,11 @@ final class EventHandoff<Element: Sendable>: Sendable {
         waiter?.resume(returning: nil)
     }
 
-    /// Consumer: the next element, or nil when the producer finished and everything was taken,
-    /// or on cancellation.
-    func next() async -> Element? {
-        let element: Element? = await withTaskCancellationHandler {
+    /// Consumer: every element queued (at least one, waiting for it), or nil when the producer
+    /// finished and everything was taken, or on cancellation. Taking them all at once lets the
+    /// stream write them in one go.
+    func next() async -> [Element]? {
+        let batch: [Element]? = await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Element?, Never>) in
                 let result = state.withLock { s -> Element?? in
                     if s.cancelled { return .some(nil) }
@@ -108,9 +109,21 @@ final class EventHandoff<Element: Sendable>: Sendable {
             }
         } onCancel: {
             cancel()
+        }.map { first in
+            var batch = [first]
+            state.withLock { s in
+                while let e = s.pop() { batch.append(e) }
+            }
+            return batch
         }
-        if element != nil { free.signal() }
-        return element
+        if let batch { free.signal(count: batch.count) }
+        return batch
+    }
+}
+
+extension DispatchSemaphore {
+    func signal(count: Int) {
+        for _ in 0..<count { signal() }
     }
 }
 

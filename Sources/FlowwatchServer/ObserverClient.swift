@@ -55,9 +55,11 @@ public struct ClientTLS: Sendable, Equatable {
     }
 }
 
-/// A connection to a flowwatch (or Hubble) server for the duration of `body`.
+/// A connection to a flowwatch (or Hubble) server for the duration of `body`. `windowSize` is
+/// the HTTP/2 window the client grants per stream (grpc-swift's default is 8 MiB: that much of
+/// a stream is taken off the server before a slow reader slows it).
 public func withObserverClient<Result: Sendable>(
-    _ target: ServerTarget, tls: ClientTLS? = nil,
+    _ target: ServerTarget, tls: ClientTLS? = nil, windowSize: Int? = nil,
     _ body: (Observer_Observer.Client<HTTP2ClientTransport.Posix>) async throws -> Result
 ) async throws -> Result {
     let security: HTTP2ClientTransport.Posix.TransportSecurity
@@ -72,7 +74,9 @@ public func withObserverClient<Result: Sendable>(
     } else {
         security = .plaintext
     }
-    let transport = try HTTP2ClientTransport.Posix(target: target.resolvable, transportSecurity: security)
+    var config = HTTP2ClientTransport.Posix.Config.defaults
+    if let windowSize { config.http2.targetWindowSize = windowSize }
+    let transport = try HTTP2ClientTransport.Posix(target: target.resolvable, transportSecurity: security, config: config)
     return try await withGRPCClient(transport: transport) { client in
         try await body(Observer_Observer.Client(wrapping: client))
     }
@@ -82,11 +86,16 @@ extension Observer_GetFlowsRequest {
     /// A request for `selection` and `filter` (whitelist and blacklist as the CLI built them).
     public init(_ selection: EventSelection, filter: FlowFilterSet) {
         self.init()
-        number = selection.number
-        first = selection.first
+        switch selection.number {
+        case .all: break
+        case .last(let n): number = n
+        case .first(let n):
+            number = n
+            first = true
+        }
         follow = selection.follow
-        if let since = selection.since { self.since = .init(since) }
-        if let until = selection.until { self.until = .init(until) }
+        if let since = selection.since { self.since = .init(unixNanoseconds: since) }
+        if let until = selection.until { self.until = .init(unixNanoseconds: until) }
         whitelist = filter.whitelist.map { Flow_FlowFilter($0) }
         blacklist = filter.blacklist.map { Flow_FlowFilter($0) }
     }
@@ -95,10 +104,15 @@ extension Observer_GetFlowsRequest {
 extension Observer_GetDebugEventsRequest {
     public init(_ selection: EventSelection) {
         self.init()
-        number = selection.number
-        first = selection.first
+        switch selection.number {
+        case .all: break
+        case .last(let n): number = n
+        case .first(let n):
+            number = n
+            first = true
+        }
         follow = selection.follow
-        if let since = selection.since { self.since = .init(since) }
-        if let until = selection.until { self.until = .init(until) }
+        if let since = selection.since { self.since = .init(unixNanoseconds: since) }
+        if let until = selection.until { self.until = .init(unixNanoseconds: until) }
     }
 }

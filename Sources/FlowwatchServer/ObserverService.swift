@@ -4,35 +4,6 @@ import GRPCCore
 import SwiftProtobuf
 import Synchronization
 
-/// Which events a GetFlows or GetDebugEvents request selects, Hubble's way: the last `number`
-/// (or with `first` the earliest), those in `since`…`until`, then with `follow` the new ones.
-/// `number` 0 without follow and without a time range means all that the ring holds.
-public struct EventSelection: Sendable, Equatable {
-    public var number: UInt64
-    public var first: Bool
-    public var follow: Bool
-    public var since: FlowTime?
-    public var until: FlowTime?
-
-    public init(number: UInt64 = 0, first: Bool = false, follow: Bool = false, since: FlowTime? = nil, until: FlowTime? = nil) {
-        self.number = number
-        self.first = first
-        self.follow = follow
-        self.since = since
-        self.until = until
-    }
-
-    /// Hubble's checks (`first` with `follow`; `since` after `until`), as INVALID_ARGUMENT.
-    func validate() throws(RPCError) {
-        if first && follow {
-            throw RPCError(code: .invalidArgument, message: "first cannot be specified with follow")
-        }
-        if let since, let until, since > until {
-            throw RPCError(code: .invalidArgument, message: "since (\(since)) is after until (\(until))")
-        }
-    }
-}
-
 /// The kind of events a query returns.
 public enum EventKind: Sendable {
     /// Flows and lost events (GetFlows).
@@ -111,8 +82,7 @@ public struct ObserverService: Observer_Observer.SimpleServiceProtocol {
 
     public func getFlows(request: Observer_GetFlowsRequest, response: RPCWriter<Observer_GetFlowsResponse>,
                          context: ServerContext) async throws {
-        let selection = EventSelection(request)
-        try selection.validate()
+        let selection = try EventSelection(request)
         let filter: FlowFilterSet
         do {
             filter = try FlowFilterSet(whitelist: request.whitelist, blacklist: request.blacklist)
@@ -128,8 +98,7 @@ public struct ObserverService: Observer_Observer.SimpleServiceProtocol {
 
     public func getDebugEvents(request: Observer_GetDebugEventsRequest, response: RPCWriter<Observer_GetDebugEventsResponse>,
                                context: ServerContext) async throws {
-        let selection = EventSelection(request)
-        try selection.validate()
+        let selection = try EventSelection(request)
         try await stream(.debugEvents, selection, filter: FlowFilterSet(), into: response) { event in
             guard case .debug(let d) = event else { return nil }
             return Observer_GetDebugEventsResponse(d)
@@ -189,8 +158,8 @@ public struct ObserverService: Observer_Observer.SimpleServiceProtocol {
         }
         guard started else { throw RPCError(code: .resourceExhausted, message: "no thread for another stream") }
         defer { handoff.cancel() }
-        while let response = await handoff.next() {
-            try await writer.write(response)
+        while let batch = await handoff.next() {
+            try await writer.write(contentsOf: batch)
         }
         try Task.checkCancellation()
     }
@@ -204,13 +173,35 @@ final class ShutdownFlag: Sendable {
 }
 
 extension EventSelection {
-    init(_ r: Observer_GetFlowsRequest) {
-        self.init(number: r.number, first: r.first, follow: r.follow,
-                  since: r.hasSince ? FlowTime(r.since) : nil, until: r.hasUntil ? FlowTime(r.until) : nil)
+    /// A request's selectors with Hubble's checks; a refusal is INVALID_ARGUMENT.
+    init(_ r: Observer_GetFlowsRequest) throws(RPCError) {
+        try self.init(number: r.number, first: r.first, follow: r.follow,
+                      since: r.hasSince ? r.since.unixNanoseconds : nil, until: r.hasUntil ? r.until.unixNanoseconds : nil)
     }
 
-    init(_ r: Observer_GetDebugEventsRequest) {
-        self.init(number: r.number, first: r.first, follow: r.follow,
-                  since: r.hasSince ? FlowTime(r.since) : nil, until: r.hasUntil ? FlowTime(r.until) : nil)
+    init(_ r: Observer_GetDebugEventsRequest) throws(RPCError) {
+        try self.init(number: r.number, first: r.first, follow: r.follow,
+                      since: r.hasSince ? r.since.unixNanoseconds : nil, until: r.hasUntil ? r.until.unixNanoseconds : nil)
+    }
+
+    private init(number: UInt64, first: Bool, follow: Bool, since: Int64?, until: Int64?) throws(RPCError) {
+        do throws(SelectionError) {
+            try self.init(requestNumber: number, first: first, follow: follow, since: since, until: until)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: error.description)
+        }
+    }
+}
+
+extension Google_Protobuf_Timestamp {
+    /// Nanoseconds since the Unix epoch (saturating far outside Int64's range).
+    var unixNanoseconds: Int64 {
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return product.addingReportingOverflow(Int64(nanos)).overflow ? .max : product + Int64(nanos)
+    }
+
+    init(unixNanoseconds: Int64) {
+        self.init(FlowTime(unixNanoseconds: unixNanoseconds))
     }
 }

@@ -30,17 +30,18 @@ final class ArrayBackend: ObserverBackend {
             }
         }
         func inRange(_ e: FlowEvent) -> Bool {
-            if let since = selection.since, e.time < since { return false }
-            if let until = selection.until, e.time > until { return false }
+            let t = e.time.seconds * 1_000_000_000 + Int64(e.time.nanos)
+            if let since = selection.since, t < since { return false }
+            if let until = selection.until, t > until { return false }
             return true
         }
         var position = 0
         let snapshot = events.withLock { $0 }
         var chosen = snapshot.filter { wanted($0) && inRange($0) }
-        if selection.number > 0 {
-            chosen = selection.first ? Array(chosen.prefix(Int(selection.number))) : Array(chosen.suffix(Int(selection.number)))
-        } else if selection.follow && selection.since == nil {
-            chosen = []
+        switch selection.number {
+        case .first(let n): chosen = Array(chosen.prefix(Int(n)))
+        case .last(let n): chosen = Array(chosen.suffix(Int(n)))
+        case .all: if selection.follow && selection.since == nil { chosen = [] }
         }
         for e in chosen {
             if stopped() { return }

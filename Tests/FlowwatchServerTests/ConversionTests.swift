@@ -83,7 +83,7 @@ import Testing
     @Test("FlowFilterSet -> wire -> FlowFilterSet selects the same events of every sample", arguments: filterLines)
     func sameSelection(arguments: [String]) throws {
         let local = try FilterArguments.parse(arguments)
-        var request = Observer_GetFlowsRequest(EventSelection(), filter: local)
+        var request = Observer_GetFlowsRequest(EventSelection(number: .all), filter: local)
         request = try Observer_GetFlowsRequest(serializedBytes: request.serializedBytes() as [UInt8])
         let remote = try FlowFilterSet(whitelist: request.whitelist, blacklist: request.blacklist)
         var selected = 0

@@ -93,8 +93,9 @@ func getFlows(_ target: ServerTarget, tls: ClientTLS? = nil, _ request: Observer
         let target = ServerTarget.unix(path: s.socket)
         let flows = Self.flowsAndLost
         let since = flows[2].time, until = flows[flows.count - 3].time
+        func nanos(_ t: FlowTime) -> Int64 { t.seconds * 1_000_000_000 + Int64(t.nanos) }
         let filter = try FilterArguments.parse(["--to-port", "8080", "--not", "--tcp-flags", "SYN"])
-        let request = Observer_GetFlowsRequest(EventSelection(since: since, until: until), filter: filter)
+        let request = Observer_GetFlowsRequest(EventSelection(number: .all, since: nanos(since), until: nanos(until)), filter: filter)
         let got = try await getFlows(target, request).map { try FlowEvent($0)! }
         let expected = flows.filter { $0.time >= since && $0.time <= until && filter.matches($0) }
         #expect(!expected.isEmpty && got == expected)
@@ -118,8 +119,8 @@ func getFlows(_ target: ServerTarget, tls: ClientTLS? = nil, _ request: Observer
             }
         }
         defer { stalled.cancel() }
-        async let all = getFlows(target, Observer_GetFlowsRequest(EventSelection(follow: true), filter: FlowFilterSet()), limit: flows.count)
-        async let filtered = getFlows(target, Observer_GetFlowsRequest(EventSelection(follow: true), filter: toServer),
+        async let all = getFlows(target, Observer_GetFlowsRequest(EventSelection(number: .all, follow: true), filter: FlowFilterSet()), limit: flows.count)
+        async let filtered = getFlows(target, Observer_GetFlowsRequest(EventSelection(number: .all, follow: true), filter: toServer),
                                       limit: expectedFiltered.count)
         try await Task.sleep(for: .milliseconds(300))
         for e in flows { s.backend.append(e) }
@@ -167,7 +168,7 @@ func getFlows(_ target: ServerTarget, tls: ClientTLS? = nil, _ request: Observer
         request.first = true
         request.follow = true
         await #expect { _ = try await getFlows(target, request) } throws: { error in
-            (error as? RPCError)?.code == .invalidArgument && (error as? RPCError)?.message == "first cannot be specified with follow"
+            (error as? RPCError)?.code == .invalidArgument && (error as? RPCError)?.message == "first cannot be combined with follow"
         }
         var filter = Flow_FlowFilter()
         filter.sourcePod = ["/"]
