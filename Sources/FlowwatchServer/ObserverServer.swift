@@ -149,7 +149,12 @@ public final class ObserverServer: Sendable {
                 await stop()
                 throw ServerError(error ?? "a listener could not be bound")
             }
-            bound.append(Self.describe(address))
+            // The unix socket was bound under a temporary name and renamed: name it by its path.
+            if address.unixDomainSocket != nil, let path = configuration.unixSocket {
+                bound.append("unix://\(path)")
+            } else {
+                bound.append(Self.describe(address))
+            }
         }
         boundAddresses.withLock { $0 = bound }
         if let metrics {

@@ -95,6 +95,10 @@ struct RateWindow {
 public final class MetricsReader: Sendable {
     private let stopFlag = Atomic<Bool>(false)
     private let worker = Mutex<Worker?>(nil)
+    private let decodeErrorCount = Atomic<UInt64>(0)
+
+    /// Records in the ring that did not decode (each is counted once, by this reader).
+    public var decodeErrors: UInt64 { decodeErrorCount.load(ordering: .relaxed) }
 
     public init(backend: RingBackend, metrics: FlowMetrics, builder: FlowBuilder) {
         let matcher = EventMatcher(builder: builder, includeDebug: false, buildFlows: true)
@@ -109,7 +113,9 @@ public final class MetricsReader: Sendable {
                         backend.sampleRate()
                         lastSample = now
                     }
-                    switch query.next(timeout: .milliseconds(200)) {
+                    let step = query.next(timeout: .milliseconds(200))
+                    decodeErrorCount.store(UInt64(query.matcher.decodeErrors.total), ordering: .relaxed)
+                    switch step {
                     case .event(var match): metrics.record(match.flow(with: builder))
                     case .lost(let lost): metrics.lost(.hubbleRingBuffer, lost.numEventsLost)
                     case .idle, .end: continue
