@@ -8,9 +8,9 @@ MULTIARCH   := $(shell gcc -print-multiarch 2>/dev/null || echo $(shell uname -m
 SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian packages: build (libbpf, libelf, zlib, libpcap, bpftool), the demo/tests (iproute2, ping,
-# socat, tcpdump, tshark) and the bench (iperf3).
+# socat, tcpdump, tshark; openssl makes the TLS tests' certificates) and the bench (iperf3).
 DEB_PACKAGES := libbpf-dev libelf-dev libpcap-dev zlib1g-dev bpftool iproute2 iputils-ping \
-                socat tcpdump tshark iperf3
+                socat tcpdump tshark iperf3 openssl
 
 BPF_OUT     := bpf/.output
 BPF_OBJ     := $(BPF_OUT)/flowwatch.bpf.o

@@ -10,6 +10,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        // The observer API (flowwatch serve): gRPC over HTTP/2 with TLS, protobuf messages.
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // System library: libbpf (loader, maps, perf buffer) from Debian's libbpf-dev.
@@ -55,10 +62,37 @@ let package = Package(
             dependencies: ["CPcap"],
             linkerSettings: [.linkedLibrary("pcap"), .linkedLibrary("z")]
         ),
+        // Hubble's observer API as flowwatch serves it: code generated from proto/ by
+        // scripts/gen-proto.sh (committed; building needs no protoc).
+        .target(
+            name: "FlowwatchAPI",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            exclude: ["README.md"]
+        ),
+        // The gRPC server and client: flows to and from the wire, the Observer service, the
+        // listeners (unix socket, TCP, TLS), Prometheus metrics. Never touches the kernel.
+        .target(
+            name: "FlowwatchServer",
+            dependencies: [
+                "FlowwatchCore", "FlowwatchAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .executableTarget(
             name: "flowwatch",
             dependencies: [
-                "FlowwatchCore", "FlowwatchDatapath", "FlowwatchPcap",
+                "FlowwatchCore", "FlowwatchDatapath", "FlowwatchPcap", "FlowwatchServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -74,12 +108,22 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "FlowwatchServerTests",
+            dependencies: ["FlowwatchServer", "FlowwatchAPI", "FlowwatchCore",
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .testTarget(
             name: "FlowwatchPcapTests",
             dependencies: ["FlowwatchPcap"]
         ),
         .testTarget(
             name: "FlowwatchDatapathTests",
-            dependencies: ["FlowwatchDatapath", "FlowwatchCore", "CFlowwatchABI", "CFlowwatchLinux", "CLibbpf"]
+            dependencies: ["FlowwatchDatapath", "FlowwatchCore", "CFlowwatchABI", "CFlowwatchLinux", "CLibbpf",
+                           "FlowwatchAPI", "FlowwatchServer",
+                           .product(name: "GRPCCore", package: "grpc-swift-2"),
+                           .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]
         ),
     ]
 )

@@ -30,7 +30,13 @@ struct Observe: ParsableCommand {
           help: "Apply the filters in user space only: the kernel then emits every event, as with --record.")
     var noKernelFilter = false
 
+    @OptionGroup(title: "From a server (flowwatch serve)") var remote: ServerClientOptions
+
     func validate() throws {
+        if remote.server != nil {
+            _ = try selectors.selection(follow: follow, defaultLast: EventSelection.defaultLast)
+            return
+        }
         guard follow else {
             throw ValidationError("""
                 an observer in this process has no history yet: add --follow (-f) to print events as they \
@@ -42,6 +48,7 @@ struct Observe: ParsableCommand {
     }
 
     func run() throws {
+        if remote.server != nil { return try runRemote() }
         var capture = self.capture
         capture.defaultAggregation(everyPacketWritten: files.wanted || record != nil)
         let (config, configText) = try capture.loadConfig()
@@ -83,6 +90,22 @@ struct Observe: ParsableCommand {
             return LiveConsumer(pipeline: pipeline, ring: ring, printer: printer, recorder: recorder, recordPath: record,
                                 captures: captures)
         }
+    }
+}
+
+extension Observe {
+    /// `--server`: the same selectors, filters and output, read from a server.
+    func runRemote() throws {
+        if files.wanted || record != nil {
+            throw ValidationError("--server reads flows, not packets: --pcap, --pcapng and --record need the datapath here")
+        }
+        let selection = try selectors.selection(follow: follow, defaultLast: EventSelection.defaultLast)
+        let filter = try filters.filter(arguments: Array(CommandLine.arguments.dropFirst()),
+                                        valueOptions: CaptureOptions.valueOptions + OutputOptions.valueOptions
+                                            + PcapOptions.valueOptions + RingOptions.valueOptions
+                                            + SelectorOptions.valueOptions + ServerClientOptions.valueOptions + ["--record"])
+        try observeRemote(remote, selection: selection, filter: filter, choice: try out.choice(), options: out.hubbleOptions,
+                          debug: out.verbose > 0)
     }
 }
 

@@ -11,7 +11,7 @@ struct Flowwatch: ParsableCommand {
             CAP_NET_ADMIN).
             """,
         version: "0.1.0",
-        subcommands: [Observe.self, Record.self, Replay.self],
+        subcommands: [Observe.self, Record.self, Replay.self, Serve.self, Status.self],
         defaultSubcommand: Observe.self
     )
 }

@@ -236,6 +236,7 @@ final class LivePrinter: @unchecked Sendable {
 /// Loads the program, attaches, runs `consumer` on every sample until Ctrl-C, SIGTERM,
 /// `--duration`, a closed output or a datapath failure, then detaches and summarises.
 func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool, prefilter: KernelPrefilter = .none,
+             onDevice: @escaping @Sendable (DeviceEvent) -> Void = { _ in },
              makeConsumer: (Datapath) throws -> LiveConsumer) throws {
     // SIGINT and SIGTERM are blocked in every thread (set before any exists) and taken by the
     // main thread with sigtimedwait: deterministic, whatever mask a parent handed down.
@@ -269,6 +270,7 @@ func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool, prefilt
     handlers.batchEnd = { consumer.batchEnd() }
     handlers.device = { event in
         report(event)
+        onDevice(event)
         if case .attached(let name, let ifindex, _, _, _) = event { consumer.interfaceAttached(ifindex: ifindex, name: name) }
     }
     handlers.failed = { consumer.fail($0) }

@@ -1,0 +1,118 @@
+import FlowwatchAPI
+import FlowwatchCore
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+
+/// A server to connect to: `unix:///path`, `unix:/path` or `host:port` (`[v6]:port`), as
+/// `hubble --server` takes them.
+public enum ServerTarget: Sendable, Equatable, CustomStringConvertible {
+    case unix(path: String)
+    case tcp(host: String, port: Int, ipv6: Bool)
+
+    public init(_ text: String) throws(ServerError) {
+        if text.hasPrefix("unix://") {
+            self = .unix(path: String(text.dropFirst("unix://".count)))
+        } else if text.hasPrefix("unix:") {
+            self = .unix(path: String(text.dropFirst("unix:".count)))
+        } else if text.hasPrefix("/") {
+            self = .unix(path: text)
+        } else {
+            var t = text
+            for scheme in ["tcp://", "http://", "https://"] where t.hasPrefix(scheme) { t = String(t.dropFirst(scheme.count)) }
+            let (host, port, ipv6) = try parseHostPort(t)
+            self = .tcp(host: host, port: port, ipv6: ipv6)
+        }
+        if case .unix(let path) = self, path.isEmpty { throw ServerError("'\(text)': no socket path") }
+    }
+
+    public var description: String {
+        switch self {
+        case .unix(let path): "unix://\(path)"
+        case .tcp(let host, let port, let ipv6): ipv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
+        }
+    }
+
+    var resolvable: any ResolvableTarget {
+        switch self {
+        case .unix(let path): .unixDomainSocket(path: path)
+        case .tcp(let host, let port, let ipv6):
+            if ipv6 { .ipv6(address: host, port: port) } else if IPAddress(host)?.isIPv4 == true { .ipv4(address: host, port: port) } else { .dns(host: host, port: port) }
+        }
+    }
+}
+
+/// TLS for a client: the CA that signed the server's certificate (the system's roots if nil),
+/// and for mutual TLS the client's own certificate and key (PEM files).
+public struct ClientTLS: Sendable, Equatable {
+    public var ca: String?
+    public var certificate: String?
+    public var key: String?
+
+    public init(ca: String? = nil, certificate: String? = nil, key: String? = nil) {
+        self.ca = ca
+        self.certificate = certificate
+        self.key = key
+    }
+}
+
+/// A connection to a flowwatch (or Hubble) server for the duration of `body`. `windowSize` is
+/// the HTTP/2 window the client grants per stream (grpc-swift's default is 8 MiB: that much of
+/// a stream is taken off the server before a slow reader slows it).
+public func withObserverClient<Result: Sendable>(
+    _ target: ServerTarget, tls: ClientTLS? = nil, windowSize: Int? = nil,
+    _ body: (Observer_Observer.Client<HTTP2ClientTransport.Posix>) async throws -> Result
+) async throws -> Result {
+    let security: HTTP2ClientTransport.Posix.TransportSecurity
+    if let tls {
+        security = .tls { config in
+            if let ca = tls.ca { config.trustRoots = .certificates([.file(path: ca, format: .pem)]) }
+            if let certificate = tls.certificate, let key = tls.key {
+                config.certificateChain = [.file(path: certificate, format: .pem)]
+                config.privateKey = .file(path: key, format: .pem)
+            }
+        }
+    } else {
+        security = .plaintext
+    }
+    var config = HTTP2ClientTransport.Posix.Config.defaults
+    if let windowSize { config.http2.targetWindowSize = windowSize }
+    let transport = try HTTP2ClientTransport.Posix(target: target.resolvable, transportSecurity: security, config: config)
+    return try await withGRPCClient(transport: transport) { client in
+        try await body(Observer_Observer.Client(wrapping: client))
+    }
+}
+
+extension Observer_GetFlowsRequest {
+    /// A request for `selection` and `filter` (whitelist and blacklist as the CLI built them).
+    public init(_ selection: EventSelection, filter: FlowFilterSet) {
+        self.init()
+        switch selection.number {
+        case .all: break
+        case .last(let n): number = n
+        case .first(let n):
+            number = n
+            first = true
+        }
+        follow = selection.follow
+        if let since = selection.since { self.since = .init(unixNanoseconds: since) }
+        if let until = selection.until { self.until = .init(unixNanoseconds: until) }
+        whitelist = filter.whitelist.map { Flow_FlowFilter($0) }
+        blacklist = filter.blacklist.map { Flow_FlowFilter($0) }
+    }
+}
+
+extension Observer_GetDebugEventsRequest {
+    public init(_ selection: EventSelection) {
+        self.init()
+        switch selection.number {
+        case .all: break
+        case .last(let n): number = n
+        case .first(let n):
+            number = n
+            first = true
+        }
+        follow = selection.follow
+        if let since = selection.since { self.since = .init(unixNanoseconds: since) }
+        if let until = selection.until { self.until = .init(unixNanoseconds: until) }
+    }
+}

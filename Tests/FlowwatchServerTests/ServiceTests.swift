@@ -1,0 +1,218 @@
+import Foundation
+import FlowwatchAPI
+import FlowwatchCore
+import FlowwatchServer
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import GRPCProtobuf
+import Testing
+
+/// A server on a unix socket (and optionally loopback TCP) in a temporary directory, serving
+/// an `ArrayBackend`; stopped and removed on every path by `close()`.
+final class TestServer: @unchecked Sendable {
+    let directory: URL
+    let backend: ArrayBackend
+    let server: ObserverServer
+    let metrics = FlowMetrics()
+    var socket: String { directory.appendingPathComponent("fw.sock").path }
+
+    init(events: [FlowEvent], tcp: Bool = false, tls: TLSFiles? = nil, nodeName: String = "test-node",
+         streamBuffer: Int = 256) async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fw-server-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        backend = ArrayBackend(nodeName: nodeName, events: events)
+        var options = ObserverService.Options()
+        options.streamBuffer = streamBuffer
+        let service = ObserverService(backend: backend, metrics: metrics, options: options)
+        let configuration = ServerConfiguration(unixSocket: directory.appendingPathComponent("fw.sock").path,
+                                                tcpAddress: tcp ? "127.0.0.1:0" : nil, tls: tls)
+        server = ObserverServer(configuration: configuration, service: service)
+        do {
+            try await server.start()
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+    }
+
+    var tcpTarget: ServerTarget {
+        let address = server.boundAddresses.withLock { $0 }.first { !$0.hasPrefix("unix:") }!
+        return try! ServerTarget(address)
+    }
+
+    /// Stops without waiting (a `defer` cannot await); the listeners close in the background.
+    func close() {
+        server.beginStop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// Collects a GetFlows stream (ends when the server ends it or after `limit` responses).
+func getFlows(_ target: ServerTarget, tls: ClientTLS? = nil, _ request: Observer_GetFlowsRequest,
+              limit: Int = .max) async throws -> [Observer_GetFlowsResponse] {
+    try await withObserverClient(target, tls: tls) { client in
+        try await client.getFlows(request) { response in
+            var out: [Observer_GetFlowsResponse] = []
+            for try await r in response.messages {
+                out.append(r)
+                if out.count >= limit { break }
+            }
+            return out
+        }
+    }
+}
+
+@Suite(.serialized) struct ServiceTests {
+    static let events: [FlowEvent] = (try? Samples.events("tcp")) ?? []
+    static var flowsAndLost: [FlowEvent] { events.filter { if case .debug = $0 { false } else { true } } }
+
+    @Test("GetFlows over the unix socket: last N, first N, all; the socket is mode 0660")
+    func lastFirstAll() async throws {
+        let s = try await TestServer(events: Self.events)
+        defer { s.close() }
+        var st = stat()
+        #expect(stat(s.socket, &st) == 0 && st.st_mode & 0o777 == 0o660 && st.st_mode & S_IFMT == S_IFSOCK)
+        let target = ServerTarget.unix(path: s.socket)
+        var request = Observer_GetFlowsRequest()
+        request.number = 5
+        let last = try await getFlows(target, request).map { try FlowEvent($0)! }
+        #expect(last == Array(Self.flowsAndLost.suffix(5)))
+        request.first = true
+        let first = try await getFlows(target, request).map { try FlowEvent($0)! }
+        #expect(first == Array(Self.flowsAndLost.prefix(5)))
+        let all = try await getFlows(target, Observer_GetFlowsRequest()).map { try FlowEvent($0)! }
+        #expect(all == Self.flowsAndLost)
+        let r = try await getFlows(target, request).first!
+        #expect(r.nodeName == Self.events[0].nodeName && r.hasTime)
+    }
+
+    @Test("since/until, whitelist and blacklist select what the same filters select in-process")
+    func sinceUntilAndFilters() async throws {
+        let s = try await TestServer(events: Self.events)
+        defer { s.close() }
+        let target = ServerTarget.unix(path: s.socket)
+        let flows = Self.flowsAndLost
+        let since = flows[2].time, until = flows[flows.count - 3].time
+        func nanos(_ t: FlowTime) -> Int64 { t.seconds * 1_000_000_000 + Int64(t.nanos) }
+        let filter = try FilterArguments.parse(["--to-port", "8080", "--not", "--tcp-flags", "SYN"])
+        let request = Observer_GetFlowsRequest(EventSelection(number: .all, since: nanos(since), until: nanos(until)), filter: filter)
+        let got = try await getFlows(target, request).map { try FlowEvent($0)! }
+        let expected = flows.filter { $0.time >= since && $0.time <= until && filter.matches($0) }
+        #expect(!expected.isEmpty && got == expected)
+    }
+
+    @Test("follow: new events arrive as they are stored; each client has its own filters; a stalled client holds back nobody")
+    func followManyClients() async throws {
+        let s = try await TestServer(events: [], streamBuffer: 4)
+        defer { s.close() }
+        let target = ServerTarget.unix(path: s.socket)
+        let flows = Self.flowsAndLost.filter { if case .flow = $0 { true } else { false } }
+        let toServer = try FilterArguments.parse(["--to-port", "8080"])
+        let expectedFiltered = flows.filter { toServer.matches($0) }
+
+        // A client that opens a follow stream and never reads it.
+        let stalled = Task {
+            try await withObserverClient(target) { client in
+                var r = Observer_GetFlowsRequest()
+                r.follow = true
+                return try await client.getFlows(r) { _ in try await Task.sleep(for: .seconds(30)) }
+            }
+        }
+        defer { stalled.cancel() }
+        async let all = getFlows(target, Observer_GetFlowsRequest(EventSelection(number: .all, follow: true), filter: FlowFilterSet()), limit: flows.count)
+        async let filtered = getFlows(target, Observer_GetFlowsRequest(EventSelection(number: .all, follow: true), filter: toServer),
+                                      limit: expectedFiltered.count)
+        try await Task.sleep(for: .milliseconds(300))
+        for e in flows { s.backend.append(e) }
+        let (a, f) = try await (all, filtered)
+        #expect(try a.map { try FlowEvent($0)! } == flows)
+        #expect(try f.map { try FlowEvent($0)! } == expectedFiltered)
+    }
+
+    @Test("ServerStatus and GetNodes report the backend's numbers")
+    func status() async throws {
+        let s = try await TestServer(events: Self.events, nodeName: "node-a")
+        defer { s.close() }
+        let (status, nodes) = try await withObserverClient(.unix(path: s.socket)) { client in
+            (try await client.serverStatus(Observer_ServerStatusRequest()), try await client.getNodes(Observer_GetNodesRequest()))
+        }
+        #expect(status.numFlows == UInt64(Self.events.count) && status.maxFlows == 4095 && status.seenFlows == UInt64(Self.events.count))
+        #expect(status.uptimeNs == 1_000_000_000 && status.flowsRate == 1.5 && status.version == "flowwatch test")
+        #expect(status.numConnectedNodes.value == 1 && status.numUnavailableNodes.value == 0)
+        #expect(nodes.nodes.count == 1 && nodes.nodes[0].name == "node-a" && nodes.nodes[0].state == .nodeConnected)
+    }
+
+    @Test("GetDebugEvents streams the debug events only")
+    func debugEvents() async throws {
+        let events = try Samples.events("ping")
+        let s = try await TestServer(events: events)
+        defer { s.close() }
+        let debug = try await withObserverClient(.unix(path: s.socket)) { client in
+            try await client.getDebugEvents(Observer_GetDebugEventsRequest()) { r in
+                var out: [Observer_GetDebugEventsResponse] = []
+                for try await m in r.messages { out.append(m) }
+                return out
+            }
+        }
+        let expected = events.compactMap { if case .debug(let d) = $0 { d } else { nil } }
+        #expect(!expected.isEmpty)
+        #expect(debug.map { DebugEvent($0.debugEvent, nodeName: $0.nodeName, time: FlowTime($0.time)) } == expected)
+    }
+
+    @Test("bad requests get INVALID_ARGUMENT with the reason; undecodable bytes a clear status; the server keeps serving")
+    func badRequests() async throws {
+        let s = try await TestServer(events: Self.events)
+        defer { s.close() }
+        let target = ServerTarget.unix(path: s.socket)
+        var request = Observer_GetFlowsRequest()
+        request.first = true
+        request.follow = true
+        await #expect { _ = try await getFlows(target, request) } throws: { error in
+            (error as? RPCError)?.code == .invalidArgument && (error as? RPCError)?.message == "first cannot be combined with follow"
+        }
+        var filter = Flow_FlowFilter()
+        filter.sourcePod = ["/"]
+        request = Observer_GetFlowsRequest()
+        request.whitelist = [filter]
+        await #expect { _ = try await getFlows(target, request) } throws: { error in
+            (error as? RPCError)?.code == .invalidArgument && (error as? RPCError)?.message.contains("whitelist[0]: source_pod") == true
+        }
+        // Bytes that are no GetFlowsRequest (a field 1 varint cut short).
+        let code: RPCError.Code? = try await withGRPCClient(
+            transport: HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: s.socket), transportSecurity: .plaintext)
+        ) { client in
+            do {
+                try await client.serverStreaming(request: ClientRequest(message: [0x08, 0xff]), descriptor: Observer_Observer.Method.GetFlows.descriptor,
+                                                 serializer: RawBytes(), deserializer: ProtobufDeserializer<Observer_GetFlowsResponse>(),
+                                                 options: .defaults) { r in for try await _ in r.messages {} }
+                return nil
+            } catch let error as RPCError {
+                return error.code
+            }
+        }
+        #expect(code == .invalidArgument || code == .internalError, "\(String(describing: code))")
+        let after = try await getFlows(target, Observer_GetFlowsRequest())
+        #expect(after.count == Self.flowsAndLost.count)
+    }
+
+    @Test("metrics: Hubble's names and labels in the Prometheus text format")
+    func metricsText() throws {
+        let metrics = FlowMetrics()
+        for name in Samples.names { for e in try Samples.events(name) { metrics.record(e) } }
+        metrics.lost(.hubbleRingBuffer, 3)
+        let text = metrics.render(extra: [FlowMetrics.Sample(name: "flowwatch_attached_devices", help: "Devices observed", value: 3)])
+        #expect(text.contains("hubble_flows_processed_total{protocol=\"TCP\",subtype=\"to-endpoint\",type=\"Trace\",verdict=\"FORWARDED\"} "))
+        #expect(text.contains("hubble_flows_processed_total{protocol=\"ICMPv4\",subtype=\"from-endpoint\",type=\"Trace\",verdict=\"FORWARDED\"} "))
+        #expect(text.contains("hubble_tcp_flags_total{family=\"IPv4\",flag=\"SYN\"} "))
+        #expect(text.contains("hubble_tcp_flags_total{family=\"IPv4\",flag=\"SYN-ACK\"} "))
+        #expect(text.contains("hubble_lost_events_total{source=\"hubble_ring_buffer\"} 3\n"))
+        #expect(text.contains("hubble_lost_events_total{source=\"perf_event_ring_buffer\"} "))
+        #expect(!text.contains("hubble_lost_events_total{source=\"perf_event_ring_buffer\"} 0\n"))
+        #expect(text.contains("# TYPE flowwatch_attached_devices gauge\nflowwatch_attached_devices 3\n"))
+    }
+}
+
+/// Sends the given bytes as the request message, whatever they are.
+struct RawBytes: MessageSerializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+}
