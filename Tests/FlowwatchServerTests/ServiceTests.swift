@@ -53,9 +53,11 @@ func getFlows(_ target: ServerTarget, tls: ClientTLS? = nil, _ request: Observer
     try await withObserverClient(target, tls: tls) { client in
         try await client.getFlows(request) { response in
             var out: [Observer_GetFlowsResponse] = []
+            // A test that waits for events that never come fails instead of hanging.
+            let deadline = ContinuousClock.now + .seconds(30)
             for try await r in response.messages {
                 out.append(r)
-                if out.count >= limit { break }
+                if out.count >= limit || ContinuousClock.now > deadline { break }
             }
             return out
         }
