@@ -1,3 +1,4 @@
+import Synchronization
 import CFlowwatchLinux
 import Foundation
 import Testing
@@ -13,8 +14,13 @@ final class DemoNode: @unchecked Sendable {
     var config: String { work.appendingPathComponent("config.yaml").path }
     var node: String { "\(name)-node" }
 
+    /// Nodes made so far by this process: suites run in parallel, and two with the same tag
+    /// must not build (or tear down) the same namespaces.
+    private static let made = Atomic<Int>(0)
+
     init(_ tag: String) throws {
-        name = "fwt\(tag)\(getpid() % 10000)"
+        let n = Self.made.add(1, ordering: .relaxed).newValue
+        name = "fwt\(tag)\(getpid() % 10000)n\(n)"
         work = FileManager.default.temporaryDirectory.appendingPathComponent("flowwatch-\(name)")
         try? FileManager.default.removeItem(at: work)
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
