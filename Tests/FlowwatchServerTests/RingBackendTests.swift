@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import FlowwatchAPI
 @testable import FlowwatchCore
@@ -98,6 +99,7 @@ import Testing
         let rounds = 6_000 / flows.count
         let total = flows.count * rounds
         let follow = Observer_GetFlowsRequest(EventSelection(number: .all, follow: true), filter: FlowFilterSet())
+        let writesDone = DoneFlag()
 
         async let fast: [Observer_GetFlowsResponse] = withObserverClient(s.target) { client in
             try await client.getFlows(follow) { response in
@@ -124,7 +126,11 @@ import Testing
                         lost += l.numEventsLost
                     } else {
                         received += 1
-                        if received == 1 { try await Task.sleep(for: .seconds(3)) }
+                        // Stalled until everything is written, however slowly a busy machine
+                        // writes: then the ring has lapped it for sure.
+                        while received == 1 && !writesDone.value.load(ordering: .acquiring) {
+                            try await Task.sleep(for: .milliseconds(10))
+                        }
                     }
                     if UInt64(received) + lost >= UInt64(total) { break }
                 }
@@ -138,6 +144,7 @@ import Testing
             writeTime += clock.measure { for sample in flows { s.ring.write(sample) } }
             try await Task.sleep(for: .milliseconds(5))
         }
+        writesDone.value.store(true, ordering: .releasing)
         let (fastResponses, slowResult) = try await (fast, slow)
         #expect(fastResponses.count == total, "fast: \(fastResponses.count) of \(total); slow: \(slowResult)")
         #expect(!fastResponses.contains { if case .lostEvents? = $0.responseTypes { true } else { false } })
@@ -146,4 +153,9 @@ import Testing
         // Writing never waited for the stalled client: well under a microsecond a record.
         #expect(writeTime < .milliseconds(total / 100 + 50), "\(writeTime) for \(total) writes")
     }
+}
+
+/// Set once the writer is done; read by a client task.
+final class DoneFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
