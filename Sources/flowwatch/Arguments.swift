@@ -1,23 +1,19 @@
 import ArgumentParser
+import FlowwatchCore
 import FlowwatchDatapath
 
 extension AttachMode: ExpressibleByArgument {}
 
-/// A length of time written like `10s`, `500ms`, `2m` or `1h`.
+/// A length of time written like `10s`, `500ms`, `2m`, `1h` or `1h30m` (Go's durations, as
+/// `--since` reads them).
 struct TimeSpan: ExpressibleByArgument, Sendable {
     var nanoseconds: UInt64
 
     init(seconds: UInt64) { nanoseconds = seconds * 1_000_000_000 }
 
     init?(argument: String) {
-        let units: [(String, UInt64)] = [("ms", 1_000_000), ("us", 1_000), ("ns", 1), ("s", 1_000_000_000),
-                                         ("m", 60_000_000_000), ("h", 3_600_000_000_000)]
-        for (suffix, scale) in units where argument.hasSuffix(suffix) {
-            guard let value = Double(argument.dropLast(suffix.count)), value >= 0 else { return nil }
-            nanoseconds = UInt64(value * Double(scale))
-            return
-        }
-        return nil
+        guard let ns = SelectionTime.parseDuration(argument) else { return nil }
+        nanoseconds = UInt64(ns)
     }
 
     var defaultValueDescription: String {

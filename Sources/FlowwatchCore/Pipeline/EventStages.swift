@@ -44,6 +44,11 @@ public struct EventMatcher: Sendable {
         self.buildFlows = buildFlows
     }
 
+    /// A record's kernel timestamp as wall-clock nanoseconds, what selections compare.
+    @inline(__always) public func wallTime(_ timestamp: UInt64) -> Int64 {
+        Int64(truncatingIfNeeded: timestamp) &+ builder.wallClockOffset
+    }
+
     /// Decode errors by kind, and the last one for a diagnostic line.
     public var decodeErrors: DecodeErrorCounts { stream.errors }
     public var lastDecodeError: DecodeError? { stream.lastError }

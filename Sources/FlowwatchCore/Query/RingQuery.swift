@@ -65,7 +65,7 @@ public struct RingQuery: Sendable {
         var found: UInt64 = 0
         while found < wanted {
             guard let entry = back.previous() else { break }
-            let time = Int64(truncatingIfNeeded: entry.sample.timestamp) &+ matcher.builder.wallClockOffset
+            let time = matcher.wallTime(entry.sample.timestamp)
             if selection.isBeforeRange(time) { break }
             start = back
             if selection.isAfterRange(time) { continue }
@@ -90,7 +90,7 @@ public struct RingQuery: Sendable {
                 return .lost(LostEvent(time: now, nodeName: matcher.builder.nodeName, source: .hubbleRingBuffer,
                                        numEventsLost: count, cpu: nil))
             case .entry(let entry):
-                let time = Int64(truncatingIfNeeded: entry.sample.timestamp) &+ matcher.builder.wallClockOffset
+                let time = matcher.wallTime(entry.sample.timestamp)
                 if selection.isBeforeRange(time) { continue }
                 if selection.isAfterRange(time) {
                     // --until: the ring is in time order, so nothing later matches either.
