@@ -174,4 +174,58 @@ import Testing
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         #expect((parsed["debug_event"] as? [String: Any])?["message"] as? String == event.message)
     }
+
+    /// Strings are checked sixteen bytes at a time, the last few padded: an escape at every
+    /// position of strings of every length up to three blocks still comes out escaped.
+    @Test func escapesAtEveryPosition() throws {
+        for length in 1...48 {
+            for position in 0..<length {
+                for special in ["\"", "\\", "<", "\n", "\u{2028}"] {
+                    var characters = Array(repeating: "x", count: length)
+                    characters[position] = special
+                    var event = HubbleSamples.debug
+                    event.message = characters.joined()
+                    let parsed = try #require(try JSONSerialization.jsonObject(with: Data(json(.debug(event)).utf8)) as? [String: Any])
+                    #expect((parsed["debug_event"] as? [String: Any])?["message"] as? String == event.message)
+                }
+            }
+        }
+    }
+
+    /// A line longer than the room a line starts with is written whole, and so are the short
+    /// lines after it.
+    @Test func longLines() throws {
+        var event = HubbleSamples.debug
+        event.source?.labels = (0..<400).map { "k8s:label-\($0)=\(String(repeating: "v", count: $0 % 40))" }
+        let short = json(.debug(HubbleSamples.debug))
+        var output = HubbleJSONWriter()
+        var buffer: [UInt8] = []
+        for e in [HubbleSamples.debug, event, HubbleSamples.debug] {
+            output.write(.debug(e), into: &buffer)
+        }
+        let lines = String(decoding: buffer, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(lines[1].utf8.count > 8192)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
+        let source = try #require((parsed["debug_event"] as? [String: Any])?["source"] as? [String: Any])
+        #expect(source["labels"] as? [String] == event.source?.labels)
+        #expect(lines[0] + "\n" == short && lines[2] + "\n" == short)
+    }
+
+    /// The date and time of day are kept from one line to the next only while the second is the
+    /// same.
+    @Test func timestampsAcrossSeconds() throws {
+        var output = HubbleJSONWriter()
+        var buffer: [UInt8] = []
+        for (seconds, nanos) in [(1_763_717_313, 5), (1_763_717_314, 0), (1_763_717_313, 120_000_000), (253_402_300_800, 1)] as [(Int64, Int32)] {
+            var event = HubbleSamples.debug
+            event.time = FlowTime(seconds: seconds, nanos: nanos)
+            output.write(.debug(event), into: &buffer)
+        }
+        let times = try String(decoding: buffer, as: UTF8.self).split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])["time"] as? String
+        }
+        #expect(times == ["2025-11-21T09:28:33.000000005Z", "2025-11-21T09:28:34Z", "2025-11-21T09:28:33.120Z",
+                          "10000-01-01T00:00:00.000000001Z"])
+    }
 }

@@ -360,7 +360,7 @@ extension Flow {
     }
 }
 
-extension Array where Element == UInt8 {
+extension ByteSink {
     /// Hubble's summary text for a flow (`Summary` without the trace-id prefix).
     mutating func appendFlowSummary(_ summary: Flow.Summary) {
         switch summary {

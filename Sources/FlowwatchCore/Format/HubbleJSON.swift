@@ -12,37 +12,46 @@
 /// values (`is_reply`, `cpu`, `hash`) are written even when zero, enums are names (numbers when
 /// the enum has no name for the value), 64-bit integers are strings, timestamps are RFC 3339 in
 /// UTC with 0, 3, 6 or 9 fraction digits. Strings are escaped as protojson does, plus `<`, `>`,
-/// `&`, U+2028 and U+2029 as `encoding/json` re-escapes them. Written by hand into the buffer:
-/// no `JSONEncoder`, no intermediate strings.
+/// `&`, U+2028 and U+2029 as `encoding/json` re-escapes them. Written by hand: no
+/// `JSONEncoder`, no intermediate strings, each line through a `LineBuffer`.
 public struct HubbleJSONWriter: FlowOutput {
+    private var line = LineBuffer()
+    private var clock = SecondsText()
+
     public init() {}
 
     public mutating func write(_ event: FlowEvent, into b: inout [UInt8]) {
+        var clock = self.clock  // a copy, as the closure cannot reach self while `line` is in use
+        line.append(to: &b) { Self.write(event, to: &$0, &clock) }
+        self.clock = clock
+    }
+
+    private static func write<B: ByteSink>(_ event: FlowEvent, to b: inout B, _ clock: inout SecondsText) {
         var o = JSONObject(&b)
         switch event {
         case .flow(let f):
             o.key("flow", &b)
-            writeFlow(f, into: &b)
+            writeFlow(f, into: &b, &clock)
         case .lost(let l):
             o.key("lost_events", &b)
-            writeLost(l, into: &b)
+            writeLost(l, into: &b, &clock)
         case .debug(let d):
             o.key("debug_event", &b)
             writeDebug(d, into: &b)
         }
         o.string("node_name", event.nodeName, &b)
         o.key("time", &b)
-        b.appendJSONTimestamp(event.time)
+        clock.appendTimestamp(event.time, to: &b)
         o.end(&b)
         b.append(UInt8(ascii: "\n"))
     }
 
     // MARK: - flow.Flow
 
-    private func writeFlow(_ f: Flow, into b: inout [UInt8]) {
+    private static func writeFlow<B: ByteSink>(_ f: Flow, into b: inout B, _ clock: inout SecondsText) {
         var o = JSONObject(&b)
         o.key("time", &b)
-        b.appendJSONTimestamp(f.time)
+        clock.appendTimestamp(f.time, to: &b)
         o.protoEnum("verdict", f.verdict.rawValue, f.verdict.name, &b)
         o.number("drop_reason", f.dropReason, &b)
         if let ethernet = f.ethernet {
@@ -122,7 +131,7 @@ public struct HubbleJSONWriter: FlowOutput {
         o.end(&b)
     }
 
-    private func writeLayer4(_ l4: Flow.Layer4, into b: inout [UInt8]) {
+    private static func writeLayer4<B: ByteSink>(_ l4: Flow.Layer4, into b: inout B) {
         var o = JSONObject(&b)
         switch l4 {
         case .tcp(let source, let destination, let flags):
@@ -155,7 +164,7 @@ public struct HubbleJSONWriter: FlowOutput {
         o.end(&b)
     }
 
-    private func writeEndpoint(_ e: Flow.Endpoint, into b: inout [UInt8]) {
+    private static func writeEndpoint<B: ByteSink>(_ e: Flow.Endpoint, into b: inout B) {
         var o = JSONObject(&b)
         o.number("ID", e.id, &b)
         o.number("identity", e.identity, &b)
@@ -175,7 +184,7 @@ public struct HubbleJSONWriter: FlowOutput {
 
     // MARK: - flow.LostEvent, flow.DebugEvent
 
-    private func writeLost(_ l: LostEvent, into b: inout [UInt8]) {
+    private static func writeLost<B: ByteSink>(_ l: LostEvent, into b: inout B, _ clock: inout SecondsText) {
         var o = JSONObject(&b)
         o.protoEnum("source", l.source.rawValue, l.source.name, &b)
         o.uint64("num_events_lost", l.numEventsLost, &b)
@@ -185,16 +194,16 @@ public struct HubbleJSONWriter: FlowOutput {
         }
         if let first = l.first {
             o.key("first", &b)
-            b.appendJSONTimestamp(first)
+            clock.appendTimestamp(first, to: &b)
         }
         if let last = l.last {
             o.key("last", &b)
-            b.appendJSONTimestamp(last)
+            clock.appendTimestamp(last, to: &b)
         }
         o.end(&b)
     }
 
-    private func writeDebug(_ d: DebugEvent, into b: inout [UInt8]) {
+    private static func writeDebug<B: ByteSink>(_ d: DebugEvent, into b: inout B) {
         var o = JSONObject(&b)
         o.protoEnum("type", d.type.rawValue, d.type.protoName, &b)
         if let source = d.source {
@@ -219,6 +228,33 @@ public struct HubbleJSONWriter: FlowOutput {
     }
 }
 
+/// Quoted protojson timestamps, with the date and time of day made once per second: a line has
+/// two timestamps, and events come many to a second.
+private struct SecondsText {
+    private var seconds = Int64.min
+    private var count = 0
+    private var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 19 bytes for years 0-9999
+
+    mutating func appendTimestamp<B: ByteSink>(_ time: FlowTime, to b: inout B) {
+        b.append(UInt8(ascii: "\""))
+        if time.seconds != seconds {
+            seconds = time.seconds
+            count = withUnsafeMutableBytes(of: &text) { raw in
+                var cursor = ByteCursor(raw.bindMemory(to: UInt8.self))
+                cursor.appendProtoSeconds(time)
+                return cursor.overflowed ? 0 : cursor.written(in: raw.bindMemory(to: UInt8.self))
+            }
+        }
+        if count > 0 {
+            withUnsafeBytes(of: &text) { b.append(contentsOf: UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[..<count])) }
+        } else {
+            b.appendProtoSeconds(time)  // a year beyond 9999 (or before 1): not worth keeping
+        }
+        b.appendProtoFraction(time)
+        b.append(UInt8(ascii: "\""))
+    }
+}
+
 /// The TCP flag fields in `flow.TCPFlags` declaration order.
 private let tcpFlagFields: [(TCPFlags, StaticString)] = [
     (.fin, "FIN"), (.syn, "SYN"), (.rst, "RST"), (.psh, "PSH"), (.ack, "ACK"),
@@ -230,64 +266,57 @@ private let tcpFlagFields: [(TCPFlags, StaticString)] = [
 private struct JSONObject {
     private var empty = true
 
-    init(_ b: inout [UInt8]) {
+    init<B: ByteSink>(_ b: inout B) {
         b.append(UInt8(ascii: "{"))
     }
 
-    /// `,"name":` (no comma before the first field), assembled on the stack and appended in
-    /// one go: keys are most of a line's appends.
-    mutating func key(_ name: StaticString, _ b: inout [UInt8]) {
-        let comma = empty ? 0 : 1
-        empty = false
-        name.withUTF8Buffer { name in
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: name.count + 4) { key in
-                key[0] = UInt8(ascii: ",")
-                key[comma] = UInt8(ascii: "\"")
-                var i = comma + 1
-                for byte in name {
-                    key[i] = byte
-                    i += 1
-                }
-                key[i] = UInt8(ascii: "\"")
-                key[i + 1] = UInt8(ascii: ":")
-                b.append(contentsOf: UnsafeBufferPointer(rebasing: key[0..<(i + 2)]))
-            }
+    /// `,"name":`, without the comma before the first field.
+    @inline(__always)
+    mutating func key<B: ByteSink>(_ name: StaticString, _ b: inout B) {
+        if empty {
+            empty = false
+        } else {
+            b.append(UInt8(ascii: ","))
         }
+        b.append(UInt8(ascii: "\""))
+        b.appendASCII(name)
+        b.append(UInt8(ascii: "\""))
+        b.append(UInt8(ascii: ":"))
     }
 
-    func end(_ b: inout [UInt8]) {
+    func end<B: ByteSink>(_ b: inout B) {
         b.append(UInt8(ascii: "}"))
     }
 
     /// 32-bit and smaller integers are JSON numbers; 0 is left out.
-    mutating func number<T: BinaryInteger>(_ name: StaticString, _ value: T, _ b: inout [UInt8]) {
+    mutating func number<T: BinaryInteger, B: ByteSink>(_ name: StaticString, _ value: T, _ b: inout B) {
         guard value != 0 else { return }
         key(name, &b)
         b.appendDecimal(value)
     }
 
     /// 64-bit integers are strings in protojson; 0 is left out.
-    mutating func uint64(_ name: StaticString, _ value: UInt64, _ b: inout [UInt8]) {
+    mutating func uint64<B: ByteSink>(_ name: StaticString, _ value: UInt64, _ b: inout B) {
         guard value != 0 else { return }
         key(name, &b)
         b.appendQuoted { $0.appendDecimal(value) }
     }
 
-    mutating func bool(_ name: StaticString, _ value: Bool, _ b: inout [UInt8]) {
+    mutating func bool<B: ByteSink>(_ name: StaticString, _ value: Bool, _ b: inout B) {
         guard value else { return }
         key(name, &b)
         b.appendASCII("true")
     }
 
-    mutating func string(_ name: StaticString, _ value: String, _ b: inout [UInt8]) {
+    mutating func string<B: ByteSink>(_ name: StaticString, _ value: String, _ b: inout B) {
         guard !value.isEmpty else { return }
         key(name, &b)
         b.appendJSONString(value)
     }
 
     /// An enum field: left out when 0, its name when it has one, else the number.
-    mutating func protoEnum<T: BinaryInteger>(_ name: StaticString, _ value: T, _ enumName: String?,
-                                              _ b: inout [UInt8]) {
+    mutating func protoEnum<T: BinaryInteger, B: ByteSink>(_ name: StaticString, _ value: T, _ enumName: String?,
+                                                         _ b: inout B) {
         guard value != 0 else { return }
         key(name, &b)
         if let enumName {
@@ -300,18 +329,13 @@ private struct JSONObject {
     }
 }
 
-extension Array where Element == UInt8 {
+extension ByteSink {
     /// A value written between quotes by `body`; for text that needs no escaping (addresses,
     /// numbers, names made of ASCII letters and punctuation).
-    fileprivate mutating func appendQuoted(_ body: (inout [UInt8]) -> Void) {
+    fileprivate mutating func appendQuoted(_ body: (inout Self) -> Void) {
         append(UInt8(ascii: "\""))
         body(&self)
         append(UInt8(ascii: "\""))
-    }
-
-    /// A protojson `Timestamp`, quoted.
-    fileprivate mutating func appendJSONTimestamp(_ time: FlowTime) {
-        appendQuoted { $0.appendProtoTimestamp(time) }
     }
 
     /// A JSON string as protojson writes it and `encoding/json` then re-escapes it: `\"`,
@@ -322,7 +346,7 @@ extension Array where Element == UInt8 {
         var text = text
         text.withUTF8 { utf8 in
             var runStart = 0
-            var i = 0
+            var i = jsonPlainPrefix(utf8)
             while i < utf8.count {
                 let byte = utf8[i]
                 let escape: StaticString
@@ -359,4 +383,38 @@ extension Array where Element == UInt8 {
         }
         append(UInt8(ascii: "\""))
     }
+}
+
+/// How many bytes at the start of `utf8` need no escaping, checked sixteen at a time (the last
+/// few padded with a letter): labels and names almost never hold a byte to escape.
+private func jsonPlainPrefix(_ utf8: UnsafeBufferPointer<UInt8>) -> Int {
+    guard let base = utf8.baseAddress else { return 0 }
+    var i = 0
+    while i + 16 <= utf8.count {
+        if jsonNeedsEscape(UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<UInt8>.self)) { return i }
+        i += 16
+    }
+    guard i < utf8.count else { return i }
+    var tail = SIMD16<UInt8>(repeating: UInt8(ascii: "a"))
+    withUnsafeMutableBytes(of: &tail) { $0.copyMemory(from: UnsafeRawBufferPointer(start: base + i, count: utf8.count - i)) }
+    return jsonNeedsEscape(tail) ? i : utf8.count
+}
+
+/// Whether any of sixteen bytes is one `appendJSONString` escapes (or the first byte of U+2028 and
+/// U+2029). Vector operands throughout: a comparison with a scalar, and `any`, are not vector
+/// instructions; the constants are made here rather than as globals, which would be checked for
+/// initialization on every use.
+@inline(__always)
+private func jsonNeedsEscape(_ v: SIMD16<UInt8>) -> Bool {
+    let low = SIMD16<UInt8>(repeating: 0x20)
+    let quote = SIMD16<UInt8>(repeating: UInt8(ascii: "\""))
+    let backslash = SIMD16<UInt8>(repeating: UInt8(ascii: "\\"))
+    let less = SIMD16<UInt8>(repeating: UInt8(ascii: "<"))
+    let greater = SIMD16<UInt8>(repeating: UInt8(ascii: ">"))
+    let ampersand = SIMD16<UInt8>(repeating: UInt8(ascii: "&"))
+    let lineSeparatorLead = SIMD16<UInt8>(repeating: 0xE2)
+    let special = (v .< low) .| (v .== quote) .| (v .== backslash) .| (v .== less) .| (v .== greater)
+        .| (v .== ampersand) .| (v .== lineSeparatorLead)
+    let lanes = unsafeBitCast(special, to: (UInt64, UInt64).self)
+    return lanes.0 | lanes.1 != 0
 }

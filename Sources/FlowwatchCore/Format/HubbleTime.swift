@@ -39,7 +39,7 @@ public enum HubbleTimeFormat: String, Sendable, Hashable, CaseIterable {
     }
 }
 
-extension Array where Element == UInt8 {
+extension ByteSink {
     /// A Hubble text timestamp, `N/A` for a time protobuf would reject (as Hubble's
     /// `fmtTimestamp`).
     mutating func appendHubbleTime(_ time: FlowTime, _ format: HubbleTimeFormat) {
@@ -100,10 +100,20 @@ extension Array where Element == UInt8 {
     /// protojson's `Timestamp`: RFC 3339 in UTC with 0, 3, 6 or 9 fraction digits, whichever
     /// is the shortest that is exact.
     mutating func appendProtoTimestamp(_ time: FlowTime) {
+        appendProtoSeconds(time)
+        appendProtoFraction(time)
+    }
+
+    /// A protojson timestamp's date and time of day, `2006-01-02T15:04:05`.
+    mutating func appendProtoSeconds(_ time: FlowTime) {
         let c = CivilTime(time)
         appendDate(c)
         append(UInt8(ascii: "T"))
         appendClock(c)
+    }
+
+    /// A protojson timestamp's fraction of a second and zone, `.123Z`.
+    mutating func appendProtoFraction(_ time: FlowTime) {
         let nanos = time.nanos
         if nanos != 0 {
             let digits = nanos % 1_000_000 == 0 ? 3 : nanos % 1000 == 0 ? 6 : 9

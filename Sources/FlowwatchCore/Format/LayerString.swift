@@ -393,7 +393,9 @@ extension Array where Element == UInt8 {
     private mutating func appendBool(_ value: Bool) {
         if value { appendASCII("true") } else { appendASCII("false") }
     }
+}
 
+extension ByteSink {
     /// gopacket's ICMP `TypeCode.String()`: `EchoRequest`, `DestinationUnreachable(Port)`,
     /// `Redirect(Code: 9)` for a code the type's table lacks, `42(0)` for an unknown type.
     mutating func appendICMPTypeCode(_ names: (type: StaticString?, hasCodes: Bool, code: StaticString?),

@@ -2,8 +2,98 @@
 ///
 /// The formatters run once per event on the hot path, so they append ASCII straight into a
 /// reusable `[UInt8]` instead of going through `String(format:)` or interpolation: no Foundation,
-/// no intermediate strings for numbers and addresses.
-extension Array where Element == UInt8 {
+/// no intermediate strings for numbers and addresses. The writers are generic over `ByteSink`,
+/// so a formatter can also write a whole line through a `ByteCursor` into a `LineBuffer`,
+/// without the array's uniqueness and capacity checks on every append.
+protocol ByteSink {
+    mutating func append(_ byte: UInt8)
+    mutating func append(contentsOf bytes: UnsafeBufferPointer<UInt8>)
+}
+
+extension Array: ByteSink where Element == UInt8 {}
+
+/// Writes into raw memory of a fixed size, noting (instead of writing) anything that does not
+/// fit. `LineBuffer` hands one out per line.
+struct ByteCursor: ByteSink {
+    private var next: UnsafeMutablePointer<UInt8>
+    private let end: UnsafeMutablePointer<UInt8>
+    private(set) var overflowed = false
+
+    init(_ room: UnsafeMutableBufferPointer<UInt8>) {
+        next = room.baseAddress!
+        end = next + room.count
+    }
+
+    func written(in room: UnsafeMutableBufferPointer<UInt8>) -> Int { next - room.baseAddress! }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        guard next < end else {
+            overflowed = true
+            return
+        }
+        next.pointee = byte
+        next += 1
+    }
+
+    @inline(__always)
+    mutating func append(contentsOf bytes: UnsafeBufferPointer<UInt8>) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        let count = bytes.count
+        guard count <= end - next else {
+            overflowed = true
+            return
+        }
+        // Keys, names and numbers are a few bytes: two overlapping loads and stores beat a call
+        // to memcpy (which a byte loop would be turned back into).
+        let from = UnsafeRawPointer(base)
+        let to = UnsafeMutableRawPointer(next)
+        if count >= 8 && count <= 16 {
+            to.storeBytes(of: from.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self),
+                          toByteOffset: count - 8, as: UInt64.self)
+        } else if count >= 4 && count < 8 {
+            to.storeBytes(of: from.loadUnaligned(as: UInt32.self), as: UInt32.self)
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self),
+                          toByteOffset: count - 4, as: UInt32.self)
+        } else if count < 4 {
+            next[0] = base[0]
+            if count > 1 { next[count - 1] = base[count - 1] }
+            if count > 2 { next[1] = base[1] }
+        } else {
+            next.update(from: base, count: count)
+        }
+        next += count
+    }
+}
+
+/// Room for one line of output, written through a `ByteCursor` (no uniqueness or capacity check
+/// per append) and then appended to the output in one copy. A line that does not fit is written
+/// again into twice the room, which the buffer keeps.
+struct LineBuffer {
+    private var room: [UInt8]
+
+    init(capacity: Int = 2048) {
+        room = [UInt8](repeating: 0, count: capacity)
+    }
+
+    mutating func append(to output: inout [UInt8], _ body: (inout ByteCursor) -> Void) {
+        while true {
+            let written: Int? = room.withUnsafeMutableBufferPointer { room in
+                var cursor = ByteCursor(room)
+                body(&cursor)
+                return cursor.overflowed ? nil : cursor.written(in: room)
+            }
+            if let written {
+                room.withUnsafeBufferPointer { output.append(contentsOf: UnsafeBufferPointer(rebasing: $0[..<written])) }
+                return
+            }
+            room = [UInt8](repeating: 0, count: room.count * 2)
+        }
+    }
+}
+
+extension ByteSink {
     @inline(__always)
     mutating func appendASCII(_ text: StaticString) {
         text.withUTF8Buffer { append(contentsOf: $0) }
@@ -12,8 +102,8 @@ extension Array where Element == UInt8 {
     @inline(__always)
     mutating func append(_ text: String) {
         // Native strings are contiguous UTF-8: one copy instead of a walk through the view.
-        let copied: Void? = text.utf8.withContiguousStorageIfAvailable { append(contentsOf: $0) }
-        if copied == nil { append(contentsOf: text.utf8) }
+        var text = text
+        text.withUTF8 { append(contentsOf: $0) }
     }
 
     /// `%d`.
@@ -31,22 +121,39 @@ extension Array where Element == UInt8 {
         appendUnsigned(UInt64(value.magnitude), minimumDigits: width)
     }
 
-    /// Digits are written right to left into stack storage, then appended in one go.
+    /// Digits are written right to left, two at a time, into stack storage, then appended in one
+    /// go; one and two digits (most fields, and every part of a timestamp) are appended directly.
     private mutating func appendUnsigned(_ value: UInt64, minimumDigits: Int) {
-        var storage: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 20 digits, no allocation
-        Swift.withUnsafeMutableBytes(of: &storage) { digits in
-            var start = digits.count
+        if value < 100 && minimumDigits <= 2 {
+            let tens = UInt8(truncatingIfNeeded: value / 10)
+            if tens != 0 || minimumDigits == 2 { append(UInt8(ascii: "0") + tens) }
+            append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10))
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in  // 20 digits fit any UInt64
+            let base = digits.baseAddress!
+            var start = 20
             var v = value
-            repeat {
-                start -= 1
-                digits[start] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v % 10)
-                v /= 10
-            } while v != 0
-            while digits.count - start < minimumDigits && start > 0 {
-                start -= 1
-                digits[start] = UInt8(ascii: "0")
+            while v >= 100 {
+                let pair = v % 100
+                v /= 100
+                start -= 2
+                base[start] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: pair / 10)
+                base[start + 1] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: pair % 10)
             }
-            append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[start...]).assumingMemoryBound(to: UInt8.self))
+            if v >= 10 {
+                start -= 2
+                base[start] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v / 10)
+                base[start + 1] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v % 10)
+            } else {
+                start -= 1
+                base[start] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v)
+            }
+            while 20 - start < minimumDigits && start > 0 {
+                start -= 1
+                base[start] = UInt8(ascii: "0")
+            }
+            append(contentsOf: UnsafeBufferPointer(start: base + start, count: 20 - start))
         }
     }
 
@@ -85,13 +192,20 @@ extension Array where Element == UInt8 {
 
     mutating func appendIPv4(_ address: IPv4Address) {
         let o = address.octets
-        appendDecimal(o.0)
+        appendOctet(o.0)
         append(UInt8(ascii: "."))
-        appendDecimal(o.1)
+        appendOctet(o.1)
         append(UInt8(ascii: "."))
-        appendDecimal(o.2)
+        appendOctet(o.2)
         append(UInt8(ascii: "."))
-        appendDecimal(o.3)
+        appendOctet(o.3)
+    }
+
+    @inline(__always)
+    private mutating func appendOctet(_ value: UInt8) {
+        if value >= 100 { append(UInt8(ascii: "0") + value / 100) }
+        if value >= 10 { append(UInt8(ascii: "0") + value / 10 % 10) }
+        append(UInt8(ascii: "0") + value % 10)
     }
 
     /// Go's `net.IP.String()`: RFC 5952 form (the first longest run of two or more zero groups
