@@ -10,7 +10,7 @@
 /// - nothing captured: `[unknown]`; bytes present but the first layer undecodable: `[error]`.
 ///
 /// A TCP segment without SYN, ACK, RST or FIN prints no trailing space (Cilium's does).
-extension Array where Element == UInt8 {
+extension ByteSink {
     mutating func appendConnectionSummary(_ dissection: PacketDissection, packetLength: Int) {
         var source: IPAddress?
         var destination: IPAddress?

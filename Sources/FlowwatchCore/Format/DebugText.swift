@@ -5,7 +5,7 @@
 /// memory, so their bytes in memory order are the address in text order; revnat indexes and
 /// some ports are network-order u16s. Differences from Cilium: `Socket assign` prints a
 /// failure as `errno N` rather than the C library's message.
-extension Array where Element == UInt8 {
+extension ByteSink {
     mutating func appendDebugText(_ m: DebugMessage, interfaceName: (UInt32) -> String?) {
         let a1 = m.arg1, a2 = m.arg2, a3 = m.arg3
         switch m.subtype.rawValue {

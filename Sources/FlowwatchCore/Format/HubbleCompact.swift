@@ -10,23 +10,27 @@
 /// (drops, captures). Hubble colours these lines on a terminal; flowwatch writes plain text.
 public struct HubbleCompactWriter: FlowOutput {
     public var options: HubbleOptions
+    private var line = LineBuffer(capacity: 512)
 
     public init(options: HubbleOptions = HubbleOptions()) {
         self.options = options
     }
 
     public mutating func write(_ event: FlowEvent, into b: inout [UInt8]) {
-        switch event {
-        case .flow(let f): writeFlow(f, into: &b)
-        case .debug(let d): writeDebug(d, into: &b)
-        case .lost(let l): writeLost(l, into: &b)
+        let options = options
+        line.append(to: &b) {
+            switch event {
+            case .flow(let f): Self.writeFlow(f, options, into: &$0)
+            case .debug(let d): Self.writeDebug(d, options, into: &$0)
+            case .lost(let l): Self.writeLost(l, options, into: &$0)
+            }
         }
     }
 
     /// `%s%s: %s %s %s %s %s %s %s (%s)\n`: time, node, source, its identity, arrow,
     /// destination, its identity, type, verdict, summary.
-    private func writeFlow(_ f: Flow, into b: inout [UInt8]) {
-        writePrefix(f.time, f.nodeName, into: &b)
+    private static func writeFlow<B: ByteSink>(_ f: Flow, _ options: HubbleOptions, into b: inout B) {
+        writePrefix(f.time, f.nodeName, options, into: &b)
         let swap = f.isReply == true
         b.appendHubbleHost(f, source: !swap, translate: options.translateIPs)
         b.append(UInt8(ascii: " "))
@@ -49,8 +53,8 @@ public struct HubbleCompactWriter: FlowOutput {
     }
 
     /// `%s%s: %s %s MARK: %s CPU: %s (%s)\n`: time, node, endpoint, type, hash, CPU, message.
-    private func writeDebug(_ d: DebugEvent, into b: inout [UInt8]) {
-        writePrefix(d.time, d.nodeName, into: &b)
+    private static func writeDebug<B: ByteSink>(_ d: DebugEvent, _ options: HubbleOptions, into b: inout B) {
+        writePrefix(d.time, d.nodeName, options, into: &b)
         b.appendHubbleEndpointShort(d.source)
         b.append(UInt8(ascii: " "))
         b.appendHubbleDebugType(d)
@@ -64,7 +68,7 @@ public struct HubbleCompactWriter: FlowOutput {
     }
 
     /// `%s EVENTS LOST: %s CPU(%d) %d\n` (never with the node name, as in Hubble).
-    private func writeLost(_ l: LostEvent, into b: inout [UInt8]) {
+    private static func writeLost<B: ByteSink>(_ l: LostEvent, _ options: HubbleOptions, into b: inout B) {
         b.appendHubbleTime(l.time, options.timeFormat)
         b.appendASCII(" EVENTS LOST: ")
         b.append(l.source.name)
@@ -74,7 +78,8 @@ public struct HubbleCompactWriter: FlowOutput {
     }
 
     /// `time[ [node]]: `.
-    private func writePrefix(_ time: FlowTime, _ nodeName: String, into b: inout [UInt8]) {
+    private static func writePrefix<B: ByteSink>(_ time: FlowTime, _ nodeName: String, _ options: HubbleOptions,
+                                                  into b: inout B) {
         b.appendHubbleTime(time, options.timeFormat)
         if options.printNodeName {
             b.appendASCII(" [")

@@ -1,6 +1,6 @@
 /// The text pieces `hubble observe` builds its compact, dict and table lines from
 /// (`hubble/pkg/printer/printer.go`), written straight into the output buffer.
-extension Array where Element == UInt8 {
+extension ByteSink {
     /// `GetHostNames` for one side: `namespace/pod` (with IP translation) or the address, then
     /// `:port` when the transport has a non-zero one (IPv6 addresses bracketed); the MAC when
     /// the packet had no IP header; nothing when it had neither.

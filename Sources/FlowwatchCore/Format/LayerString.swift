@@ -6,7 +6,7 @@
 /// Differences from gopacket: ports print without IANA service names (gopacket writes
 /// `8000(irdmi)`, flowwatch `8000`), and the layers Cilium's parser lacks (Dot1Q, ARP, IPv6
 /// routing / fragment / destination headers) print as gopacket would print them if it had them.
-extension Array where Element == UInt8 {
+extension ByteSink {
     mutating func appendLayerString(_ layer: PacketLayer, _ p: UnsafeRawBufferPointer) {
         switch layer {
         case .ethernet(let h):

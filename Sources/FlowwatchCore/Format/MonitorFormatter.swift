@@ -50,6 +50,11 @@ public struct MonitorFormatter: Sendable {
     /// Appends the lines for `event`, each ending in a newline; nothing if this verbosity does
     /// not show the event.
     public func write(_ event: MonitorEvent, into buffer: inout [UInt8]) {
+        write(event, to: &buffer)
+    }
+
+    /// The same, into any sink (the printer writes through a `LineBuffer`).
+    func write<B: ByteSink>(_ event: MonitorEvent, to buffer: inout B) {
         switch event.payload {
         case .lost(let count):
             buffer.appendCPU(event.cpu)
@@ -78,7 +83,7 @@ public struct MonitorFormatter: Sendable {
 
     // MARK: - Trace
 
-    private func writeTrace(_ t: TraceNotify, cpu: UInt32, packet: UnsafeRawBufferPointer, into b: inout [UInt8]) {
+    private func writeTrace<B: ByteSink>(_ t: TraceNotify, cpu: UInt32, packet: UnsafeRawBufferPointer, into b: inout B) {
         let dissection = PacketDissector.dissect(packet, from: t.firstLayer)
         if verbosity < .verbose {
             b.appendTraceSummary(t)
@@ -132,7 +137,7 @@ public struct MonitorFormatter: Sendable {
 
     // MARK: - Debug
 
-    private func writeDebug(_ d: DebugMessage, cpu: UInt32, into b: inout [UInt8]) {
+    private func writeDebug<B: ByteSink>(_ d: DebugMessage, cpu: UInt32, into b: inout B) {
         guard verbosity >= .debug else { return }
         b.appendCPU(cpu)
         b.appendASCII(" MARK ")
@@ -146,7 +151,7 @@ public struct MonitorFormatter: Sendable {
 
     // MARK: - Debug capture
 
-    private func writeCapture(_ c: DebugCapture, cpu: UInt32, packet: UnsafeRawBufferPointer, into b: inout [UInt8]) {
+    private func writeCapture<B: ByteSink>(_ c: DebugCapture, cpu: UInt32, packet: UnsafeRawBufferPointer, into b: inout B) {
         if verbosity < .verbose {
             // Only points with a summary prefix are shown, as in Cilium's `DumpInfo`.
             switch c.point {
@@ -208,7 +213,7 @@ public struct MonitorFormatter: Sendable {
 
     // MARK: - Drop
 
-    private func writeDrop(_ d: DropNotify, cpu: UInt32, packet: UnsafeRawBufferPointer, into b: inout [UInt8]) {
+    private func writeDrop<B: ByteSink>(_ d: DropNotify, cpu: UInt32, packet: UnsafeRawBufferPointer, into b: inout B) {
         let dissection = PacketDissector.dissect(packet, from: d.firstLayer)
         if verbosity < .verbose {
             b.appendASCII("xx drop (")
@@ -255,13 +260,13 @@ public struct MonitorFormatter: Sendable {
     // MARK: - Shared pieces
 
     /// `src->dst`, reserved identities by name unless numeric output was asked for.
-    private func appendIdentities(_ source: SecurityIdentity, _ destination: SecurityIdentity, into b: inout [UInt8]) {
+    private func appendIdentities<B: ByteSink>(_ source: SecurityIdentity, _ destination: SecurityIdentity, into b: inout B) {
         appendIdentity(source, into: &b)
         b.appendASCII("->")
         appendIdentity(destination, into: &b)
     }
 
-    private func appendIdentity(_ identity: SecurityIdentity, into b: inout [UInt8]) {
+    private func appendIdentity<B: ByteSink>(_ identity: SecurityIdentity, into b: inout B) {
         if !numericIdentities, let name = identity.reservedName {
             b.append(name)
         } else {
@@ -270,7 +275,7 @@ public struct MonitorFormatter: Sendable {
     }
 }
 
-extension Array where Element == UInt8 {
+extension ByteSink {
     /// `CPU %02d:`.
     mutating func appendCPU(_ cpu: UInt32) {
         appendASCII("CPU ")
@@ -279,8 +284,7 @@ extension Array where Element == UInt8 {
     }
 
     mutating func appendSeparator() {
-        append(contentsOf: repeatElement(UInt8(ascii: "-"), count: 78))
-        appendASCII("\n")
+        appendASCII("------------------------------------------------------------------------------\n")
     }
 
     /// The start of every -vv header (trace, drop, capture): the separator line, then

@@ -82,6 +82,9 @@ public struct EventMatcher: Sendable {
 /// Turns matched events into text: `cilium monitor`'s lines or one of Hubble's formats.
 public struct EventPrinter: Sendable {
     private let monitor: MonitorFormatter?
+    /// Where `cilium monitor` lines are written before they join the output (Hubble's writers
+    /// keep their own).
+    private var monitorLine = LineBuffer(capacity: 512)
     private var hubble: (any FlowOutput)?
     /// Hubble formats show debug events only when asked (`-v`), as `cilium monitor` does.
     private let showDebugEvents: Bool
@@ -120,7 +123,7 @@ public struct EventPrinter: Sendable {
     /// Appends the text of one event.
     public mutating func write(_ match: inout EventMatcher.Match, builder: borrowing FlowBuilder, into buffer: inout [UInt8]) {
         if let monitor {
-            monitor.write(match.event, into: &buffer)
+            monitorLine.append(to: &buffer) { monitor.write(match.event, to: &$0) }
         } else if hubble != nil, showDebugEvents || !match.isDebug {
             hubble!.write(match.flow(with: builder), into: &buffer)
         }
