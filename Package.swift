@@ -97,10 +97,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // `make bench`'s micro-benchmarks (ring, filters), beside the figures Hubble publishes.
+        // `make bench`'s micro-benchmarks (ring, filters, the served stream), beside their baselines.
         .executableTarget(
             name: "fwbench",
-            dependencies: ["FlowwatchCore"]
+            dependencies: ["FlowwatchCore", "FlowwatchServer", "FlowwatchAPI"]
         ),
         .testTarget(
             name: "FlowwatchCoreTests",

@@ -72,6 +72,10 @@ live=$("$here/bench-live.sh" "$flowwatch")
 # Micro-benchmarks on a TCP flow of samples/tcp.fwrec (fwbench: best of 5 loops each).
 micro=$("$fwbench" "$here/../samples/tcp.fwrec" "${BENCH_ITERATIONS:-5000000}")
 ns() { awk -v k="$1" '$1 == k {printf "%.1f", $2}' <<<"$micro"; }
+# The served stream: one GetFlows client reading the recording's first 65,535 events from a ring,
+# beside the same ring query and proto conversion in-process (fwbench serve).
+serve=$("$fwbench" serve "$work/in.fwrec" "$runs")
+served() { awk -v k="$1" -v f="$2" '$1 == k {print $f}' <<<"$serve"; }
 
 row() { # what, how, figure, spread, baseline, ratio
 	printf '| %s | %s | %s | %s | %s | %s |\n' "$@"
@@ -105,6 +109,9 @@ row() { # what, how, figure, spread, baseline, ratio
 		"$(rate "$lines" "$fw_json") lines/s" "$fw_json_min-$fw_json_max" "-" "-"
 	row "decode + filter" "replay with a filter no flow matches (decode, flow, filter; nothing printed)" \
 		"$(rate "$records" "$fw_decode") events/s" "$fw_decode_min-$fw_decode_max" "-" "-"
+	row "served stream" "one GetFlows client over the unix socket, all $(served flows 2) flows of a ring (fwbench serve) vs the same ring query and proto conversion in-process" \
+		"$(served served 2) flows/s" "$(served served 3)-$(served served 4) flows/s" "$(served in_process 2) flows/s" \
+		"$(awk -v a="$(served served 2)" -v b="$(served in_process 2)" 'BEGIN {printf "%.2fx", a / b}')"
 	echo
 	echo "Ring and filters (fwbench, Sources/fwbench): the best of 5 loops of ${BENCH_ITERATIONS:-5000000} operations on"
 	echo "a TCP flow of samples/tcp.fwrec, beside the figures Hubble publishes for its Go ring and filters"

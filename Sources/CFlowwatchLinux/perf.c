@@ -1,9 +1,13 @@
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/epoll.h>
 #include <linux/perf_event.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "flowwatch_linux.h"
@@ -14,7 +18,49 @@ struct fw_perf {
 	fw_lost_fn on_lost;
 	void *ctx;
 	uint64_t unknown;
+	/* Ring i belongs to cpus[i]: we name the CPUs to libbpf, so its buffer index is ours too. */
+	int ring_cnt;
+	int *cpus;
+	/* The most bytes ring i held when the reader came to drain it, since the last fw_perf_usage. */
+	_Atomic uint64_t *peak;
 };
+
+/* The online CPUs below `limit`, as /sys/devices/system/cpu/online lists them ("0-3,5"). */
+static int online_cpus(int limit, int **out)
+{
+	char buf[4096];
+	FILE *f = fopen("/sys/devices/system/cpu/online", "re");
+	size_t len;
+	int *cpus, n = 0;
+
+	if (!f)
+		return -errno;
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = 0;
+	cpus = calloc(limit > 0 ? limit : 1, sizeof(*cpus));
+	if (!cpus)
+		return -ENOMEM;
+	for (char *p = buf; *p;) {
+		char *end;
+		long lo = strtol(p, &end, 10), hi = lo;
+		if (end == p)
+			break;
+		if (*end == '-')
+			hi = strtol(end + 1, &end, 10);
+		for (long c = lo; c <= hi && c < limit; c++)
+			cpus[n++] = (int)c;
+		if (*end != ',')
+			break;
+		p = end + 1;
+	}
+	if (n == 0) {
+		free(cpus);
+		return -ENOENT;
+	}
+	*out = cpus;
+	return n;
+}
 
 /* PERF_SAMPLE_TIME | PERF_SAMPLE_RAW: the fields follow the header in this order. */
 struct sample_time_raw {
@@ -68,8 +114,33 @@ struct fw_perf *fw_perf_open(int map_fd, size_t pages, uint32_t wakeup_bytes, fw
 	struct perf_event_attr attr;
 	struct fw_perf *perf = calloc(1, sizeof(*perf));
 
+	struct bpf_map_info info;
+	__u32 info_len = sizeof(info);
+	int limit = libbpf_num_possible_cpus(), err;
+	LIBBPF_OPTS(perf_buffer_raw_opts, opts);
+
 	if (!perf)
 		return NULL;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(map_fd, &info, &info_len) == 0 && info.max_entries && (int)info.max_entries < limit)
+		limit = (int)info.max_entries;
+	err = online_cpus(limit, &perf->cpus);
+	if (err < 0) {
+		free(perf);
+		errno = -err;
+		return NULL;
+	}
+	perf->ring_cnt = err;
+	perf->peak = calloc(perf->ring_cnt, sizeof(*perf->peak));
+	if (!perf->peak) {
+		free(perf->cpus);
+		free(perf);
+		errno = ENOMEM;
+		return NULL;
+	}
+	opts.cpu_cnt = perf->ring_cnt;
+	opts.cpus = perf->cpus;
+	opts.map_keys = perf->cpus;
 	perf->on_sample = on_sample;
 	perf->on_lost = on_lost;
 	perf->ctx = ctx;
@@ -90,9 +161,11 @@ struct fw_perf *fw_perf_open(int map_fd, size_t pages, uint32_t wakeup_bytes, fw
 		attr.wakeup_events = 1;
 	}
 
-	perf->pb = perf_buffer__new_raw(map_fd, pages, &attr, on_event, perf, NULL);
+	perf->pb = perf_buffer__new_raw(map_fd, pages, &attr, on_event, perf, &opts);
 	if (!perf->pb) {
-		int err = errno;
+		err = errno;
+		free(perf->peak);
+		free(perf->cpus);
 		free(perf);
 		errno = err;
 		return NULL;
@@ -100,16 +173,74 @@ struct fw_perf *fw_perf_open(int map_fd, size_t pages, uint32_t wakeup_bytes, fw
 	return perf;
 }
 
+/* Bytes written to ring i and not yet read. Only the kernel moves data_head (read it with acquire,
+ * as perf_event_mmap_page says); only this reader moves data_tail. */
+static uint64_t pending(struct fw_perf *perf, int i, uint64_t *size)
+{
+	void *base;
+	size_t mmap_size;
+	struct perf_event_mmap_page *header;
+
+	if (perf_buffer__buffer(perf->pb, i, &base, &mmap_size) < 0)
+		return 0;
+	header = base;
+	*size = mmap_size;
+	return __atomic_load_n(&header->data_head, __ATOMIC_ACQUIRE) - header->data_tail;
+}
+
+/* Drains every ring that holds something, noting first how full it had become: between two
+ * drains a ring only fills, so the fill seen here is the peak of that interval. Two loads per
+ * ring per sweep, next to reading a wake-up's worth of records. */
+static int sweep(struct fw_perf *perf)
+{
+	int handled = 0;
+
+	for (int i = 0; i < perf->ring_cnt; i++) {
+		uint64_t size = 0, used = pending(perf, i, &size), peak;
+		if (!used)
+			continue;
+		peak = atomic_load_explicit(&perf->peak[i], memory_order_relaxed);
+		while (used > peak &&
+		       !atomic_compare_exchange_weak_explicit(&perf->peak[i], &peak, used, memory_order_relaxed,
+							      memory_order_relaxed))
+			;
+		if (perf_buffer__consume_buffer(perf->pb, i) < 0)
+			return -errno;
+		handled++;
+	}
+	return handled;
+}
+
 int fw_perf_poll(struct fw_perf *perf, int timeout_ms)
 {
-	int n = perf_buffer__poll(perf->pb, timeout_ms);
-	return n < 0 ? -errno : n;
+	struct epoll_event events[16];
+	int n = epoll_wait(perf_buffer__epoll_fd(perf->pb), events, 16, timeout_ms);
+
+	if (n < 0)
+		return -errno;
+	return sweep(perf);
 }
 
 int fw_perf_consume(struct fw_perf *perf)
 {
-	int err = perf_buffer__consume(perf->pb);
-	return err < 0 ? -errno : 0;
+	int n = sweep(perf);
+	return n < 0 ? n : 0;
+}
+
+int fw_perf_usage(struct fw_perf *perf, struct fw_perf_ring_usage *out, int capacity)
+{
+	int n = perf->ring_cnt < capacity ? perf->ring_cnt : capacity;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t size = 0;
+		out[i].cpu = perf->cpus[i];
+		out[i].used = pending(perf, i, &size);
+		out[i].size = size;
+		out[i].peak = atomic_exchange_explicit(&perf->peak[i], 0, memory_order_relaxed);
+		if (out[i].used > out[i].peak)
+			out[i].peak = out[i].used;
+	}
+	return perf->ring_cnt;
 }
 
 uint64_t fw_perf_unknown_records(const struct fw_perf *perf)
@@ -122,5 +253,7 @@ void fw_perf_close(struct fw_perf *perf)
 	if (!perf)
 		return;
 	perf_buffer__free(perf->pb);
+	free(perf->peak);
+	free(perf->cpus);
 	free(perf);
 }

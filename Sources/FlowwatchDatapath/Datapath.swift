@@ -170,6 +170,8 @@ public final class Datapath: @unchecked Sendable {
 
     /// PERF_RECORD_LOST totals per CPU.
     public var lostPerCPU: [UInt64] { reader?.lostPerCPU ?? [] }
+    /// Each CPU ring's fill and high-water mark since the previous call (see `PerfRingUsage`).
+    public func perfRingUsage() -> [PerfRingUsage] { reader?.usage() ?? [] }
     /// Perf records that were neither samples nor lost records (counted, never dropped silently).
     public var unknownRecords: UInt64 { reader?.unknownRecords ?? 0 }
 

@@ -52,9 +52,9 @@ final class PerfReader: @unchecked Sendable {
     func run() throws(DatapathError) {
         guard let perf else { return }
         while !stopped.load(ordering: .relaxed) {
+            // Every wake-up and every timeout reads all rings, noting how full each had become.
             let n = fw_perf_poll(perf, sweepMilliseconds)
             if n < 0 && n != -EINTR { throw .perf(errno: -n) }
-            if n == 0 { _ = fw_perf_consume(perf) }
             batchEnd()
         }
         // Drain what is still in the rings so nothing read by the kernel is left unshown.
@@ -71,5 +71,30 @@ final class PerfReader: @unchecked Sendable {
         if rc < 0 { throw .perf(errno: -rc) }
     }
 
+    /// Each CPU ring's fill now and its high-water mark since the previous call, which starts a
+    /// new interval. Any thread; the reader's hot path pays two loads per ring per sweep for it.
+    func usage() -> [PerfRingUsage] {
+        guard let perf else { return [] }
+        var rings = [fw_perf_ring_usage](repeating: fw_perf_ring_usage(), count: lostPerCPU.count)
+        let n = Int(fw_perf_usage(perf, &rings, Int32(rings.count)))
+        return rings.prefix(n).map {
+            PerfRingUsage(cpu: Int($0.cpu), sizeBytes: $0.size, usedBytes: $0.used, peakBytes: $0.peak)
+        }
+    }
+
     deinit { fw_perf_close(perf) }
+}
+
+/// How full one CPU's perf ring is. The kernel drops a CPU's events (PERF_RECORD_LOST) when its
+/// ring has no room for the next record, so a peak close to `sizeBytes` is loss about to happen.
+public struct PerfRingUsage: Sendable, Equatable {
+    public var cpu: Int
+    /// The ring's data area.
+    public var sizeBytes: UInt64
+    /// Written and not yet read when asked (usually little: the reader drains every wake-up).
+    public var usedBytes: UInt64
+    /// The most that was waiting when the reader came to drain the ring, since the previous ask.
+    public var peakBytes: UInt64
+
+    public var peakRatio: Double { sizeBytes == 0 ? 0 : Double(peakBytes) / Double(sizeBytes) }
 }

@@ -42,16 +42,20 @@ public enum ServerTarget: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// TLS for a client: the CA that signed the server's certificate (the system's roots if nil),
-/// and for mutual TLS the client's own certificate and key (PEM files).
+/// for mutual TLS the client's own certificate and key (PEM files), and the name the server's
+/// certificate must carry when it is not the address dialled (Hubble Relay's
+/// `<node>.<cluster>.hubble-grpc.cilium.io`).
 public struct ClientTLS: Sendable, Equatable {
     public var ca: String?
     public var certificate: String?
     public var key: String?
+    public var serverName: String?
 
-    public init(ca: String? = nil, certificate: String? = nil, key: String? = nil) {
+    public init(ca: String? = nil, certificate: String? = nil, key: String? = nil, serverName: String? = nil) {
         self.ca = ca
         self.certificate = certificate
         self.key = key
+        self.serverName = serverName
     }
 }
 
@@ -76,6 +80,8 @@ public func withObserverClient<Result: Sendable>(
     }
     var config = HTTP2ClientTransport.Posix.Config.defaults
     if let windowSize { config.http2.targetWindowSize = windowSize }
+    // The authority is both the TLS SNI name and the name the certificate is checked against.
+    if let serverName = tls?.serverName { config.http2.authority = serverName }
     let transport = try HTTP2ClientTransport.Posix(target: target.resolvable, transportSecurity: security, config: config)
     return try await withGRPCClient(transport: transport) { client in
         try await body(Observer_Observer.Client(wrapping: client))

@@ -89,17 +89,20 @@ public struct ObserverService: Observer_Observer.SimpleServiceProtocol {
         } catch {
             throw RPCError(code: .invalidArgument, message: error.description)
         }
+        let mask = try FlowFieldMask(request)
         let metrics = metrics
-        try await stream(.flows, selection, filter: filter, into: response) { event in
+        try await stream(.flows, selection, filter: filter, into: response, context: context) { event in
             if case .lost(let l) = event, l.source == .hubbleRingBuffer { metrics?.lost(.hubbleRingBuffer, l.numEventsLost) }
-            return Observer_GetFlowsResponse(event)
+            guard var r = Observer_GetFlowsResponse(event) else { return nil }
+            if let mask, case .flow? = r.responseTypes { r.flow = mask.apply(r.flow) }
+            return r
         }
     }
 
     public func getDebugEvents(request: Observer_GetDebugEventsRequest, response: RPCWriter<Observer_GetDebugEventsResponse>,
                                context: ServerContext) async throws {
         let selection = try EventSelection(request)
-        try await stream(.debugEvents, selection, filter: FlowFilterSet(), into: response) { event in
+        try await stream(.debugEvents, selection, filter: FlowFilterSet(), into: response, context: context) { event in
             guard case .debug(let d) = event else { return nil }
             return Observer_GetDebugEventsResponse(d)
         }
@@ -144,7 +147,7 @@ public struct ObserverService: Observer_Observer.SimpleServiceProtocol {
     /// Conversion happens on that thread too, so many clients use many cores.
     private func stream<Response: Sendable>(
         _ kind: EventKind, _ selection: EventSelection, filter: FlowFilterSet, into writer: RPCWriter<Response>,
-        convert: @escaping @Sendable (FlowEvent) -> Response?
+        context: ServerContext, convert: @escaping @Sendable (FlowEvent) -> Response?
     ) async throws {
         let handoff = EventHandoff<Response>(capacity: options.streamBuffer)
         let backend = backend
@@ -158,9 +161,17 @@ public struct ObserverService: Observer_Observer.SimpleServiceProtocol {
         }
         guard started else { throw RPCError(code: .resourceExhausted, message: "no thread for another stream") }
         defer { handoff.cancel() }
-        while let batch = await handoff.next() {
-            try await writer.write(contentsOf: batch)
+        // gRPC tells a handler that its client went away (or its deadline passed) through the RPC's
+        // cancellation handle, not by cancelling the task: without this, a follow stream on an
+        // idle ring would keep its reader until the next event failed to write.
+        try await withRPCCancellationHandler {
+            while let batch = await handoff.next() {
+                try await writer.write(contentsOf: batch)
+            }
+        } onCancelRPC: {
+            handoff.cancel()
         }
+        if context.cancellation.isCancelled { throw RPCError(code: .cancelled, message: "the client cancelled or its deadline passed") }
         try Task.checkCancellation()
     }
 }

@@ -25,7 +25,11 @@ struct ServerClientOptions: ParsableArguments {
     @Option(name: .customLong("tls-client-key-file"), help: ArgumentHelp("Mutual TLS: this client's key (PEM).", valueName: "file"))
     var tlsClientKey: String?
 
-    static let valueOptions = ["--server", "--tls-ca-cert-files", "--tls-client-cert-file", "--tls-client-key-file"]
+    @Option(name: .customLong("tls-server-name"),
+            help: ArgumentHelp("The name to expect in the server's certificate, and to send as SNI (default: the --server host).", valueName: "name"))
+    var tlsServerName: String?
+
+    static let valueOptions = ["--server", "--tls-ca-cert-files", "--tls-client-cert-file", "--tls-client-key-file", "--tls-server-name"]
 
     func validate() throws {
         if (tlsClientCert == nil) != (tlsClientKey == nil) { throw ValidationError("--tls-client-cert-file and --tls-client-key-file go together") }
@@ -37,8 +41,8 @@ struct ServerClientOptions: ParsableArguments {
     }
 
     var clientTLS: ClientTLS? {
-        guard tls || tlsCA != nil || tlsClientCert != nil else { return nil }
-        return ClientTLS(ca: tlsCA, certificate: tlsClientCert, key: tlsClientKey)
+        guard tls || tlsCA != nil || tlsClientCert != nil || tlsServerName != nil else { return nil }
+        return ClientTLS(ca: tlsCA, certificate: tlsClientCert, key: tlsClientKey, serverName: tlsServerName)
     }
 }
 

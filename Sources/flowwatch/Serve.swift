@@ -148,6 +148,18 @@ func ownMetrics(datapath: Datapath, ring: EventRing, devices: Int, decodeErrors:
         samples.append(.init(name: "flowwatch_perf_lost_total", help: "Events the perf buffer lost (PERF_RECORD_LOST), per CPU",
                              type: "counter", labels: [("cpu", "\(cpu)")], value: Double(lost)))
     }
+    // The high-water mark, not the fill at scrape time: the reader drains every ring each wake-up,
+    // so a scrape almost always finds them empty, while a burst that nearly filled one between
+    // scrapes is what comes before PERF_RECORD_LOST. Each scrape starts a new interval.
+    let rings = datapath.perfRingUsage()
+    if let size = rings.first?.sizeBytes {
+        samples.append(.init(name: "flowwatch_perf_buffer_size_bytes", help: "Bytes in each CPU's perf buffer", value: Double(size)))
+    }
+    for ring in rings {
+        samples.append(.init(name: "flowwatch_perf_buffer_peak_ratio",
+                             help: "Highest fill of the CPU's perf buffer (0 to 1) the reader found since the previous scrape",
+                             labels: [("cpu", "\(ring.cpu)")], value: ring.peakRatio))
+    }
     let stats = datapath.runStatistics()
     samples.append(.init(name: "flowwatch_bpf_runs_total", help: "Runs of the observer program (BPF_ENABLE_STATS)", type: "counter", value: Double(stats.runs)))
     samples.append(.init(name: "flowwatch_bpf_run_time_seconds_total", help: "Kernel time spent in the observer program",

@@ -1,7 +1,8 @@
 // fwbench: the micro-benchmarks of `make bench` that Hubble publishes figures for (ring write
-// and read, flow filters), on flows from a real recording.
+// and read, flow filters), on flows from a real recording; and the served stream's rate.
 //
 //   fwbench RECORDING [iterations]
+//   fwbench serve RECORDING [runs]     (ServeBench.swift)
 //
 // Method: each figure is the best of 5 timed loops of `iterations` operations (default 5M),
 // CLOCK_MONOTONIC around the loop, divided by the count; results feed a checksum that is
@@ -36,8 +37,17 @@ func best(_ iterations: Int, _ body: (Int) -> Int) -> (Double, Int) {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
-    complain("usage: fwbench RECORDING [iterations]\n")
+    complain("usage: fwbench RECORDING [iterations] | fwbench serve RECORDING [runs]\n")
     exit(2)
+}
+if arguments[1] == "serve", arguments.count >= 3 {
+    do {
+        try await benchServe(path: arguments[2], runs: arguments.count > 3 ? max(1, Int(arguments[3]) ?? 5) : 5)
+    } catch {
+        complain("fwbench: \(error)\n")
+        exit(1)
+    }
+    exit(0)
 }
 let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 5_000_000 : 5_000_000
 

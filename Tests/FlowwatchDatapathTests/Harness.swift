@@ -99,6 +99,33 @@ final class Harness: @unchecked Sendable {
 
     /// Runs one packet through the ingress or egress program and returns what it wrote.
     func run(_ packet: [UInt8], egress: Bool) throws -> Result {
+        let (retval, output) = try runUnread(packet, egress: egress)
+        var events: [Emitted] = []
+        var lost: UInt64 = 0
+        for s in try read() {
+            switch s.kind {
+            case .event(let bytes):
+                guard let e = Emitted.parse(bytes) else { Issue.record("undecodable message \(bytes.prefix(16))"); continue }
+                events.append(e)
+            case .lost(let n):
+                lost += n
+            }
+        }
+        return Result(retval: retval, output: output, events: events, lost: lost)
+    }
+
+    /// Everything the perf rings hold now.
+    func read() throws -> [RawSample] {
+        collected.removeAll()
+        try reader.drain()
+        return collected
+    }
+
+    /// The perf rings' fill and high-water marks (and a new interval).
+    func perfUsage() -> [PerfRingUsage] { reader.usage() }
+
+    /// Runs one packet and leaves what it wrote in the perf ring of the CPU it ran on.
+    func runUnread(_ packet: [UInt8], egress: Bool) throws -> (retval: Int32, output: [UInt8]) {
         var out = [UInt8](repeating: 0, count: packet.count + 256)
         var skb = __sk_buff()
         skb.ifindex = ifindex
@@ -119,19 +146,6 @@ final class Harness: @unchecked Sendable {
             }
         }
         guard rc == 0 else { throw DatapathError.load(stage: "test-run", errno: errno, log: "") }
-        collected.removeAll()
-        try reader.drain()
-        var events: [Emitted] = []
-        var lost: UInt64 = 0
-        for s in collected {
-            switch s.kind {
-            case .event(let bytes):
-                guard let e = Emitted.parse(bytes) else { Issue.record("undecodable message \(bytes.prefix(16))"); continue }
-                events.append(e)
-            case .lost(let n):
-                lost += n
-            }
-        }
-        return Result(retval: Int32(bitPattern: opts.retval), output: Array(out.prefix(Int(opts.data_size_out))), events: events, lost: lost)
+        return (Int32(bitPattern: opts.retval), Array(out.prefix(Int(opts.data_size_out))))
     }
 }

@@ -137,7 +137,9 @@ struct ServeTests {
                                          "exec 3<>/dev/tcp/127.0.0.1/9965; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3"])
         #expect(metrics.stdout.contains("hubble_flows_processed_total{protocol=\"TCP\",subtype=\"to-endpoint\",type=\"Trace\",verdict=\"FORWARDED\"}")
                 && metrics.stdout.contains("hubble_tcp_flags_total{family=\"IPv4\",flag=\"SYN\"} ")
-                && metrics.stdout.contains("flowwatch_attached_devices 4"), "\(metrics.stdout)")
+                && metrics.stdout.contains("flowwatch_attached_devices 4")
+                && metrics.stdout.contains("flowwatch_perf_buffer_size_bytes 262144")
+                && metrics.stdout.contains("flowwatch_perf_buffer_peak_ratio{cpu=\"0\"} "), "\(metrics.stdout)")
         #expect(server.stop() == 0, "\(server.errors)")
         #expect(!FileManager.default.fileExists(atPath: server.socket))
     }

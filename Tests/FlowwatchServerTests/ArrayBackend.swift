@@ -20,8 +20,15 @@ final class ArrayBackend: ObserverBackend {
 
     func append(_ event: FlowEvent) { events.withLock { $0.append(event) } }
 
+    /// Query threads running now, and queries started in all.
+    private let running = Mutex<(active: Int, started: Int)>((0, 0))
+    var activeQueries: Int { running.withLock { $0.active } }
+    var queries: Int { running.withLock { $0.started } }
+
     func query(_ kind: EventKind, _ selection: EventSelection, filter: FlowFilterSet,
                emit: (FlowEvent) -> Bool, stopped: () -> Bool) {
+        running.withLock { $0.active += 1; $0.started += 1 }
+        defer { running.withLock { $0.active -= 1 } }
         func wanted(_ e: FlowEvent) -> Bool {
             switch (kind, e) {
             case (.debugEvents, .debug): true

@@ -197,6 +197,99 @@ func getFlows(_ target: ServerTarget, tls: ClientTLS? = nil, _ request: Observer
         #expect(after.count == Self.flowsAndLost.count)
     }
 
+    @Test("field_mask: flows carry only the listed fields; lost events, node name and time stay whole; a path that is no Flow field is INVALID_ARGUMENT")
+    func fieldMask() async throws {
+        let s = try await TestServer(events: Self.events)
+        defer { s.close() }
+        let target = ServerTarget.unix(path: s.socket)
+        var request = Observer_GetFlowsRequest()
+        // Duplicates and a path under another path are Hubble's normalisation's business; `l7` is a
+        // Hubble field flowwatch never fills, so it selects nothing.
+        request.fieldMask.paths = ["verdict", "source.pod_name", "l4", "l4.TCP.flags", "verdict", "l7"]
+        let masked = try await getFlows(target, request)
+        let whole = try await getFlows(target, Observer_GetFlowsRequest())
+        #expect(masked.count == whole.count && !masked.isEmpty)
+        var flows = 0
+        for (m, w) in zip(masked, whole) {
+            #expect(m.nodeName == w.nodeName && m.time == w.time)
+            guard case .flow(let full)? = w.responseTypes else {
+                #expect(m == w, "lost events are not masked")
+                continue
+            }
+            flows += 1
+            var expected = Flow_Flow()
+            expected.verdict = full.verdict
+            expected.l4 = full.l4
+            if !full.source.podName.isEmpty { expected.source.podName = full.source.podName }
+            #expect(m.flow.verdict == expected.verdict && m.flow.l4 == expected.l4 && m.flow.source.podName == expected.source.podName)
+            // Nothing else: the same flow once the kept fields are cleared is empty.
+            var rest = m.flow
+            rest.verdict = .unknown
+            rest.clearL4()
+            rest.source.podName = ""
+            if rest.source == Flow_Endpoint() { rest.clearSource() }
+            #expect(rest == Flow_Flow(), "\(rest)")
+        }
+        #expect(flows > 0 && masked.contains { !$0.flow.source.podName.isEmpty && $0.flow.l4.tcp.hasFlags })
+
+        // Only fields flowwatch never fills: empty flows, as Hubble sends when those are empty.
+        request.fieldMask.paths = ["uuid"]
+        #expect(try await getFlows(target, request).allSatisfy { $0.lostEvents.numEventsLost > 0 || $0.flow == Flow_Flow() })
+        // An empty mask sends flows whole.
+        request.fieldMask.paths = []
+        #expect(try await getFlows(target, request) == whole)
+
+        for bad in ["source.pod", "nosuchfield", "source.labels.x", "IP..source", "time.seconds.x"] {
+            request.fieldMask.paths = ["verdict", bad]
+            await #expect { _ = try await getFlows(target, request) } throws: { error in
+                (error as? RPCError)?.code == .invalidArgument && (error as? RPCError)?.message == "field_mask: '\(bad)' is not a field of flow.Flow"
+            }
+        }
+        #expect(try await getFlows(target, Observer_GetFlowsRequest()).count == whole.count)
+    }
+
+    @Test("a following stream on an idle ring lets its reader go as soon as the client goes away or its deadline passes")
+    func idleFollowReleased() async throws {
+        let s = try await TestServer(events: Self.events)
+        defer { s.close() }
+        let target = ServerTarget.unix(path: s.socket)
+        let request = Observer_GetFlowsRequest.with {
+            $0.follow = true
+            $0.number = 1
+        }
+        // The client reads the one event there is, then waits on an idle ring until cancelled.
+        let client = Task {
+            try await withObserverClient(target) { observer in
+                try await observer.getFlows(request) { response in
+                    for try await _ in response.messages {}
+                }
+            }
+        }
+        try await waitFor { s.backend.activeQueries == 1 }
+        client.cancel()
+        _ = await client.result
+        let released = ContinuousClock.now
+        try await waitFor { s.backend.activeQueries == 0 }
+        #expect(ContinuousClock.now - released < .seconds(2))
+
+        // A deadline ends the stream the same way, from the server's side.
+        var options = CallOptions.defaults
+        options.timeout = .milliseconds(500)
+        let started = ContinuousClock.now
+        let outcome: RPCError.Code? = try await withObserverClient(target) { observer in
+            do {
+                try await observer.getFlows(request, options: options) { response in for try await _ in response.messages {} }
+                return nil
+            } catch let error as RPCError {
+                return error.code
+            }
+        }
+        #expect(outcome == .deadlineExceeded || outcome == .cancelled, "\(String(describing: outcome))")
+        try await waitFor { s.backend.activeQueries == 0 }
+        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(s.backend.queries == 2)
+    }
+
     @Test("metrics: Hubble's names and labels in the Prometheus text format")
     func metricsText() throws {
         let metrics = FlowMetrics()
@@ -217,4 +310,16 @@ func getFlows(_ target: ServerTarget, tls: ClientTLS? = nil, _ request: Observer
 /// Sends the given bytes as the request message, whatever they are.
 struct RawBytes: MessageSerializer {
     func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+}
+
+/// Waits until `condition` holds, failing after 10 s.
+func waitFor(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !condition() {
+        if ContinuousClock.now > deadline {
+            Issue.record("condition not met within 10 s", sourceLocation: sourceLocation)
+            return
+        }
+        try await Task.sleep(for: .milliseconds(10))
+    }
 }

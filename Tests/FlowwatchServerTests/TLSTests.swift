@@ -5,7 +5,8 @@ import FlowwatchServer
 import GRPCCore
 import Testing
 
-/// A CA, a server certificate for 127.0.0.1/localhost and a client certificate, made with
+/// A CA, a server certificate for 127.0.0.1 and localhost, one for *.default.hubble-grpc.cilium.io
+/// only (as Hubble names its servers), and a client certificate, made with
 /// openssl in a temporary directory for one test (no key is ever committed).
 struct TestCertificates {
     let directory: URL
@@ -18,12 +19,15 @@ struct TestCertificates {
             set -e
             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=flowwatch-test-ca \
                 -keyout ca.key -out ca.pem 2>/dev/null
-            for who in server client other; do
+            for who in server hubble client other; do
                 openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=$who -keyout $who.key -out $who.csr 2>/dev/null
             done
             printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n' > server.ext
+            # Named as Hubble names its servers, and only so: no address to fall back on.
+            printf 'subjectAltName=DNS:*.default.hubble-grpc.cilium.io\\nextendedKeyUsage=serverAuth\\n' > hubble.ext
             printf 'extendedKeyUsage=clientAuth\\n' > client.ext
             openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile server.ext -out server.pem 2>/dev/null
+            openssl x509 -req -in hubble.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile hubble.ext -out hubble.pem 2>/dev/null
             openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile client.ext -out client.pem 2>/dev/null
             # A client certificate from a CA the server does not trust.
             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=rogue-ca -keyout rogue.key -out rogue.pem 2>/dev/null
@@ -85,4 +89,47 @@ struct TestCertificates {
                                        Observer_GetFlowsRequest())
         #expect(flows.count == Self.count)
     }
+
+    @Test("--tls-server-name: the name the certificate is checked against, whatever address is dialled")
+    func serverName() async throws {
+        let certs = try TestCertificates()
+        defer { certs.remove() }
+        let s = try await TestServer(events: Self.events, tcp: true,
+                                     tls: TLSFiles(certificateChain: certs.path("hubble.pem"), privateKey: certs.path("hubble.key")))
+        defer { s.close() }
+        // Dialled by address, the certificate names no such thing.
+        await #expect(throws: (any Error).self) {
+            _ = try await getFlows(s.tcpTarget, tls: ClientTLS(ca: certs.path("ca.pem")), Observer_GetFlowsRequest())
+        }
+        let hubbleName = "node-1.default.hubble-grpc.cilium.io"
+        let flows = try await getFlows(s.tcpTarget, tls: ClientTLS(ca: certs.path("ca.pem"), serverName: hubbleName), Observer_GetFlowsRequest())
+        #expect(flows.count == Self.count)
+        // A name the certificate does not carry is refused.
+        await #expect(throws: (any Error).self) {
+            _ = try await getFlows(s.tcpTarget, tls: ClientTLS(ca: certs.path("ca.pem"), serverName: "node-1.other.example"), Observer_GetFlowsRequest())
+        }
+        // The CLI's flag, as `hubble --tls-server-name`.
+        func status(_ name: String) throws -> (Int32, String) {
+            try runFlowwatch(["status", "--server", s.tcpTarget.description, "--tls-ca-cert-files", certs.path("ca.pem"), "--tls-server-name", name])
+        }
+        let good = try status(hubbleName)
+        #expect(good.0 == 0 && good.1.contains("Healthcheck (via \(s.tcpTarget)): Ok"), "\(good.1)")
+        let bad = try status("node-1.other.example")
+        #expect(bad.0 != 0, "\(bad.1)")
+    }
+}
+
+/// Runs the debug build's `flowwatch` with `arguments`: its exit status and output (stdout and stderr).
+func runFlowwatch(_ arguments: [String]) throws -> (Int32, String) {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let p = Process()
+    p.executableURL = root.appendingPathComponent(".build/debug/flowwatch")
+    p.arguments = arguments
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }

@@ -27,10 +27,24 @@ typedef void (*fw_lost_fn)(void *ctx, int cpu, uint64_t lost);
  * Returns NULL and sets errno on failure. */
 struct fw_perf *fw_perf_open(int map_fd, size_t pages, uint32_t wakeup_bytes, fw_sample_fn on_sample,
                              fw_lost_fn on_lost, void *ctx);
-/* Waits up to timeout_ms for a wake-up and reads the rings that woke: records handled or -errno. */
+/* Waits up to timeout_ms for a wake-up, then reads every ring to its end: rings read or -errno. */
 int fw_perf_poll(struct fw_perf *perf, int timeout_ms);
 /* Reads every ring to its end without waiting: 0 or -errno. */
 int fw_perf_consume(struct fw_perf *perf);
+
+/* How full one CPU's ring is, in bytes of its data area (`size`). */
+struct fw_perf_ring_usage {
+	int cpu;
+	uint64_t size;
+	/* Written by the kernel and not yet read, now. */
+	uint64_t used;
+	/* The most that was waiting when the reader came to read, since the previous call (or `used`
+	 * if more): the ring's high-water mark, which `size` minus one record away means loss. */
+	uint64_t peak;
+};
+/* Fills up to `capacity` entries, one per ring, and starts a new peak interval; returns the
+ * number of rings. Safe from any thread while another reads. */
+int fw_perf_usage(struct fw_perf *perf, struct fw_perf_ring_usage *out, int capacity);
 /* Records of types other than sample and lost (counted, never silently dropped). */
 uint64_t fw_perf_unknown_records(const struct fw_perf *perf);
 void fw_perf_close(struct fw_perf *perf);

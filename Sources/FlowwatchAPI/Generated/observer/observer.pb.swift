@@ -112,8 +112,6 @@ public nonisolated struct Observer_GetFlowsRequest: Sendable {
   /// Clears the value of `since`. Subsequent reads from it will return its default value.
   public mutating func clearSince() {self._since = nil}
 
-  /// field_mask (10), experimental (999) and extensions (150000) are ignored: flows are
-  /// always sent whole.
   public var until: SwiftProtobuf.Google_Protobuf_Timestamp {
     get {_until ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
     set {_until = newValue}
@@ -123,12 +121,24 @@ public nonisolated struct Observer_GetFlowsRequest: Sendable {
   /// Clears the value of `until`. Subsequent reads from it will return its default value.
   public mutating func clearUntil() {self._until = nil}
 
+  /// Hubble's experimental field mask: only these paths of each Flow are filled (e.g.
+  /// "source.pod_name", "l4"); empty sends flows whole.
+  public var fieldMask: SwiftProtobuf.Google_Protobuf_FieldMask {
+    get {_fieldMask ?? SwiftProtobuf.Google_Protobuf_FieldMask()}
+    set {_fieldMask = newValue}
+  }
+  /// Returns true if `fieldMask` has been explicitly set.
+  public var hasFieldMask: Bool {self._fieldMask != nil}
+  /// Clears the value of `fieldMask`. Subsequent reads from it will return its default value.
+  public mutating func clearFieldMask() {self._fieldMask = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _since: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
   fileprivate var _until: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _fieldMask: SwiftProtobuf.Google_Protobuf_FieldMask? = nil
 }
 
 public nonisolated struct Observer_GetFlowsResponse: Sendable {
@@ -422,7 +432,7 @@ nonisolated extension Observer_ServerStatusResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Observer_GetFlowsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetFlowsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0\u{2}\u{2}follow\0\u{2}\u{2}blacklist\0\u{1}whitelist\0\u{1}since\0\u{1}until\0\u{1}first\0\u{c}\u{2}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0\u{2}\u{2}follow\0\u{2}\u{2}blacklist\0\u{1}whitelist\0\u{1}since\0\u{1}until\0\u{1}first\0\u{3}field_mask\0\u{c}\u{2}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -437,6 +447,7 @@ nonisolated extension Observer_GetFlowsRequest: SwiftProtobuf.Message, SwiftProt
       case 7: try { try decoder.decodeSingularMessageField(value: &self._since) }()
       case 8: try { try decoder.decodeSingularMessageField(value: &self._until) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.first) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._fieldMask) }()
       default: break
       }
     }
@@ -468,6 +479,9 @@ nonisolated extension Observer_GetFlowsRequest: SwiftProtobuf.Message, SwiftProt
     if self.first != false {
       try visitor.visitSingularBoolField(value: self.first, fieldNumber: 9)
     }
+    try { if let v = self._fieldMask {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -479,6 +493,7 @@ nonisolated extension Observer_GetFlowsRequest: SwiftProtobuf.Message, SwiftProt
     if lhs.whitelist != rhs.whitelist {return false}
     if lhs._since != rhs._since {return false}
     if lhs._until != rhs._until {return false}
+    if lhs._fieldMask != rhs._fieldMask {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
