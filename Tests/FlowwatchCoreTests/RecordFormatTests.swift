@@ -1,3 +1,4 @@
+import CFlowwatchCRC
 import Testing
 @testable import FlowwatchCore
 
@@ -131,7 +132,7 @@ func headerField(_ tag: UInt16, _ value: [UInt8]) -> [UInt8] {
         le32(0xEBAD_D88A)                                    // CRC-32 of the payload
     }
 
-    @Test("CRC-32 gives the IEEE check values, and slice-by-16 agrees with the bytewise definition")
+    @Test("CRC-32 gives the IEEE check values, and folding and tables agree with the bytewise definition")
     func crc() {
         #expect(CRC32.checksum([]) == 0)
         #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
@@ -139,7 +140,8 @@ func headerField(_ tag: UInt16, _ value: [UInt8]) -> [UInt8] {
         var rng = RobustnessTests.Generator(state: 7)
         let data = (0..<300).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         for start in 0..<9 {
-            for end in stride(from: start, through: data.count, by: 13) {
+            // Every length around the 64-byte threshold and the 16-byte folding steps.
+            for end in Array(stride(from: start, through: data.count, by: 13)) + Array(start + 48...start + 100) {
                 var reference: UInt32 = 0xFFFF_FFFF
                 for byte in data[start..<end] {
                     reference ^= UInt32(byte)
@@ -147,6 +149,8 @@ func headerField(_ tag: UInt16, _ value: [UInt8]) -> [UInt8] {
                 }
                 let fast = data.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
                 #expect(fast == ~reference, "bytes \(start)..<\(end)")
+                let portable = data.withUnsafeBytes { fw_crc32_portable(0, $0.baseAddress! + start, end - start) }
+                #expect(portable == ~reference, "bytes \(start)..<\(end), tables only")
                 // Continuing over a split gives the same as one pass.
                 let split = data.withUnsafeBytes {
                     let mid = (start + end) / 2

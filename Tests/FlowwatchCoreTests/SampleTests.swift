@@ -40,6 +40,48 @@ import FlowwatchCore
         #expect(text == expected, "samples/\(name)/\(file) differs; if the change is meant, run scripts/make-samples.sh --render")
     }
 
+    /// Replays a sample into capture records only (`--pcap-only`), or with `cilium monitor -v`
+    /// text beside them, which puts debug messages through the reorder buffer too.
+    func capture(_ name: String, showingDebug: Bool) throws -> (records: [PacketRecord], pipeline: EventPipeline) {
+        let reader = try RecordingReader(path: Self.samples.appendingPathComponent("\(name).fwrec").path)
+        var pipeline = try EventPipeline(replaying: reader, output: showingDebug ? .monitor(.debug) : .none,
+                                         capturePackets: true, captureMeaning: true)
+        var records: [PacketRecord] = []
+        var text: [UInt8] = []
+        while let sample = try reader.next() { pipeline.consume(sample, into: &text) { records.append($0) } }
+        pipeline.finish(into: &text) { records.append($0) }
+        return (records, pipeline)
+    }
+
+    @Test("debug messages that nothing shows skip the reorder buffer: the same packets, counted alike",
+          arguments: names)
+    func passedOverDebug(name: String) throws {
+        let silent = try capture(name, showingDebug: false)
+        let shown = try capture(name, showingDebug: true)
+        #expect(!silent.records.isEmpty)
+        #expect(silent.records == shown.records)
+        #expect(silent.pipeline.samples == shown.pipeline.samples)
+        #expect(silent.pipeline.decoded == shown.pipeline.decoded)
+        #expect(silent.pipeline.decodeErrors == shown.pipeline.decodeErrors)
+        #expect(silent.pipeline.late == 0 && shown.pipeline.late == 0)
+    }
+
+    @Test("a bad debug message passed over is still a counted decode error")
+    func passedOverDebugErrors() {
+        var pipeline = EventPipeline(output: .none, config: NodeConfig(nodeName: "n"), wallClockOffset: 0,
+                                     capturePackets: true)
+        var text: [UInt8] = []
+        // Type 2 (debug) with 3 of its 20 bytes, between two well-formed lost records.
+        pipeline.consume(RawSample(cpu: 0, timestamp: 1, kind: .lost(1)), into: &text)
+        pipeline.consume(RawSample(cpu: 0, timestamp: 2, kind: .event([2, 0, 0])), into: &text)
+        pipeline.consume(RawSample(cpu: 1, timestamp: 3, kind: .lost(2)), into: &text)
+        pipeline.finish(into: &text)
+        #expect(pipeline.samples == 3)
+        #expect(pipeline.decoded == 2)
+        #expect(pipeline.decodeErrors.truncated == 1)
+        #expect(pipeline.lost == 3)
+    }
+
     @Test("the lost-events sample holds lost records, and every output shows them")
     func lostEvents() throws {
         let reader = try RecordingReader(path: Self.samples.appendingPathComponent("lost-events.fwrec").path)

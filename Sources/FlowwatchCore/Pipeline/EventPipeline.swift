@@ -68,6 +68,14 @@ public struct EventPipeline: Sendable {
                                  capture: (PacketRecord) -> Void = { _ in }) {
         samples += 1
         if case .lost(let n) = sample.kind { lostPerCPU[sample.cpu, default: 0] += n }
+        if stages.passesOverDebug, sample.isDebugMessage {
+            // Nothing after the reorder buffer reads it (no ring, no output that shows debug
+            // messages): it is checked and counted here, and only moves the clock, as pushing
+            // it would. Most records of a -v capture are debug messages.
+            if !stages.complete { stages.matcher.passOver(sample) }
+            reorder.advance(to: sample.timestamp) { stages.process($0, into: &buffer, capture: capture) }
+            return
+        }
         reorder.push(sample) { stages.process($0, into: &buffer, capture: capture) }
     }
 
@@ -102,6 +110,11 @@ public struct EventPipeline: Sendable {
         /// Nothing reads the records after the ring: a live observer whose text comes from the
         /// ring and that writes no capture file.
         let onlyStores: Bool
+        /// Debug messages are neither stored nor shown, so they need not be put in order.
+        let passesOverDebug: Bool
+        /// Read once: testing the optional builder's field would copy the builder per record.
+        let captures: Bool
+        let capturesMeaning: Bool
 
         init(matcher: EventMatcher, printer: EventPrinter, packets: PacketRecordBuilder?,
              selection: EventSelection, ring: EventRing?) {
@@ -111,6 +124,9 @@ public struct EventPipeline: Sendable {
             self.selection = selection
             self.ring = ring
             onlyStores = printer.isSilent && packets == nil
+            passesOverDebug = ring == nil && !matcher.includeDebug
+            captures = packets != nil
+            capturesMeaning = packets?.withMeaning ?? false
             switch selection.number {
             case .first(let n): remaining = n
             case .last(let n): remaining = .max; kept = KeptRecords(limit: n)
@@ -142,11 +158,11 @@ public struct EventPipeline: Sendable {
         }
 
         mutating func emit(_ match: inout EventMatcher.Match, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
-            printer.write(&match, builder: matcher.builder, into: &buffer)
-            guard packets != nil, !match.isDebug else { return }
+            if !printer.isSilent { printer.write(&match, builder: matcher.builder, into: &buffer) }
+            guard captures, !match.isDebug else { return }
             // The flow is built for a packet's record only when its meaning is written.
             var flow: Flow?
-            if packets!.withMeaning, case .flow(let f) = match.flow(with: matcher.builder) { flow = f }
+            if capturesMeaning, case .flow(let f) = match.flow(with: matcher.builder) { flow = f }
             if let record = packets!.record(match.event, flow: flow) { capture(record) }
         }
 
@@ -206,7 +222,7 @@ extension EventPipeline {
                   numericIdentities: numericIdentities, hubbleOptions: hubbleOptions,
                   showDebugEvents: showDebugEvents, capturePackets: capturePackets,
                   captureMeaning: captureMeaning, filter: filter, selection: selection,
-                  interfaceName: { names.reader.interfaceNames[$0] })
+                  interfaceName: { names.reader.interfaceName($0) })
     }
 }
 

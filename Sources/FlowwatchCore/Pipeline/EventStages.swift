@@ -60,22 +60,29 @@ public struct EventMatcher: Sendable {
         // Debug messages nothing shows are only checked and counted: most records of a -v
         // capture are debug messages, and building their text is most of the decode cost.
         if !includeDebug, sample.isDebugMessage {
-            _ = stream.check(sample)
+            passOver(sample)
             return nil
         }
         guard let event = stream.decode(sample), includeDebug || !event.isDebug else { return nil }
-        var match = Match(event: event, flow: nil, wallClockOffset: builder.wallClockOffset)
+        // Built once at the end: a Match assigned field by field is copied on return.
+        var flow: FlowEvent?
         if !filter.isEmpty {
-            let flow = builder.build(event)
-            guard filter.matches(flow) else {
+            let built = builder.build(event)
+            guard filter.matches(built) else {
                 filteredOut += 1
                 return nil
             }
-            match.flow = flow
+            flow = built
         } else if buildFlows {
-            match.flow = builder.build(event)
+            flow = builder.build(event)
         }
-        return match
+        return Match(event: event, flow: flow, wallClockOffset: builder.wallClockOffset)
+    }
+
+    /// A debug message nothing shows (`includeDebug` is false): checked and counted as `match`
+    /// would, without making its event.
+    mutating func passOver(_ sample: RawSample) {
+        _ = stream.check(sample)
     }
 }
 
@@ -88,6 +95,8 @@ public struct EventPrinter: Sendable {
     private var hubble: (any FlowOutput)?
     /// Hubble formats show debug events only when asked (`-v`), as `cilium monitor` does.
     private let showDebugEvents: Bool
+    /// Nothing is printed (`--pcap-only`).
+    public let isSilent: Bool
 
     public init(output: OutputChoice, numericIdentities: Bool = false, hubbleOptions: HubbleOptions = HubbleOptions(),
                 showDebugEvents: Bool = false, interfaceName: @escaping @Sendable (UInt32) -> String? = { _ in nil }) {
@@ -105,10 +114,8 @@ public struct EventPrinter: Sendable {
             monitor = nil
             hubble = nil
         }
+        isSilent = monitor == nil && hubble == nil
     }
-
-    /// Nothing is printed (`--pcap-only`).
-    public var isSilent: Bool { monitor == nil && hubble == nil }
 
     /// Whether this output prints debug messages: `cilium monitor -v` and up, or a Hubble
     /// format with `-v`.

@@ -20,7 +20,7 @@ public struct PacketRecord: Sendable, Equatable {
     public var interfaceDescription: String
     public var direction: Direction
     /// The same for one packet at every observation point it passed (e.g. from-endpoint on one
-    /// lxc and to-endpoint on another).
+    /// lxc and to-endpoint on another); 0 when no file wants it (classic pcap).
     public var packetID: UInt64
     /// The flow's meaning, e.g. `to-endpoint FORWARDED state new: default/a (ID:22099, endpoint
     /// 2073) -> default/b (ID:11575, endpoint 149)`; nil when no file wants it (classic pcap).
@@ -34,10 +34,12 @@ public struct PacketRecordBuilder: Sendable {
     private let config: NodeConfig
     private let interfaceName: @Sendable (UInt32) -> String?
     private let wallClockOffset: Int64
-    /// Whether records carry the flow's meaning (pcapng comments). Without it no flow is needed
-    /// and no text is formatted per packet.
+    /// Whether records carry what only pcapng holds: the flow's meaning (comments) and packet
+    /// ids. Without it no flow is needed, and no text is formatted and nothing hashed per packet.
     public let withMeaning: Bool
     private var devices: [UInt32: (name: String, description: String)] = [:]
+    /// Where a comment is built, reused from packet to packet.
+    private var text: [UInt8] = []
 
     public init(config: NodeConfig, wallClockOffset: Int64, withMeaning: Bool,
                 interfaceName: @escaping @Sendable (UInt32) -> String?) {
@@ -80,14 +82,24 @@ public struct PacketRecordBuilder: Sendable {
         let device = self.device(ifindex)
         var comment: String?
         if withMeaning, let flow {
-            comment = "\(Self.what(message)) \(flow.verdict.name) state \(flow.traceReason.name.map(Self.reasonText) ?? "unknown"): "
-                + "\(Self.describe(flow.source, flow.ip?.source)) -> \(Self.describe(flow.destination, flow.ip?.destination))"
+            // Into a reused buffer, then one String: interpolation made a string per piece.
+            text.removeAll(keepingCapacity: true)
+            Self.what(message, into: &text)
+            text.appendASCII(" ")
+            text.append(flow.verdict.name)
+            text.appendASCII(" state ")
+            if let reason = flow.traceReason.name { Self.reasonText(reason, into: &text) } else { text.appendASCII("unknown") }
+            text.appendASCII(": ")
+            Self.describe(flow.source, flow.ip?.source, into: &text)
+            text.appendASCII(" -> ")
+            Self.describe(flow.destination, flow.ip?.destination, into: &text)
+            comment = String(decoding: text, as: UTF8.self)
         }
         return PacketRecord(
             timeNanos: UInt64(clamping: Int64(clamping: event.timestamp) &+ wallClockOffset),
             bytes: bytes, originalLength: originalLength + (flags.contains(.l3Device) ? 14 : 0),
             ifindex: ifindex, interfaceName: device.name, interfaceDescription: device.description,
-            direction: direction, packetID: ids.id(for: bytes, at: event.timestamp), comment: comment)
+            direction: direction, packetID: withMeaning ? ids.id(for: bytes, at: event.timestamp) : 0, comment: comment)
     }
 
     /// A device's name and description, looked up again only when its name changes.
@@ -100,12 +112,28 @@ public struct PacketRecordBuilder: Sendable {
     }
 
     /// The event's kind at the start of a comment: `to-endpoint`, `drop (Invalid packet)`.
-    static func what(_ message: MonitorMessage) -> String {
+    static func what(_ message: MonitorMessage, into text: inout [UInt8]) {
         switch message {
-        case .trace(let t): t.observationPoint.name ?? "trace \(t.observationPoint.rawValue)"
-        case .drop(let d): "drop (\(d.reason.text ?? "reason \(d.reason.rawValue)"))"
-        case .capture(let c): "capture \(c.point.rawValue)"
-        case .debug: ""
+        case .trace(let t):
+            if let name = t.observationPoint.name {
+                text.append(name)
+            } else {
+                text.appendASCII("trace ")
+                text.appendDecimal(t.observationPoint.rawValue)
+            }
+        case .drop(let d):
+            text.appendASCII("drop (")
+            if let reason = d.reason.text {
+                text.append(reason)
+            } else {
+                text.appendASCII("reason ")
+                text.appendDecimal(d.reason.rawValue)
+            }
+            text.appendASCII(")")
+        case .capture(let c):
+            text.appendASCII("capture ")
+            text.appendDecimal(c.point.rawValue)
+        case .debug: break
         }
     }
 
@@ -117,8 +145,15 @@ public struct PacketRecordBuilder: Sendable {
         }
     }
 
-    static func reasonText(_ protoName: String) -> String {
-        protoName == "TRACE_REASON_UNKNOWN" ? "unknown" : protoName.lowercased()
+    /// A trace reason's proto name as the comment says it: `new`, `established`, `unknown`.
+    static func reasonText(_ protoName: String, into text: inout [UInt8]) {
+        if protoName == "TRACE_REASON_UNKNOWN" {
+            text.appendASCII("unknown")
+            return
+        }
+        for byte in protoName.utf8 {
+            text.append(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte)
+        }
     }
 
     func describe(device name: String) -> String {
@@ -130,10 +165,31 @@ public struct PacketRecordBuilder: Sendable {
         return name.hasPrefix("lxc") ? "endpoint (not in the config)" : "network"
     }
 
-    static func describe(_ ep: Flow.Endpoint, _ ip: IPAddress?) -> String {
-        let who = ep.podName.isEmpty ? (ip?.description ?? "?") : (ep.namespace.isEmpty ? ep.podName : "\(ep.namespace)/\(ep.podName)")
-        let identity = SecurityIdentity(ep.identity).reservedName ?? "ID:\(ep.identity)"
-        return ep.id != 0 ? "\(who) (\(identity), endpoint \(ep.id))" : "\(who) (\(identity))"
+    /// One side of a comment: `default/a (ID:22099, endpoint 2073)`, `198.51.100.10 (world)`.
+    static func describe(_ ep: Flow.Endpoint, _ ip: IPAddress?, into text: inout [UInt8]) {
+        if !ep.podName.isEmpty {
+            if !ep.namespace.isEmpty {
+                text.append(ep.namespace)
+                text.appendASCII("/")
+            }
+            text.append(ep.podName)
+        } else if let ip {
+            text.appendIP(ip)
+        } else {
+            text.appendASCII("?")
+        }
+        text.appendASCII(" (")
+        if let reserved = SecurityIdentity(ep.identity).reservedName {
+            text.append(reserved)
+        } else {
+            text.appendASCII("ID:")
+            text.appendDecimal(ep.identity)
+        }
+        if ep.id != 0 {
+            text.appendASCII(", endpoint ")
+            text.appendDecimal(ep.id)
+        }
+        text.appendASCII(")")
     }
 }
 
