@@ -11,6 +11,7 @@
 public struct HubbleCompactWriter: FlowOutput {
     public var options: HubbleOptions
     private var line = LineBuffer(capacity: 512)
+    private var clock = SecondsText()
 
     public init(options: HubbleOptions = HubbleOptions()) {
         self.options = options
@@ -18,19 +19,21 @@ public struct HubbleCompactWriter: FlowOutput {
 
     public mutating func write(_ event: FlowEvent, into b: inout [UInt8]) {
         let options = options
+        var clock = self.clock  // a copy, as the closure cannot reach self while `line` is in use
         line.append(to: &b) {
             switch event {
-            case .flow(let f): Self.writeFlow(f, options, into: &$0)
-            case .debug(let d): Self.writeDebug(d, options, into: &$0)
-            case .lost(let l): Self.writeLost(l, options, into: &$0)
+            case .flow(let f): Self.writeFlow(f, options, &clock, into: &$0)
+            case .debug(let d): Self.writeDebug(d, options, &clock, into: &$0)
+            case .lost(let l): Self.writeLost(l, options, &clock, into: &$0)
             }
         }
+        self.clock = clock
     }
 
     /// `%s%s: %s %s %s %s %s %s %s (%s)\n`: time, node, source, its identity, arrow,
     /// destination, its identity, type, verdict, summary.
-    private static func writeFlow<B: ByteSink>(_ f: Flow, _ options: HubbleOptions, into b: inout B) {
-        writePrefix(f.time, f.nodeName, options, into: &b)
+    private static func writeFlow<B: ByteSink>(_ f: Flow, _ options: HubbleOptions, _ clock: inout SecondsText, into b: inout B) {
+        writePrefix(f.time, f.nodeName, options, &clock, into: &b)
         let swap = f.isReply == true
         b.appendHubbleHost(f, source: !swap, translate: options.translateIPs)
         b.append(UInt8(ascii: " "))
@@ -53,8 +56,8 @@ public struct HubbleCompactWriter: FlowOutput {
     }
 
     /// `%s%s: %s %s MARK: %s CPU: %s (%s)\n`: time, node, endpoint, type, hash, CPU, message.
-    private static func writeDebug<B: ByteSink>(_ d: DebugEvent, _ options: HubbleOptions, into b: inout B) {
-        writePrefix(d.time, d.nodeName, options, into: &b)
+    private static func writeDebug<B: ByteSink>(_ d: DebugEvent, _ options: HubbleOptions, _ clock: inout SecondsText, into b: inout B) {
+        writePrefix(d.time, d.nodeName, options, &clock, into: &b)
         b.appendHubbleEndpointShort(d.source)
         b.append(UInt8(ascii: " "))
         b.appendHubbleDebugType(d)
@@ -68,8 +71,8 @@ public struct HubbleCompactWriter: FlowOutput {
     }
 
     /// `%s EVENTS LOST: %s CPU(%d) %d\n` (never with the node name, as in Hubble).
-    private static func writeLost<B: ByteSink>(_ l: LostEvent, _ options: HubbleOptions, into b: inout B) {
-        b.appendHubbleTime(l.time, options.timeFormat)
+    private static func writeLost<B: ByteSink>(_ l: LostEvent, _ options: HubbleOptions, _ clock: inout SecondsText, into b: inout B) {
+        b.appendHubbleTime(l.time, options.timeFormat, &clock)
         b.appendASCII(" EVENTS LOST: ")
         b.append(l.source.name)
         b.append(UInt8(ascii: " "))
@@ -79,8 +82,9 @@ public struct HubbleCompactWriter: FlowOutput {
 
     /// `time[ [node]]: `.
     private static func writePrefix<B: ByteSink>(_ time: FlowTime, _ nodeName: String, _ options: HubbleOptions,
+                                                  _ clock: inout SecondsText,
                                                   into b: inout B) {
-        b.appendHubbleTime(time, options.timeFormat)
+        b.appendHubbleTime(time, options.timeFormat, &clock)
         if options.printNodeName {
             b.appendASCII(" [")
             b.append(nodeName)

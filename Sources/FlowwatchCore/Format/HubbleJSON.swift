@@ -41,7 +41,7 @@ public struct HubbleJSONWriter: FlowOutput {
         }
         o.string("node_name", event.nodeName, &b)
         o.key("time", &b)
-        clock.appendTimestamp(event.time, to: &b)
+        b.appendJSONTimestamp(event.time, &clock)
         o.end(&b)
         b.append(UInt8(ascii: "\n"))
     }
@@ -51,7 +51,7 @@ public struct HubbleJSONWriter: FlowOutput {
     private static func writeFlow<B: ByteSink>(_ f: Flow, into b: inout B, _ clock: inout SecondsText) {
         var o = JSONObject(&b)
         o.key("time", &b)
-        clock.appendTimestamp(f.time, to: &b)
+        b.appendJSONTimestamp(f.time, &clock)
         o.protoEnum("verdict", f.verdict.rawValue, f.verdict.name, &b)
         o.number("drop_reason", f.dropReason, &b)
         if let ethernet = f.ethernet {
@@ -194,11 +194,11 @@ public struct HubbleJSONWriter: FlowOutput {
         }
         if let first = l.first {
             o.key("first", &b)
-            clock.appendTimestamp(first, to: &b)
+            b.appendJSONTimestamp(first, &clock)
         }
         if let last = l.last {
             o.key("last", &b)
-            clock.appendTimestamp(last, to: &b)
+            b.appendJSONTimestamp(last, &clock)
         }
         o.end(&b)
     }
@@ -225,33 +225,6 @@ public struct HubbleJSONWriter: FlowOutput {
             b.appendDecimal(cpu)
         }
         o.end(&b)
-    }
-}
-
-/// Quoted protojson timestamps, with the date and time of day made once per second: a line has
-/// two timestamps, and events come many to a second.
-private struct SecondsText {
-    private var seconds = Int64.min
-    private var count = 0
-    private var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 19 bytes for years 0-9999
-
-    mutating func appendTimestamp<B: ByteSink>(_ time: FlowTime, to b: inout B) {
-        b.append(UInt8(ascii: "\""))
-        if time.seconds != seconds {
-            seconds = time.seconds
-            count = withUnsafeMutableBytes(of: &text) { raw in
-                var cursor = ByteCursor(raw.bindMemory(to: UInt8.self))
-                cursor.appendProtoSeconds(time)
-                return cursor.overflowed ? 0 : cursor.written(in: raw.bindMemory(to: UInt8.self))
-            }
-        }
-        if count > 0 {
-            withUnsafeBytes(of: &text) { b.append(contentsOf: UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[..<count])) }
-        } else {
-            b.appendProtoSeconds(time)  // a year beyond 9999 (or before 1): not worth keeping
-        }
-        b.appendProtoFraction(time)
-        b.append(UInt8(ascii: "\""))
     }
 }
 
@@ -335,6 +308,15 @@ extension ByteSink {
     fileprivate mutating func appendQuoted(_ body: (inout Self) -> Void) {
         append(UInt8(ascii: "\""))
         body(&self)
+        append(UInt8(ascii: "\""))
+    }
+
+    /// A protojson `Timestamp`, quoted, its date and time of day kept in `clock` while the second
+    /// lasts.
+    fileprivate mutating func appendJSONTimestamp(_ time: FlowTime, _ clock: inout SecondsText) {
+        append(UInt8(ascii: "\""))
+        clock.append(time, layout: 0, to: &self) { $0.appendProtoSeconds(time) }
+        appendProtoFraction(time)
         append(UInt8(ascii: "\""))
     }
 

@@ -47,6 +47,22 @@ extension ByteSink {
             appendASCII("N/A")
             return
         }
+        appendHubbleSeconds(time, format)
+        appendHubbleFraction(time, format)
+    }
+
+    /// The same, with what changes once a second kept in `seconds` from one call to the next.
+    mutating func appendHubbleTime(_ time: FlowTime, _ format: HubbleTimeFormat, _ seconds: inout SecondsText) {
+        guard time.isValid else {
+            appendASCII("N/A")
+            return
+        }
+        seconds.append(time, layout: format.layoutKey, to: &self) { $0.appendHubbleSeconds(time, format) }
+        appendHubbleFraction(time, format)
+    }
+
+    /// A valid time's text up to the fraction of a second.
+    private mutating func appendHubbleSeconds(_ time: FlowTime, _ format: HubbleTimeFormat) {
         let c = CivilTime(time)
         switch format {
         case .stampMilli, .stampMicro, .stampNano:
@@ -56,19 +72,10 @@ extension ByteSink {
             appendDecimal(c.day)
             append(UInt8(ascii: " "))
             appendClock(c)
-            let digits = format == .stampMilli ? 3 : format == .stampMicro ? 6 : 9
-            appendFraction(time.nanos, digits: digits, trimZeros: false)
         case .rfc3339, .rfc3339Milli, .rfc3339Micro, .rfc3339Nano:
             appendDate(c)
             append(UInt8(ascii: "T"))
             appendClock(c)
-            switch format {
-            case .rfc3339Milli: appendFraction(time.nanos, digits: 3, trimZeros: true)
-            case .rfc3339Micro: appendFraction(time.nanos, digits: 6, trimZeros: true)
-            case .rfc3339Nano: appendFraction(time.nanos, digits: 9, trimZeros: true)
-            default: break
-            }
-            append(UInt8(ascii: "Z"))
         case .rfc1123Z:
             appendASCII(weekdayNames[c.weekday])
             appendASCII(", ")
@@ -94,6 +101,28 @@ extension ByteSink {
             append(UInt8(ascii: ":"))
             appendDecimal(c.minute, width: 2)
             append(UInt8(ascii: "Z"))
+        }
+    }
+
+    /// The rest of a valid time's text: the fraction of a second and the zone, where the layout
+    /// has them.
+    private mutating func appendHubbleFraction(_ time: FlowTime, _ format: HubbleTimeFormat) {
+        switch format {
+        case .stampMilli: appendFraction(time.nanos, digits: 3, trimZeros: false)
+        case .stampMicro: appendFraction(time.nanos, digits: 6, trimZeros: false)
+        case .stampNano: appendFraction(time.nanos, digits: 9, trimZeros: false)
+        case .rfc3339: append(UInt8(ascii: "Z"))
+        case .rfc3339Milli:
+            appendFraction(time.nanos, digits: 3, trimZeros: true)
+            append(UInt8(ascii: "Z"))
+        case .rfc3339Micro:
+            appendFraction(time.nanos, digits: 6, trimZeros: true)
+            append(UInt8(ascii: "Z"))
+        case .rfc3339Nano:
+            appendFraction(time.nanos, digits: 9, trimZeros: true)
+            append(UInt8(ascii: "Z"))
+        case .rfc1123Z, .yearMonthDay, .yearMonthDayHour, .yearMonthDayHourMinute:
+            break
         }
     }
 
@@ -160,3 +189,35 @@ extension ByteSink {
 
 private let monthNames: [StaticString] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 private let weekdayNames: [StaticString] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+
+extension HubbleTimeFormat {
+    /// Tells layouts apart in a `SecondsText`; protojson's layout is 0.
+    fileprivate var layoutKey: Int { Self.allCases.firstIndex(of: self)! + 1 }
+}
+
+/// What a timestamp's text holds up to the fraction of a second, made once a second and kept:
+/// events come many to a second, and a JSON line has two timestamps.
+struct SecondsText {
+    private var seconds = Int64.min
+    private var layout = -1
+    private var count = 0
+    /// Room for the longest: protojson's date and time of day for any Int64 second (a twelve-digit
+    /// year and its sign, 28 bytes), or `Mon, 02 Jan 2006 15:04:05 +0000` (31).
+    private var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+    /// Appends the text `make` writes for `time` in `layout` (a key naming the layout), made
+    /// again only when the second or the layout changed.
+    mutating func append<B: ByteSink>(_ time: FlowTime, layout: Int, to b: inout B, _ make: (inout ByteCursor) -> Void) {
+        if time.seconds != seconds || layout != self.layout {
+            seconds = time.seconds
+            self.layout = layout
+            count = withUnsafeMutableBytes(of: &text) { raw in
+                let room = raw.bindMemory(to: UInt8.self)
+                var cursor = ByteCursor(room)
+                make(&cursor)
+                return cursor.written(in: room)
+            }
+        }
+        withUnsafeBytes(of: &text) { b.append(contentsOf: UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[..<count])) }
+    }
+}
