@@ -58,6 +58,7 @@ plain_lost=$(grep -o 'lost: perf ring [0-9]*' "$work/plain.log" | awk '{print $4
 plain_packets=$(tcpdump -r "$work/plain-ref.pcap" -nn 2>/dev/null | wc -l)
 lines=$("$flowwatch" replay "$work/in.fwrec" -o compact 2>/dev/null | wc -l)
 vlines=$("$flowwatch" replay "$work/in.fwrec" -v 2>/dev/null | wc -l)
+plain_lines=$("$flowwatch" replay "$work/plain.fwrec" -o compact 2>/dev/null | wc -l)
 
 # Median and spread of `runs` timings of a command, in seconds.
 measure() {
@@ -82,6 +83,9 @@ read -r fw_monitor fw_monitor_min fw_monitor_max < <(measure "$flowwatch" replay
 read -r fw_json fw_json_min fw_json_max < <(measure "$flowwatch" replay "$work/in.fwrec" -o json)
 read -r td_text td_text_min td_text_max < <(measure tcpdump -r "$work/ref.pcap" -nn)
 read -r fw_decode fw_decode_min fw_decode_max < <(measure "$flowwatch" replay "$work/in.fwrec" -o compact --protocol sctp)
+read -r fw_plain_compact fw_plain_compact_min fw_plain_compact_max < <(measure "$flowwatch" replay "$work/plain.fwrec" -o compact)
+read -r fw_plain_json fw_plain_json_min fw_plain_json_max < <(measure "$flowwatch" replay "$work/plain.fwrec" -o json)
+read -r td_plain_text td_plain_text_min td_plain_text_max < <(measure tcpdump -r "$work/plain-ref.pcap" -nn)
 # What observing costs a node, live (iperf3 on another demo node).
 echo "== live: iperf3 with and without flowwatch" >&2
 live=$("$here/bench-live.sh" "$flowwatch")
@@ -138,6 +142,11 @@ row() { # what, how, figure, spread, baseline, ratio
 		"$(rate "$lines" "$fw_json") lines/s" "$fw_json_min-$fw_json_max" "-" "-"
 	row "decode + filter" "replay with a filter no flow matches (decode, flow, filter; nothing printed)" \
 		"$(rate "$records" "$fw_decode") events/s" "$fw_decode_min-$fw_decode_max" "-" "-"
+	row "text out, compact, plain recording" "replay -o compact > /dev/null vs \`tcpdump -r -nn\` on its packets: one line per packet for both" \
+		"$(rate "$plain_lines" "$fw_plain_compact") lines/s" "$fw_plain_compact_min-$fw_plain_compact_max" "$(rate "$plain_packets" "$td_plain_text") lines/s" \
+		"$(awk -v a="$td_plain_text" -v b="$fw_plain_compact" -v l="$plain_lines" -v p="$plain_packets" 'BEGIN {printf "%.2fx", (l / b) / (p / a)}')"
+	row "JSON out, plain recording" "replay -o json > /dev/null" \
+		"$(rate "$plain_lines" "$fw_plain_json") lines/s" "$fw_plain_json_min-$fw_plain_json_max" "-" "-"
 	row "served stream" "one GetFlows client over the unix socket, all $(served flows 2) flows of a ring (fwbench serve) vs the same ring query and proto conversion in-process" \
 		"$(served served 2) flows/s" "$(served served 3)-$(served served 4) flows/s" "$(served in_process 2) flows/s" \
 		"$(awk -v a="$(served served 2)" -v b="$(served in_process 2)" 'BEGIN {printf "%.2fx", a / b}')"
