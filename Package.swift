@@ -100,7 +100,7 @@ let package = Package(
         // `make bench`'s micro-benchmarks (ring, filters), beside the figures Hubble publishes.
         .executableTarget(
             name: "fwbench",
-            dependencies: ["FlowwatchCore"]
+            dependencies: ["FlowwatchCore", "FlowwatchDatapath"]
         ),
         .testTarget(
             name: "FlowwatchCoreTests",

@@ -68,7 +68,7 @@ read -r td_text td_text_min td_text_max < <(measure tcpdump -r "$work/ref.pcap" 
 read -r fw_decode fw_decode_min fw_decode_max < <(measure "$flowwatch" replay "$work/in.fwrec" -o compact --protocol sctp)
 # What observing costs a node, live (iperf3 on another demo node).
 echo "== live: iperf3 with and without flowwatch" >&2
-live=$("$here/bench-live.sh" "$flowwatch")
+live=$("$here/bench-live.sh" "$flowwatch" "$fwbench")
 # Micro-benchmarks on a TCP flow of samples/tcp.fwrec (fwbench: best of 5 loops each).
 micro=$("$fwbench" "$here/../samples/tcp.fwrec" "${BENCH_ITERATIONS:-5000000}")
 ns() { awk -v k="$1" '$1 == k {printf "%.1f", $2}' <<<"$micro"; }
