@@ -137,8 +137,14 @@ static __always_inline int fw_observe(struct __sk_buff *skb, bool egress)
 	bool src_is_dev, dst_is_dev, from, l3_dev, quiet, report = true;
 	__u8 dir;
 
-	dev = ifindex < FW_DEVICE_SLOTS ? bpf_map_lookup_elem(&fw_devices, &ifindex)
-					: bpf_map_lookup_elem(&fw_devices_far, &ifindex);
+	if (ifindex < FW_DEVICE_SLOTS) {
+		dev = bpf_map_lookup_elem(&fw_devices, &ifindex);
+		/* Keeps clang from merging the two lookups into one call on a chosen map: the
+		 * verifier inlines an array lookup only where the call sees a single map. */
+		asm volatile("" : "+r"(dev));
+	} else {
+		dev = bpf_map_lookup_elem(&fw_devices_far, &ifindex);
+	}
 	if (!dev)
 		return TC_ACT_UNSPEC;
 
