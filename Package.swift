@@ -99,10 +99,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // `make bench`'s micro-benchmarks (ring, filters, the served stream), beside their baselines.
+        // `make bench`'s micro-benchmarks (ring, filters, the served stream, the program's cost), beside
+        // their baselines.
         .executableTarget(
             name: "fwbench",
-            dependencies: ["FlowwatchCore", "FlowwatchServer", "FlowwatchAPI"]
+            dependencies: ["FlowwatchCore", "FlowwatchServer", "FlowwatchAPI", "FlowwatchDatapath"]
         ),
         .testTarget(
             name: "FlowwatchCoreTests",

@@ -10,23 +10,24 @@
  *
  * API
  *   __u32 fw_mono_now(void)
- *       Seconds of the boot clock, the unit of fw_ct_entry.lifetime and last_*_report.
+ *       Seconds of the monotonic clock, the unit of fw_ct_entry.lifetime and last_*_report.
  *   struct fw_ct_result
  *       verdict  enum fw_ct_status
- *       created  a NEW entry was written (the caller emits fw_ct_dbg_created)
+ *       now      fw_mono_now() of this packet, for fw_ct_create
  *       report   worth a trace under monitor aggregation at medium and up (Cilium's
  *                `monitor` from ct_lookup): a new connection, TCP flags not seen before in
  *                this direction (all eight: Helm's monitorFlags "all"), any FIN or RST (Cilium's
  *                ACTION_CLOSE), an ICMP error (RELATED), or more than aggregation_interval
  *                seconds since this direction's last report (CT_REPORT_INTERVAL)
  *   void fw_ct_process(struct __sk_buff *skb, __u16 source, const struct fw_packet *pkt,
- *                      __u8 dir, __u32 src_identity, struct fw_ct_result *res)
+ *                      __u8 dir, struct fw_ct_result *res)
  *       Looks pkt->tuple (pkt->tracked must be set) up for device skb->ifindex in direction dir
- *       (enum fw_ct_dir) and updates or creates the entry, first match wins:
+ *       (enum fw_ct_dir) and updates the entry, first match wins:
  *         ICMP error whose quoted tuple has an entry      -> RELATED (entry left alone)
  *         entry for the tuple in dir                      -> ESTABLISHED
  *         entry for the reversed tuple in the other dir   -> REPLY
- *         otherwise                                       -> NEW, entry created with src_identity
+ *         otherwise                                       -> NEW: the caller creates the entry
+ *                                                            with fw_ct_create
  *       An expired entry counts as missing. A TCP SYN (no ACK) on a fully closed entry starts a
  *       new connection: NEW, the entry is reset (or, if it was the reverse one, deleted).
  *       Lifetimes: TCP FW_CT_SYN_TIMEOUT until a packet without SYN is seen, then
@@ -34,6 +35,11 @@
  *       other protocols FW_CT_LIFETIME_NONTCP; refreshed by every packet that matches.
  *       Emits DBG_CT_LOOKUP*_1, _2, DBG_CT_MATCH (when an entry matched; its lifetime before
  *       this packet refreshed it) and DBG_CT_VERDICT.
+ *   bool fw_ct_create(struct __sk_buff *skb, const struct fw_packet *pkt, __u8 dir,
+ *                     __u32 src_identity, __u32 now)
+ *       Writes the entry of a NEW packet (fw_ct_process said so) with src_identity; false if
+ *       the table could not take it (the packet is still NEW). Separate so the caller looks the
+ *       source's identity up only for packets that create an entry or are traced.
  *   void fw_ct_dbg_created(struct __sk_buff *skb, __u16 source, __u8 family, __u32 src_identity)
  *       Emits DBG_CT_CREATED4/6. Separate because Cilium prints it after the destination's
  *       identity lookup, which happens after the CT verdict.
@@ -45,7 +51,8 @@
  * a slightly different verdict or a report that aggregation would have suppressed. LRU eviction
  * under pressure likewise turns a long-lived connection into NEW again.
  *
- * Needs fw_ct, fw_settings, dbg.h and parse.h.
+ * Needs fw_ct, fw_clock (per-CPU array of one struct fw_clock_cache), fw_settings, dbg.h and
+ * parse.h.
  */
 #ifndef FLOWWATCH_CONNTRACK_H
 #define FLOWWATCH_CONNTRACK_H
@@ -54,16 +61,31 @@
 
 struct fw_ct_result {
 	__u8 verdict;
-	__u8 created;
 	__u8 report;
-	__u8 pad;
+	__u8 pad[2];
+	__u32 now;
 };
 
-static __always_inline __u32 fw_mono_now(void)
+/* A global function: checked once on its own, so its branches do not multiply the paths the
+ * verifier walks in every caller. */
+__noinline __u32 fw_mono_now(void)
 {
-	/* Boot clock, not monotonic: it keeps counting through suspend, as the perf samples'
-	 * timestamps (CLOCK_BOOTTIME) do, so lifetimes and event times share one clock. */
-	return bpf_ktime_get_boot_ns() / FW_NSEC_PER_SEC;
+	/* The coarse clock is the time of the last tick, read without touching the clock source
+	 * (reading the TSC costs more than the rest of conntrack on a VM with retpolines), and
+	 * seconds need no better. It is monotonic, so it stops in suspend, as Cilium's
+	 * bpf_mono_now (jiffies) does. Even the coarse read is a helper call of ~20 ns, so each
+	 * CPU keeps its answer until the tick changes: jiffies are a plain load. */
+	__u32 zero = 0;
+	struct fw_clock_cache *c = bpf_map_lookup_elem(&fw_clock, &zero);
+	__u64 tick = bpf_jiffies64();
+
+	if (!c)
+		return bpf_ktime_get_coarse_ns() / FW_NSEC_PER_SEC;
+	if (c->jiffies != tick) {
+		c->seconds = bpf_ktime_get_coarse_ns() / FW_NSEC_PER_SEC;
+		c->jiffies = tick;
+	}
+	return c->seconds;
 }
 
 static __always_inline void fw_ct_key_init(struct fw_ct_key *key, const struct fw_tuple *t,
@@ -116,6 +138,7 @@ static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw
 {
 	__u8 seen = reply ? e->rx_flags_seen : e->tx_flags_seen;
 	__u32 last = reply ? e->last_rx_report : e->last_tx_report;
+	__u32 lifetime = now + FW_CT_LIFETIME_NONTCP;
 	bool report = false;
 
 	if (t->nexthdr == IPPROTO_TCP) {
@@ -133,11 +156,11 @@ static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw
 
 		if ((flags & (FW_CT_F_RX_CLOSING | FW_CT_F_TX_CLOSING)) ==
 		    (FW_CT_F_RX_CLOSING | FW_CT_F_TX_CLOSING))
-			e->lifetime = now + FW_CT_CLOSE_TIMEOUT;
+			lifetime = now + FW_CT_CLOSE_TIMEOUT;
 		else if (flags & FW_CT_F_SEEN_NON_SYN)
-			e->lifetime = now + FW_CT_LIFETIME_TCP;
+			lifetime = now + FW_CT_LIFETIME_TCP;
 		else
-			e->lifetime = now + FW_CT_SYN_TIMEOUT;
+			lifetime = now + FW_CT_SYN_TIMEOUT;
 
 		if ((seen | t->tcp_flags) != seen) {
 			if (reply)
@@ -148,9 +171,10 @@ static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw
 		}
 		if (t->tcp_flags & (FW_TCP_FLAG_FIN | FW_TCP_FLAG_RST))
 			report = true;
-	} else {
-		e->lifetime = now + FW_CT_LIFETIME_NONTCP;
 	}
+	/* As the flags: the lifetime counts seconds, so it changes about once a second. */
+	if (lifetime != e->lifetime)
+		e->lifetime = lifetime;
 
 	/* Strictly more, as Cilium's `last_report + CT_REPORT_INTERVAL < now`: the clock counts
 	 * whole seconds, so this keeps reports at least an interval apart. */
@@ -199,8 +223,7 @@ static __always_inline struct fw_ct_entry *fw_ct_lookup_related(struct fw_ct_key
 }
 
 static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
-					  const struct fw_packet *pkt, __u8 dir, __u32 src_identity,
-					  struct fw_ct_result *res)
+					  const struct fw_packet *pkt, __u8 dir, struct fw_ct_result *res)
 {
 	const struct fw_tuple *t = &pkt->tuple;
 	__u32 zone = skb->ifindex;
@@ -211,8 +234,8 @@ static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
 	struct fw_ct_key key;
 
 	res->verdict = FW_CT_NEW;
-	res->created = 0;
-	res->report = 0;
+	res->report = 1;
+	res->now = now;
 
 	fw_ct_key_init(&key, t, false, dir, zone);
 	if (fw_dbg_enabled()) {
@@ -232,10 +255,9 @@ static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
 		e = fw_ct_lookup_related(&key, &pkt->inner, dir, zone, now);
 		if (e) {
 			fw_ct_dbg_match(skb, source, e);
-			res->verdict = FW_CT_RELATED;
 			/* The entry is left alone, so there is no interval to keep: errors are
 			 * rare and each one says something, report them all. */
-			res->report = 1;
+			res->verdict = FW_CT_RELATED;
 			goto out;
 		}
 		fw_ct_key_init(&key, t, false, dir, zone);
@@ -265,23 +287,25 @@ static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
 		bpf_map_delete_elem(&fw_ct, &key);
 	}
 
-	{
-		struct fw_ct_entry ne = {};
-
-		ne.src_identity = src_identity;
-		ne.packets = 1;
-		ne.bytes = skb->len;
-		/* Seeds tx_flags_seen, lifetime and last_tx_report as for any forward packet. */
-		fw_ct_refresh(&ne, t, false, now);
-		fw_ct_key_init(&key, t, false, dir, zone);
-		/* Overwrites an expired entry or one a new SYN reopened. If the table cannot take
-		 * it, the packet is still NEW; only the "created" message is not sent. */
-		res->created = bpf_map_update_elem(&fw_ct, &key, &ne, BPF_ANY) == 0;
-		res->report = 1;
-	}
-
 out:
 	fw_dbg(skb, source, FW_DBG_CT_VERDICT, res->verdict, 0);
+}
+
+static __always_inline bool fw_ct_create(struct __sk_buff *skb, const struct fw_packet *pkt,
+					 __u8 dir, __u32 src_identity, __u32 now)
+{
+	struct fw_ct_entry ne = {};
+	struct fw_ct_key key;
+
+	ne.src_identity = src_identity;
+	ne.packets = 1;
+	ne.bytes = skb->len;
+	/* Seeds tx_flags_seen, lifetime and last_tx_report as for any forward packet. */
+	fw_ct_refresh(&ne, &pkt->tuple, false, now);
+	fw_ct_key_init(&key, &pkt->tuple, false, dir, skb->ifindex);
+	/* Overwrites an expired entry or one a new SYN reopened. If the table cannot take it,
+	 * the packet is still NEW; only the "created" message is not sent. */
+	return bpf_map_update_elem(&fw_ct, &key, &ne, BPF_ANY) == 0;
 }
 
 static __always_inline void fw_ct_dbg_created(struct __sk_buff *skb, __u16 source, __u8 family,

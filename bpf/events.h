@@ -139,7 +139,7 @@ enum fw_ct_dir { FW_CT_EGRESS = 0, FW_CT_INGRESS = 1 };
 /* Debug message subtypes (DBG_*) that flowwatch emits; the Swift decoder knows all of Cilium's. */
 enum fw_dbg_type {
 	FW_DBG_LOCAL_DELIVERY = 2,      /* arg1 = endpoint id, arg2 = source identity */
-	FW_DBG_CT_MATCH = 8,            /* arg1 = lifetime (s, boot clock), arg2 = revnat (be16) */
+	FW_DBG_CT_MATCH = 8,            /* arg1 = lifetime (s, monotonic clock), arg2 = revnat (be16) */
 	FW_DBG_CT_VERDICT = 15,         /* arg1 = enum fw_ct_status, arg2 = revnat (be16) */
 	FW_DBG_CT_LOOKUP4_1 = 48,       /* arg1 = saddr (be32), arg2 = daddr (be32), arg3 = dport << 16 | sport */
 	FW_DBG_CT_LOOKUP4_2 = 49,       /* arg1 = nexthdr << 8 | flags, arg2 = dir, arg3 = scope */
@@ -160,7 +160,12 @@ enum fw_dbg_type {
 
 /* ---- Maps user space fills ---- */
 
-/* fw_devices: ifindex -> what the device is. Devices not in the map are not observed. */
+/* ifindex -> what the device is, in two maps: fw_devices, an array indexed by ifindex below
+ * FW_DEVICE_SLOTS (a lookup the verifier inlines, for the common case), and fw_devices_far, a
+ * hash for any larger ifindex (a node whose pods came and went many times). Devices in neither,
+ * or with role FW_ROLE_NONE (an array slot never set, or cleared), are not observed. */
+#define FW_DEVICE_SLOTS 16384
+#define FW_DEVICES_FAR_MAX 1024
 enum fw_device_role {
 	FW_ROLE_NONE = 0,
 	FW_ROLE_LXC = 1,     /* ingress: from-endpoint, egress: to-endpoint */
@@ -243,15 +248,23 @@ struct fw_ct_key {
 struct fw_ct_entry {
 	__u64 packets;
 	__u64 bytes;
-	__u32 lifetime;        /* expiry, seconds of the boot clock */
+	__u32 lifetime;        /* expiry, seconds of the monotonic clock (CLOCK_MONOTONIC) */
 	__u32 src_identity;
 	__u16 rev_nat_index;   /* network order; always 0: flowwatch does no load balancing */
 	__u8 tx_flags_seen;    /* TCP flags seen in the direction that created the entry */
 	__u8 rx_flags_seen;    /* TCP flags seen in the reply direction */
 	__u8 flags;            /* FW_CT_F_* */
 	__u8 pad[3];
-	__u32 last_tx_report;  /* seconds of the boot clock, for monitor aggregation */
+	__u32 last_tx_report;  /* seconds of the monotonic clock, for monitor aggregation */
 	__u32 last_rx_report;
+};
+
+/* fw_clock (per-CPU array of one, private to the program): the seconds conntrack.h's
+ * fw_mono_now last computed on this CPU, and at which tick. */
+struct fw_clock_cache {
+	__u64 jiffies;
+	__u32 seconds;
+	__u32 pad;
 };
 
 /* Lifetimes in seconds, Cilium's defaults (pkg/defaults/defaults.go). */
@@ -296,6 +309,7 @@ enum fw_aggregation {
 /* Names of the maps and programs in the object. */
 #define FW_MAP_EVENTS "fw_events"
 #define FW_MAP_DEVICES "fw_devices"
+#define FW_MAP_DEVICES_FAR "fw_devices_far"
 #define FW_MAP_ENDPOINTS "fw_endpoints"
 #define FW_MAP_IPCACHE "fw_ipcache"
 #define FW_MAP_CT "fw_ct"

@@ -8,12 +8,12 @@
  * device. Both always return TC_ACT_UNSPEC, which is TCX_NEXT under tcx and "continue with the
  * next filter" under cls_bpf direct-action, so whatever else is attached decides.
  *
- * Per packet, on a device listed in fw_devices (see fw_observe for the table of observation
- * points): parse (parse.h), source identity, conntrack (conntrack.h), destination identity and
- * local delivery (ipcache.h), then one trace notification (trace.h) unless monitor aggregation
- * (fw_settings.aggregation, trace.h fw_trace_wanted) or the address prefilter
- * (fw_settings.addr_filter, prefilter.h) leaves it out. With fw_settings.debug the
- * debug messages (dbg.h) come in Cilium's order:
+ * Per packet, on a device listed in fw_devices(_far) (see fw_observe for the table of observation
+ * points): parse (parse.h), conntrack (conntrack.h), source identity (for a new entry or a
+ * trace), destination identity and local delivery (ipcache.h), then one trace notification
+ * (trace.h) unless monitor aggregation (fw_settings.aggregation, trace.h fw_trace_wanted) or the
+ * address prefilter (fw_settings.addr_filter, prefilter.h) leaves it out. With fw_settings.debug
+ * the debug messages (dbg.h) come in Cilium's order:
  *   CT_LOOKUP*_1, CT_LOOKUP*_2, [CT_MATCH], CT_VERDICT, [IP_ID_MAP_* at from-* points],
  *   [CT_CREATED* for NEW], [LOCAL_DELIVERY at from-* points], trace.
  * Untracked packets (non-IP, VLAN-tagged, later fragments, truncated) get only the trace, with
@@ -46,11 +46,18 @@ struct {
 } fw_events SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FW_DEVICE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct fw_device);
 } fw_devices SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FW_DEVICES_FAR_MAX);
+	__type(key, __u32);
+	__type(value, struct fw_device);
+} fw_devices_far SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -73,6 +80,14 @@ struct {
 	__type(key, struct fw_ct_key);
 	__type(value, struct fw_ct_entry);
 } fw_ct SEC(".maps");
+
+/* conntrack.h's clock, per CPU; private to the program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fw_clock_cache);
+} fw_clock SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -122,7 +137,14 @@ static __always_inline int fw_observe(struct __sk_buff *skb, bool egress)
 	bool src_is_dev, dst_is_dev, from, l3_dev, quiet, report = true;
 	__u8 dir;
 
-	dev = bpf_map_lookup_elem(&fw_devices, &ifindex);
+	if (ifindex < FW_DEVICE_SLOTS) {
+		dev = bpf_map_lookup_elem(&fw_devices, &ifindex);
+		/* Keeps clang from merging the two lookups into one call on a chosen map: the
+		 * verifier inlines an array lookup only where the call sees a single map. */
+		asm volatile("" : "+r"(dev));
+	} else {
+		dev = bpf_map_lookup_elem(&fw_devices_far, &ifindex);
+	}
 	if (!dev)
 		return TC_ACT_UNSPEC;
 
@@ -178,33 +200,36 @@ static __always_inline int fw_observe(struct __sk_buff *skb, bool egress)
 		const struct fw_tuple *t = &pkt.tuple;
 		const struct fw_endpoint *ep;
 		struct fw_ct_result ct;
+		bool created = false, shown;
 
-		if (!src_is_dev)
-			trace.src_label = fw_resolve_identity(skb, trace.source, t->family,
-							      t->saddr, false);
-
-		fw_ct_process(skb, trace.source, &pkt, dir, trace.src_label, &ct);
+		fw_ct_process(skb, trace.source, &pkt, dir, &ct);
 		trace.reason = ct.verdict; /* enum fw_ct_status == enum fw_trace_reason 0..3 */
 		report = ct.report;
-		/* Aggregated away or filtered out, and no debug message to come: the destination's
-		 * identity and endpoint would only fill a trace that is not sent. */
-		if (!fw_dbg_enabled() && (quiet || !fw_trace_wanted(&trace, report)))
+		/* Aggregated away or filtered out, and no debug message to come: the identities and
+		 * the endpoint would only fill a trace that is not sent. The source's (an LPM
+		 * lookup) is still needed by a new entry. */
+		shown = fw_dbg_enabled() || (!quiet && fw_trace_wanted(&trace, report));
+		if (!src_is_dev && (shown || ct.verdict == FW_CT_NEW))
+			trace.src_label = fw_resolve_identity(skb, trace.source, t->family,
+							      t->saddr, false);
+		if (ct.verdict == FW_CT_NEW)
+			created = fw_ct_create(skb, &pkt, dir, trace.src_label, ct.now);
+		if (!shown)
 			goto out;
 
-		if (!dst_is_dev)
+		ep = from ? fw_endpoint_lookup(t->family, t->daddr) : NULL;
+		/* A local endpoint's identity is its own: the ipcache is asked for anyone else,
+		 * and for the IP_ID_MAP debug message Cilium prints before local delivery. */
+		if (!dst_is_dev && (!ep || fw_dbg_enabled()))
 			trace.dst_label = fw_resolve_identity(skb, trace.source, t->family,
 							      t->daddr, from);
-		if (ct.created)
+		if (created)
 			fw_ct_dbg_created(skb, trace.source, t->family, trace.src_label);
 
-		if (from) {
-			ep = fw_endpoint_lookup(t->family, t->daddr);
-			if (ep) {
-				fw_dbg(skb, trace.source, FW_DBG_LOCAL_DELIVERY, ep->id,
-				       trace.src_label);
-				trace.dst_id = ep->id;
-				trace.dst_label = ep->identity;
-			}
+		if (ep) {
+			fw_dbg(skb, trace.source, FW_DBG_LOCAL_DELIVERY, ep->id, trace.src_label);
+			trace.dst_id = ep->id;
+			trace.dst_label = ep->identity;
 		}
 	}
 

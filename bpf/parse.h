@@ -23,9 +23,10 @@
  *                         packet it quotes, as that packet was sent (same conventions).
  *       An untracked packet's tuple must not be looked up anywhere: it may be partial.
  *
- * Reads go through bpf_skb_load_bytes into stack buffers: it works on non-linear skbs, checks
- * the bounds at run time, and never writes to the packet. A failed read means the packet is
- * shorter than its headers claim.
+ * Headers are copied into stack buffers, never written: the packet's own headers straight from
+ * the linear part when they lie there (no helper call), anything else through
+ * bpf_skb_load_bytes, which works on non-linear skbs and checks the bounds at run time. A failed
+ * read means the packet is shorter than its headers claim.
  */
 #ifndef FLOWWATCH_PARSE_H
 #define FLOWWATCH_PARSE_H
@@ -44,6 +45,7 @@
 #define FW_IP6_OFFSET 0xfff8    /* IPv6 fragment header offset bits */
 #define FW_IPV6_MAX_EXT 4       /* extension headers walked before giving up */
 #define FW_ICMP_HDR_LEN 8       /* an ICMP error quotes the packet right after this */
+#define FW_DIRECT_MAX_OFF 1024  /* headers further in are read by bpf_skb_load_bytes */
 
 #define FW_TCP_FLAG_FIN 0x01
 #define FW_TCP_FLAG_SYN 0x02
@@ -62,6 +64,7 @@ struct fw_tuple {
 	__u8 pad;
 };
 
+/* Aligned so zeroing it takes 8-byte stores, not 2-byte ones. */
 struct fw_packet {
 	struct fw_tuple tuple;
 	struct fw_tuple inner;
@@ -69,7 +72,7 @@ struct fw_packet {
 	__u8 has_saddr;
 	__u8 tracked;
 	__u8 has_inner;
-};
+} __attribute__((aligned(8)));
 
 /* The first 8 bytes of an ICMP or ICMPv6 header; also all an ICMP error promises to quote. */
 struct fw_icmp_hdr {
@@ -87,18 +90,44 @@ enum fw_l3_result {
 	FW_L3_INVALID = 2,  /* truncated or not the IP version announced */
 };
 
-static __always_inline bool fw_load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+/* skb->data or skb->data_end, read with an explicit load: clang would otherwise keep
+ * &skb->data in a register across calls, and the verifier refuses a modified context pointer. */
+#define FW_SKB_PTR(skb, field)                                                                   \
+	({                                                                                       \
+		void *p_;                                                                        \
+		asm volatile("%0 = *(u32 *)(%1 + %2)"                                            \
+			     : "=r"(p_)                                                          \
+			     : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, field)));      \
+		p_;                                                                              \
+	})
+
+/*
+ * Copies len bytes at off to `to`. direct: try the linear part in place first, without a helper
+ * call (the packet's own headers nearly always lie there). Only the headers every packet has
+ * ask for it: each direct read doubles the paths the verifier walks, so the rare ones (IPv6
+ * extensions, the packet an ICMP error quotes) go through the helper alone.
+ */
+static __always_inline bool fw_load(struct __sk_buff *skb, __u32 off, void *to, __u32 len,
+				    bool direct)
 {
+	void *data = FW_SKB_PTR(skb, data);
+	void *end = FW_SKB_PTR(skb, data_end);
+
+	/* The bound on off is for the verifier. */
+	if (direct && off <= FW_DIRECT_MAX_OFF && data + off + len <= end) {
+		__builtin_memcpy(to, __builtin_assume_aligned(data + off, 4), len);
+		return true;
+	}
 	return bpf_skb_load_bytes(skb, off, to, len) == 0;
 }
 
 static __always_inline enum fw_l3_result fw_parse_ipv4(struct __sk_buff *skb, __u32 off,
-						       struct fw_tuple *t, __u32 *l4_off)
+						       struct fw_tuple *t, __u32 *l4_off, bool quoted)
 {
 	struct iphdr ip;
 	__u8 vihl;
 
-	if (!fw_load(skb, off, &ip, sizeof(ip)))
+	if (!fw_load(skb, off, &ip, sizeof(ip), !quoted))
 		return FW_L3_INVALID;
 	/* Byte 0 by hand: the bitfield order of struct iphdr depends on the host's endianness. */
 	vihl = *(__u8 *)&ip;
@@ -122,13 +151,13 @@ static __always_inline bool fw_ipv6_is_ext(__u8 nexthdr)
 }
 
 static __always_inline enum fw_l3_result fw_parse_ipv6(struct __sk_buff *skb, __u32 off,
-						       struct fw_tuple *t, __u32 *l4_off)
+						       struct fw_tuple *t, __u32 *l4_off, bool quoted)
 {
 	struct ipv6hdr ip6;
 	__u8 nexthdr;
 	int i;
 
-	if (!fw_load(skb, off, &ip6, sizeof(ip6)))
+	if (!fw_load(skb, off, &ip6, sizeof(ip6), !quoted))
 		return FW_L3_INVALID;
 	if ((*(__u8 *)&ip6 >> 4) != 6)
 		return FW_L3_INVALID;
@@ -148,7 +177,7 @@ static __always_inline enum fw_l3_result fw_parse_ipv6(struct __sk_buff *skb, __
 
 		if (!fw_ipv6_is_ext(nexthdr))
 			break;
-		if (!fw_load(skb, off, ext, sizeof(ext)))
+		if (!fw_load(skb, off, ext, sizeof(ext), false))
 			return FW_L3_NO_L4;
 		if (nexthdr == IPPROTO_FRAGMENT) {
 			__be16 frag_off;
@@ -171,12 +200,13 @@ static __always_inline enum fw_l3_result fw_parse_ipv6(struct __sk_buff *skb, __
 	return FW_L3_OK;
 }
 
+/* quoted: the header is inside an ICMP error (read through the helper only, see fw_load). */
 static __always_inline enum fw_l3_result fw_parse_ip(struct __sk_buff *skb, __u8 family, __u32 off,
-						     struct fw_tuple *t, __u32 *l4_off)
+						     struct fw_tuple *t, __u32 *l4_off, bool quoted)
 {
 	if (family == FW_FAMILY_IPV4)
-		return fw_parse_ipv4(skb, off, t, l4_off);
-	return fw_parse_ipv6(skb, off, t, l4_off);
+		return fw_parse_ipv4(skb, off, t, l4_off, quoted);
+	return fw_parse_ipv6(skb, off, t, l4_off, quoted);
 }
 
 static __always_inline bool fw_icmp_is_error(__u8 family, __u8 type)
@@ -204,7 +234,7 @@ static __always_inline bool fw_parse_l4(struct __sk_buff *skb, __u32 off, struct
 	if (icmp) {
 		struct fw_icmp_hdr icmph;
 
-		if (!fw_load(skb, off, &icmph, sizeof(icmph)))
+		if (!fw_load(skb, off, &icmph, sizeof(icmph), !quoted))
 			return false;
 		*icmp_type = icmph.type;
 		if ((t->family == FW_FAMILY_IPV4 && icmph.type == FW_ICMP_ECHO) ||
@@ -219,7 +249,7 @@ static __always_inline bool fw_parse_l4(struct __sk_buff *skb, __u32 off, struct
 	if (t->nexthdr == IPPROTO_TCP && !quoted) {
 		struct tcphdr th;
 
-		if (!fw_load(skb, off, &th, sizeof(th)))
+		if (!fw_load(skb, off, &th, sizeof(th), true))
 			return false;
 		t->sport = th.source;
 		t->dport = th.dest;
@@ -230,7 +260,7 @@ static __always_inline bool fw_parse_l4(struct __sk_buff *skb, __u32 off, struct
 	if (t->nexthdr == IPPROTO_TCP || t->nexthdr == IPPROTO_UDP) {
 		__be16 ports[2];
 
-		if (!fw_load(skb, off, ports, sizeof(ports)))
+		if (!fw_load(skb, off, ports, sizeof(ports), !quoted))
 			return false;
 		t->sport = ports[0];
 		t->dport = ports[1];
@@ -265,7 +295,7 @@ __noinline int fw_parse(struct __sk_buff *skb, __u32 l3_dev, struct fw_packet *p
 	} else {
 		struct ethhdr eth;
 
-		if (!fw_load(skb, 0, &eth, sizeof(eth)))
+		if (!fw_load(skb, 0, &eth, sizeof(eth), true))
 			return 0;
 		/* An 802.1Q/802.1ad tag still in the frame hides the real ethertype; such
 		 * frames are reported but not tracked (an offloaded tag is not in the frame). */
@@ -280,7 +310,7 @@ __noinline int fw_parse(struct __sk_buff *skb, __u32 l3_dev, struct fw_packet *p
 	else
 		return 0;
 
-	l3 = fw_parse_ip(skb, pkt->family, off, &pkt->tuple, &l4_off);
+	l3 = fw_parse_ip(skb, pkt->family, off, &pkt->tuple, &l4_off, false);
 	if (l3 == FW_L3_INVALID)
 		return 0;
 	pkt->has_saddr = 1;
@@ -295,8 +325,8 @@ __noinline int fw_parse(struct __sk_buff *skb, __u32 l3_dev, struct fw_packet *p
 	/* The quoted packet travelled the other way; parse it with the same rules so its tuple
 	 * can be compared with conntrack entries. A quote we cannot read leaves the error
 	 * tracked as plain ICMP (ports 0), which is still a true tuple. */
-	if (fw_parse_ip(skb, pkt->family, l4_off + FW_ICMP_HDR_LEN, &pkt->inner, &inner_l4_off) !=
-	    FW_L3_OK)
+	if (fw_parse_ip(skb, pkt->family, l4_off + FW_ICMP_HDR_LEN, &pkt->inner, &inner_l4_off,
+			true) != FW_L3_OK)
 		return 1;
 	if (!fw_parse_l4(skb, inner_l4_off, &pkt->inner, true, &icmp_type))
 		return 1;

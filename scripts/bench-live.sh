@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The live half of `make bench` (called by scripts/bench.sh, prints a markdown section): what
 # observing costs the node and how fast it can go without losing anything, on a demo node in
-# network namespaces of its own, with iperf3 between two pods.
-#   scripts/bench-live.sh path/to/flowwatch
+# network namespaces of its own, with iperf3 between two pods; and the program's cost per packet
+# without traffic (fwbench kernel: BPF_PROG_TEST_RUN on an established TCP connection).
+#   scripts/bench-live.sh path/to/flowwatch [path/to/fwbench]
 # Env: RUNS (iperf3 runs per setting, default 3), SECONDS_PER_RUN (default 5), RATES (UDP packet
 # rates tried for the zero-loss figure, default "25000 50000 100000 200000 400000").
 set -euo pipefail
 
-flowwatch=$(realpath "${1:?usage: bench-live.sh path/to/flowwatch}")
+flowwatch=$(realpath "${1:?usage: bench-live.sh path/to/flowwatch [path/to/fwbench]}")
+fwbench=${2:-$(dirname "$flowwatch")/fwbench}
 here=$(dirname "$(realpath "$0")")
 runs=${RUNS:-3}
 secs=${SECONDS_PER_RUN:-5}
@@ -25,6 +27,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# The program alone, before any traffic: one line per level (fwbench's header says the fields).
+kernel=$("$fwbench" kernel "${KERNEL_REPEAT:-20000}")
+kfield() { awk -v k="kernel_$1" -v f="$2" '$1 == k {print $f}' <<<"$kernel"; }
 
 server=10.244.0.25
 "$here/demo-node.sh" up "$node" "$work/config.yaml" >/dev/null
@@ -124,7 +130,11 @@ echo "| small packets, medium | iperf3 UDP, 64-byte payloads, unlimited rate; pa
 echo "| small packets, none | same | $(m "${udp[none]}") | $(s "${udp[none]}") | $(m "${udp[base]}") | $(ratio "$(m "${udp[none]}")" "$(m "${udp[base]}")") | - |"
 echo "| program cost, medium | kernel run time / run count (BPF_ENABLE_STATS) over the runs above | $(m "${cost[medium]}") ns/packet | $(s "${cost[medium]}") | - | - | <= 150 ns |"
 echo "| program cost, none | same | $(m "${cost[none]}") ns/packet | $(s "${cost[none]}") | - | - | <= 300 ns |"
+echo "| program cost, medium, no traffic | BPF_PROG_TEST_RUN, 7 rounds of ${KERNEL_REPEAT:-20000} runs each of a data segment (to-endpoint, established) and an ACK (from-endpoint, reply); kernel run time / run count; $(kfield medium 5) traces per packet | $(kfield medium 2) ns/packet | $(kfield medium 3)-$(kfield medium 4) | - | - | <= 150 ns |"
+echo "| program cost, none, no traffic | same; $(kfield none 5) traces per packet | $(kfield none 2) ns/packet | $(kfield none 3)-$(kfield none 4) | - | - | <= 300 ns |"
 echo "| zero-loss rate | UDP 64-byte at rising rates ($rates packets/s), --aggregation none, -o compact, default buffers: the highest with nothing lost anywhere | $best_events events/s (at $best_rate packets/s) | - | - | - | >= 1,000,000 events/s |"
 echo "| memory | VmRSS of \`--follow --ring-capacity 65535\` after 40,000 flood pings ($ringfill) | $((rss / 1024)) MiB | - | - | - | <= 64 MiB |"
 echo
 if [ -n "$first_loss" ]; then echo "First loss: at $first_loss."; else echo "No loss at any rate tried."; fi
+echo
+echo "Verifier, instructions processed at load (debug off; ingress/egress): medium $(kfield medium 6)/$(kfield medium 7), none $(kfield none 6)/$(kfield none 7)."

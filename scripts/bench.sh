@@ -88,7 +88,7 @@ read -r fw_plain_json fw_plain_json_min fw_plain_json_max < <(measure "$flowwatc
 read -r td_plain_text td_plain_text_min td_plain_text_max < <(measure tcpdump -r "$work/plain-ref.pcap" -nn)
 # What observing costs a node, live (iperf3 on another demo node).
 echo "== live: iperf3 with and without flowwatch" >&2
-live=$("$here/bench-live.sh" "$flowwatch")
+live=$("$here/bench-live.sh" "$flowwatch" "$fwbench")
 # Micro-benchmarks on a TCP flow of samples/tcp.fwrec (fwbench: best of 5 loops each).
 micro=$("$fwbench" "$here/../samples/tcp.fwrec" "${BENCH_ITERATIONS:-5000000}")
 ns() { awk -v k="$1" '$1 == k {printf "%.1f", $2}' <<<"$micro"; }

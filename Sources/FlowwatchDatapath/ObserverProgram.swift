@@ -86,6 +86,7 @@ public final class ObserverProgram: @unchecked Sendable {
     public let egressFD: Int32
     let eventsFD: Int32
     let devicesFD: Int32
+    let devicesFarFD: Int32
     let endpointsFD: Int32
     let ipcacheFD: Int32
     let conntrackFD: Int32
@@ -132,13 +133,14 @@ public final class ObserverProgram: @unchecked Sendable {
         egressFD = prog(FW_PROG_EGRESS)
         eventsFD = map(FW_MAP_EVENTS)
         devicesFD = map(FW_MAP_DEVICES)
+        devicesFarFD = map(FW_MAP_DEVICES_FAR)
         endpointsFD = map(FW_MAP_ENDPOINTS)
         ipcacheFD = map(FW_MAP_IPCACHE)
         conntrackFD = map(FW_MAP_CT)
         statsFD = map(FW_MAP_STATS)
         addressFilterFD = map(FW_MAP_ADDR_FILTER)
         for (name, fd) in [("ingress program", ingressFD), ("egress program", egressFD), (FW_MAP_EVENTS, eventsFD),
-                           (FW_MAP_DEVICES, devicesFD), (FW_MAP_ENDPOINTS, endpointsFD), (FW_MAP_IPCACHE, ipcacheFD),
+                           (FW_MAP_DEVICES, devicesFD), (FW_MAP_DEVICES_FAR, devicesFarFD), (FW_MAP_ENDPOINTS, endpointsFD), (FW_MAP_IPCACHE, ipcacheFD),
                            (FW_MAP_CT, conntrackFD), (FW_MAP_STATS, statsFD),
                            (FW_MAP_ADDR_FILTER, addressFilterFD)] where fd < 0 {
             bpf_object__close(obj)
@@ -177,11 +179,21 @@ public final class ObserverProgram: @unchecked Sendable {
         dev.endpoint_id = endpointID
         dev.identity = identity
         dev.flags = layer3 ? UInt16(FW_DEVICE_F_L3) : 0
-        try update(devicesFD, FW_MAP_DEVICES, ifindex, dev)
+        if ifindex < UInt32(FW_DEVICE_SLOTS) {
+            try update(devicesFD, FW_MAP_DEVICES, ifindex, dev)
+        } else {
+            try update(devicesFarFD, FW_MAP_DEVICES_FAR, ifindex, dev)
+        }
     }
 
     public func removeDevice(ifindex: UInt32) {
-        delete(devicesFD, ifindex)
+        if ifindex < UInt32(FW_DEVICE_SLOTS) {
+            // An array slot cannot be deleted: role FW_ROLE_NONE is "not observed".
+            var k = ifindex, v = fw_device()
+            _ = bpf_map_update_elem(devicesFD, &k, &v, UInt64(BPF_ANY))
+        } else {
+            delete(devicesFarFD, ifindex)
+        }
     }
 
     /// Fills the endpoints and ipcache maps from the config.
@@ -273,6 +285,44 @@ public final class ObserverProgram: @unchecked Sendable {
                                      verifiedInstructions: info.verified_insns)
         }
         return RunStatistics(ingress: info(ingressFD), egress: info(egressFD))
+    }
+
+    /// What one BPF_PROG_TEST_RUN returned.
+    public struct TestRun: Sendable {
+        /// The program's return code (TC_ACT_UNSPEC, -1, for every packet it saw).
+        public var retval: Int32
+        /// The packet as the program left it.
+        public var output: [UInt8]
+        /// The kernel's mean time per run, test-run loop included (ns).
+        public var meanNanoseconds: UInt32
+    }
+
+    /// Runs the ingress or egress program `repeat` times on `packet` (an Ethernet frame) through
+    /// BPF_PROG_TEST_RUN, as if it arrived on device `ifindex` (which must exist: the kernel
+    /// checks). Whatever the program emits goes to the perf rings like any event.
+    public func testRun(_ packet: [UInt8], egress: Bool, ifindex: UInt32, repeat count: Int32 = 1) throws(DatapathError) -> TestRun {
+        var out = [UInt8](repeating: 0, count: packet.count + 256)
+        var skb = __sk_buff()
+        skb.ifindex = ifindex
+        var opts = bpf_test_run_opts()
+        opts.sz = MemoryLayout<bpf_test_run_opts>.size
+        opts.repeat = count
+        let rc: Int32 = packet.withUnsafeBytes { input in
+            out.withUnsafeMutableBytes { output in
+                withUnsafeMutablePointer(to: &skb) { ctx in
+                    opts.data_in = input.baseAddress
+                    opts.data_size_in = UInt32(input.count)
+                    opts.data_out = output.baseAddress
+                    opts.data_size_out = UInt32(output.count)
+                    opts.ctx_in = UnsafeRawPointer(ctx)
+                    opts.ctx_size_in = UInt32(MemoryLayout<__sk_buff>.size)
+                    return bpf_prog_test_run_opts(egress ? egressFD : ingressFD, &opts)
+                }
+            }
+        }
+        guard rc == 0 else { throw .load(stage: "test-run", errno: errno, log: "") }
+        return TestRun(retval: Int32(bitPattern: opts.retval), output: Array(out.prefix(Int(opts.data_size_out))),
+                       meanNanoseconds: opts.duration)
     }
 
     /// Every conntrack entry, for tests and inspection.

@@ -1,13 +1,20 @@
 // fwbench: the micro-benchmarks of `make bench` that Hubble publishes figures for (ring write
-// and read, flow filters), on flows from a real recording; and the served stream's rate.
+// and read, flow filters), on flows from a real recording; the served stream's rate; and the
+// program's own cost per packet, measured by the kernel.
 //
 //   fwbench RECORDING [iterations]
 //   fwbench serve RECORDING [runs]     (ServeBench.swift)
+//   fwbench kernel [repeat]            (root)
 //
 // Method: each figure is the best of 5 timed loops of `iterations` operations (default 5M),
 // CLOCK_MONOTONIC around the loop, divided by the count; results feed a checksum that is
 // printed, so the optimizer cannot drop the work. One line per figure: `name ns_per_op`.
+// `kernel`: FlowwatchDatapath ProgramBenchmark at --aggregation medium and none (BPF_PROG_TEST_RUN
+// on an established TCP connection, kernel run time / run count over 7 rounds of `repeat` runs
+// of each of two packets, default 20000); one line per level:
+// `kernel_LEVEL median_ns min_ns max_ns events_per_packet verified_insns_ingress verified_insns_egress`.
 import FlowwatchCore
+import FlowwatchDatapath
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,7 +44,7 @@ func best(_ iterations: Int, _ body: (Int) -> Int) -> (Double, Int) {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
-    complain("usage: fwbench RECORDING [iterations] | fwbench serve RECORDING [runs]\n")
+    complain("usage: fwbench RECORDING [iterations] | fwbench serve RECORDING [runs] | fwbench kernel [repeat]\n")
     exit(2)
 }
 if arguments[1] == "serve", arguments.count >= 3 {
@@ -46,6 +53,21 @@ if arguments[1] == "serve", arguments.count >= 3 {
     } catch {
         complain("fwbench: \(error)\n")
         exit(1)
+    }
+    exit(0)
+}
+if arguments[1] == "kernel" {
+    let count = arguments.count > 2 ? Int32(arguments[2]) ?? 20_000 : 20_000
+    for level in [MonitorAggregation.medium, .none] {
+        do {
+            let r = try ProgramBenchmark.run(aggregation: level, repeat: count)
+            let f = { (v: Double) in String(Int(v.rounded())) }
+            print("kernel_\(level) \(f(r.median)) \(f(r.spread.min)) \(f(r.spread.max)) \(r.eventsPerPacket) "
+                + "\(r.verifiedInstructions.ingress) \(r.verifiedInstructions.egress)")
+        } catch {
+            complain("fwbench: kernel, --aggregation \(level): \(error)\n")
+            exit(1)
+        }
     }
     exit(0)
 }

@@ -132,7 +132,7 @@ struct AggregationTests {
 
         func age(_ body: (inout fw_ct_entry, UInt32) -> Void) throws {
             var (key, entry) = try #require(h.program.conntrackEntries().first)
-            body(&entry, UInt32(KernelClock.boottimeNow() / 1_000_000_000))
+            body(&entry, Harness.conntrackNow())
             #expect(bpf_map_update_elem(h.program.conntrackFD, &key, &entry, UInt64(BPF_EXIST)) == 0)
         }
         // (A second may tick between reading the clock here and the program reading it.)
@@ -142,7 +142,7 @@ struct AggregationTests {
         #expect(try traces(h, udp(fromServer: true), egress: true).count == 1, "interval exceeded")
         #expect(try traces(h, udp(fromServer: true), egress: true).isEmpty)
         let entry = try #require(h.program.conntrackEntries().first?.entry)
-        let now = UInt32(KernelClock.boottimeNow() / 1_000_000_000)
+        let now = Harness.conntrackNow()
         #expect(entry.last_rx_report + 1 >= now, "the reply direction restarted its interval")
     }
 
@@ -247,8 +247,10 @@ struct AggregationTests {
     func verifierCost(level: MonitorAggregation) throws {
         let program = try ObserverProgram(settings: ProgramSettings(debug: false, aggregation: level))
         let stats = program.runStatistics()
-        // 10.6k before aggregation existed; the budget leaves room, not a license.
-        #expect(stats.ingress.verifiedInstructions < 12_000 && stats.egress.verifiedInstructions < 12_000,
+        // 10.6k before aggregation existed; 12-15k (17k with the prefilter) since headers are
+        // read in place when linear (bpf/parse.h fw_load: each such read is two paths to verify,
+        // and 50 ns less per packet). The budget leaves room, not a license.
+        #expect(stats.ingress.verifiedInstructions < 18_000 && stats.egress.verifiedInstructions < 18_000,
                 "\(level): ingress \(stats.ingress.verifiedInstructions), egress \(stats.egress.verifiedInstructions)")
     }
 }

@@ -96,7 +96,10 @@ struct EndToEndTests {
         let log = node.work.appendingPathComponent("tcpdump.log").path
         let logFD = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { close(logFD) }
-        let tcpdump = try DemoNode.spawn(["ip", "netns", "exec", node.node, "tcpdump", "-i", lxc, "-s", "128", "-U", "-w", theirs, "ip"],
+        // --immediate-mode: otherwise libpcap hands packets over a block at a time, after up to a
+        // second, and a SIGTERM before that loses the last ones (-U only flushes the file).
+        let tcpdump = try DemoNode.spawn(["ip", "netns", "exec", node.node, "tcpdump", "-i", lxc, "-s", "128", "-U", "--immediate-mode",
+                                          "-w", theirs, "ip"],
                                          stdout: logFD, stderr: logFD)
         defer { kill(tcpdump, SIGTERM); _ = DemoNode.wait(tcpdump) }
         let fw = try DemoNode.Observer(node: node, ["--pcapng", ours, "--pcap-only", "--device", lxc])

@@ -86,6 +86,13 @@ final class Harness: @unchecked Sendable {
         ],
         prefixes: [.init(prefix: IPPrefix("10.244.0.1/32")!, identity: 1), .init(prefix: IPPrefix("10.244.2.0/24")!, identity: 17840)])
 
+    /// The conntrack clock now: seconds of CLOCK_MONOTONIC (bpf/conntrack.h fw_mono_now).
+    static func conntrackNow() -> UInt32 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt32(ts.tv_sec)
+    }
+
     func role(_ role: DeviceRole, endpointID: UInt16 = 0, identity: UInt32 = 0) throws {
         try program.setDevice(ifindex: ifindex, role: role, endpointID: endpointID, identity: identity, layer3: false)
     }
@@ -126,26 +133,7 @@ final class Harness: @unchecked Sendable {
 
     /// Runs one packet and leaves what it wrote in the perf ring of the CPU it ran on.
     func runUnread(_ packet: [UInt8], egress: Bool) throws -> (retval: Int32, output: [UInt8]) {
-        var out = [UInt8](repeating: 0, count: packet.count + 256)
-        var skb = __sk_buff()
-        skb.ifindex = ifindex
-        var opts = bpf_test_run_opts()
-        opts.sz = MemoryLayout<bpf_test_run_opts>.size
-        opts.repeat = 1
-        let rc: Int32 = packet.withUnsafeBytes { input in
-            out.withUnsafeMutableBytes { output in
-                withUnsafeMutablePointer(to: &skb) { ctx in
-                    opts.data_in = input.baseAddress
-                    opts.data_size_in = UInt32(input.count)
-                    opts.data_out = output.baseAddress
-                    opts.data_size_out = UInt32(output.count)
-                    opts.ctx_in = UnsafeRawPointer(ctx)
-                    opts.ctx_size_in = UInt32(MemoryLayout<__sk_buff>.size)
-                    return bpf_prog_test_run_opts(egress ? program.egressFD : program.ingressFD, &opts)
-                }
-            }
-        }
-        guard rc == 0 else { throw DatapathError.load(stage: "test-run", errno: errno, log: "") }
-        return (Int32(bitPattern: opts.retval), Array(out.prefix(Int(opts.data_size_out))))
+        let run = try program.testRun(packet, egress: egress, ifindex: ifindex)
+        return (run.retval, run.output)
     }
 }

@@ -110,6 +110,7 @@ struct PrefilterTests {
         let plain = try ObserverProgram(settings: ProgramSettings(debug: false, aggregation: level)).runStatistics()
         let filtered = try ObserverProgram(settings: ProgramSettings(debug: false, aggregation: level, addressFilter: true)).runStatistics()
         print("verifier \(level): ingress \(plain.ingress.verifiedInstructions) -> \(filtered.ingress.verifiedInstructions), egress \(plain.egress.verifiedInstructions) -> \(filtered.egress.verifiedInstructions)")
-        #expect(filtered.ingress.verifiedInstructions < 12_000 && filtered.egress.verifiedInstructions < 12_000)
+        // The budget of AggregationTests.verifierCost: the prefilter may not need more.
+        #expect(filtered.ingress.verifiedInstructions < 18_000 && filtered.egress.verifiedInstructions < 18_000)
     }
 }

@@ -122,7 +122,7 @@ struct ProgramTests {
         }
         #expect(verdict(try h.run(seg(P.tcpSYN), egress: false).events) == UInt32(FW_CT_NEW.rawValue))
         var entry = try #require(h.program.conntrackEntries().first)
-        let now = UInt32(KernelClock.boottimeNow() / 1_000_000_000)
+        let now = Harness.conntrackNow()
         #expect(entry.entry.lifetime <= now + UInt32(FW_CT_SYN_TIMEOUT) && entry.entry.lifetime > now + UInt32(FW_CT_SYN_TIMEOUT) - 5)
         #expect(verdict(try h.run(seg(P.tcpSYN | P.tcpACK, reply: true), egress: true).events) == UInt32(FW_CT_REPLY.rawValue))
         #expect(verdict(try h.run(seg(P.tcpACK), egress: false).events) == UInt32(FW_CT_ESTABLISHED.rawValue))
