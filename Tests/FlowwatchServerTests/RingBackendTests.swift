@@ -97,47 +97,66 @@ import Testing
         // A steady ~2,500 events/s that a client reading as fast as it can keeps up with (also in a
         // debug build on a busy machine), for long enough that the stalled one is lapped.
         let rounds = 6_000 / flows.count
-        let total = flows.count * rounds
-        let follow = Observer_GetFlowsRequest(EventSelection(number: .all, follow: true), filter: FlowFilterSet())
+        // One first event, written alone, that both clients must have before the rest is written:
+        // a stream that started late on a busy machine would otherwise find the first rounds gone
+        // from the ring, uncounted. `since` the epoch, so that a stream that starts after the
+        // first event still reads it from the ring (following `--all` alone starts at the newest).
+        let total = flows.count * rounds + 1
+        let follow = Observer_GetFlowsRequest(EventSelection(number: .all, since: 0, follow: true), filter: FlowFilterSet())
         let writesDone = DoneFlag()
+        let fastStarted = DoneFlag()
+        let slowStarted = DoneFlag()
 
-        async let fast: [Observer_GetFlowsResponse] = withObserverClient(s.target) { client in
-            try await client.getFlows(follow) { response in
-                var out: [Observer_GetFlowsResponse] = []
-                var count: UInt64 = 0
-                let deadline = ContinuousClock.now + .seconds(20)
-                for try await r in response.messages {
-                    out.append(r)
-                    if case .lostEvents(let l)? = r.responseTypes { count += l.numEventsLost } else { count += 1 }
-                    if count >= UInt64(total) || ContinuousClock.now > deadline { break }
-                }
-                return out
-            }
-        }
-        async let slow: (received: Int, lost: UInt64) = withObserverClient(s.target, windowSize: 65_535) { client in
-            try await client.getFlows(follow) { response in
-                var received = 0
-                var lost: UInt64 = 0
-                let deadline = ContinuousClock.now + .seconds(20)
-                for try await r in response.messages {
-                    if ContinuousClock.now > deadline { break }
-                    if case .lostEvents(let l)? = r.responseTypes {
-                        #expect(l.source == .hubbleRingBuffer)
-                        lost += l.numEventsLost
-                    } else {
-                        received += 1
-                        // Stalled until everything is written, however slowly a busy machine
-                        // writes: then the ring has lapped it for sure.
-                        while received == 1 && !writesDone.value.load(ordering: .acquiring) {
-                            try await Task.sleep(for: .milliseconds(10))
-                        }
+        // Each client gives up after a minute, whether or not messages come, so that a count that
+        // never adds up fails the test instead of hanging it.
+        async let fast: [Observer_GetFlowsResponse] = withTimeout(.seconds(60)) {
+            try await withObserverClient(s.target) { client in
+                try await client.getFlows(follow) { response in
+                    var out: [Observer_GetFlowsResponse] = []
+                    var count: UInt64 = 0
+                    for try await r in response.messages {
+                        out.append(r)
+                        fastStarted.value.store(true, ordering: .releasing)
+                        if case .lostEvents(let l)? = r.responseTypes { count += l.numEventsLost } else { count += 1 }
+                        if count >= UInt64(total) { break }
                     }
-                    if UInt64(received) + lost >= UInt64(total) { break }
+                    return out
                 }
-                return (received, lost)
             }
         }
-        try await Task.sleep(for: .milliseconds(300))
+        async let slow: (received: Int, lost: UInt64) = withTimeout(.seconds(60)) {
+            try await withObserverClient(s.target, windowSize: 65_535) { client in
+                try await client.getFlows(follow) { response in
+                    var received = 0
+                    var lost: UInt64 = 0
+                    for try await r in response.messages {
+                        if case .lostEvents(let l)? = r.responseTypes {
+                            #expect(l.source == .hubbleRingBuffer)
+                            lost += l.numEventsLost
+                        } else {
+                            received += 1
+                            if received == 1 { slowStarted.value.store(true, ordering: .releasing) }
+                            // Stalled until everything is written, however slowly a busy
+                            // machine writes: then the ring has lapped it for sure.
+                            while received == 1 && !writesDone.value.load(ordering: .acquiring) {
+                                try await Task.sleep(for: .milliseconds(10))
+                            }
+                        }
+                        if UInt64(received) + lost >= UInt64(total) { break }
+                    }
+                    return (received, lost)
+                }
+            }
+        }
+        s.ring.write(flows[0])
+        let started = ContinuousClock.now
+        while !(fastStarted.value.load(ordering: .acquiring) && slowStarted.value.load(ordering: .acquiring)) {
+            guard ContinuousClock.now - started < .seconds(30) else {
+                Issue.record("the clients did not get the first event within 30 s")
+                break
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
         var writeTime: Duration = .zero
         let clock = ContinuousClock()
         for _ in 0..<rounds {
@@ -158,4 +177,23 @@ import Testing
 /// Set once the writer is done; read by a client task.
 final class DoneFlag: Sendable {
     let value = Atomic<Bool>(false)
+}
+
+/// `body`, cancelled after `limit` (it then throws CancellationError, or whatever the
+/// cancelled work throws).
+func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        while let result = try await group.next() {
+            if let result { return result }
+            Issue.record("timed out after \(limit)")
+            throw CancellationError()
+        }
+        throw CancellationError()
+    }
 }

@@ -121,9 +121,16 @@ func getFlows(_ target: ServerTarget, tls: ClientTLS? = nil, _ request: Observer
             }
         }
         defer { stalled.cancel() }
-        async let all = getFlows(target, Observer_GetFlowsRequest(EventSelection(number: .all, follow: true), filter: FlowFilterSet()), limit: flows.count)
-        async let filtered = getFlows(target, Observer_GetFlowsRequest(EventSelection(number: .all, follow: true), filter: toServer),
-                                      limit: expectedFiltered.count)
+        // `since` the epoch: a stream that starts after the events are stored (a busy machine can
+        // take longer than the pause below) still reads them from the ring, where following `--all`
+        // alone would start at the newest and wait forever. A minute at most, in any case.
+        let follow = EventSelection(number: .all, since: 0, follow: true)
+        async let all = withTimeout(.seconds(60)) {
+            try await getFlows(target, Observer_GetFlowsRequest(follow, filter: FlowFilterSet()), limit: flows.count)
+        }
+        async let filtered = withTimeout(.seconds(60)) {
+            try await getFlows(target, Observer_GetFlowsRequest(follow, filter: toServer), limit: expectedFiltered.count)
+        }
         try await Task.sleep(for: .milliseconds(300))
         for e in flows { s.backend.append(e) }
         let (a, f) = try await (all, filtered)
