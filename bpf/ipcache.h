@@ -4,6 +4,9 @@
  * both filled by user space from the agent's state.
  *
  * API
+ *   void fw_ipcache_host_key(struct fw_ipcache_key *key, __u8 family, const __u8 *addr)
+ *       Fills a zeroed key with addr as a host prefix (/32 or /128, family included), the form
+ *       both fw_ipcache and fw_addr_filter (prefilter.h) are looked up with.
  *   __u32 fw_ipcache_identity(__u8 family, const __u8 *addr, bool *found)
  *       Longest-prefix match of addr (16 bytes, IPv4 in the first 4) in fw_ipcache. A miss is
  *       FW_IDENTITY_WORLD, as in Cilium: an address nobody claimed is outside the cluster.
@@ -20,19 +23,23 @@
 #ifndef FLOWWATCH_IPCACHE_H
 #define FLOWWATCH_IPCACHE_H
 
+static __always_inline void fw_ipcache_host_key(struct fw_ipcache_key *key, __u8 family, const __u8 *addr)
+{
+	/* The family byte is part of the matched prefix so a v4 prefix never covers v6. */
+	key->prefixlen = FW_IPCACHE_PREFIX_BASE + (family == FW_FAMILY_IPV4 ? 32 : 128);
+	key->family = family;
+	if (family == FW_FAMILY_IPV4)
+		__builtin_memcpy(key->addr, addr, 4);
+	else
+		__builtin_memcpy(key->addr, addr, 16);
+}
+
 static __always_inline __u32 fw_ipcache_identity(__u8 family, const __u8 *addr, bool *found)
 {
 	struct fw_ipcache_key key = {};
 	struct fw_ipcache_value *v;
 
-	/* The family byte is part of the matched prefix so a v4 prefix never covers v6. */
-	key.prefixlen = FW_IPCACHE_PREFIX_BASE + (family == FW_FAMILY_IPV4 ? 32 : 128);
-	key.family = family;
-	if (family == FW_FAMILY_IPV4)
-		__builtin_memcpy(key.addr, addr, 4);
-	else
-		__builtin_memcpy(key.addr, addr, 16);
-
+	fw_ipcache_host_key(&key, family, addr);
 	v = bpf_map_lookup_elem(&fw_ipcache, &key);
 	*found = v != NULL;
 	return v ? v->identity : FW_IDENTITY_WORLD;

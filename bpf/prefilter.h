@@ -19,7 +19,7 @@
  *       truncated): user space may still find one (it looks through VLAN tags), so the kernel
  *       cannot say no.
  *
- * Needs fw_addr_filter, fw_settings and parse.h.
+ * Needs fw_addr_filter, fw_settings, parse.h and ipcache.h.
  */
 #ifndef FLOWWATCH_PREFILTER_H
 #define FLOWWATCH_PREFILTER_H
@@ -29,13 +29,7 @@ static __always_inline __u32 fw_addr_sides(__u8 family, const __u8 *addr)
 	struct fw_ipcache_key key = {};
 	struct fw_addr_filter_value *v;
 
-	/* As fw_ipcache: the family byte is part of the prefix, so v4 never covers v6. */
-	key.prefixlen = FW_IPCACHE_PREFIX_BASE + (family == FW_FAMILY_IPV4 ? 32 : 128);
-	key.family = family;
-	if (family == FW_FAMILY_IPV4)
-		__builtin_memcpy(key.addr, addr, 4);
-	else
-		__builtin_memcpy(key.addr, addr, 16);
+	fw_ipcache_host_key(&key, family, addr);
 	v = bpf_map_lookup_elem(&fw_addr_filter, &key);
 	return v ? v->sides : 0;
 }

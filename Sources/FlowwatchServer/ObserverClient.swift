@@ -2,6 +2,7 @@ import FlowwatchAPI
 import FlowwatchCore
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import SwiftProtobuf
 
 /// A server to connect to: `unix:///path`, `unix:/path` or `host:port` (`[v6]:port`), as
 /// `hubble --server` takes them.
@@ -92,16 +93,10 @@ extension Observer_GetFlowsRequest {
     /// A request for `selection` and `filter` (whitelist and blacklist as the CLI built them).
     public init(_ selection: EventSelection, filter: FlowFilterSet) {
         self.init()
-        switch selection.number {
-        case .all: break
-        case .last(let n): number = n
-        case .first(let n):
-            number = n
-            first = true
-        }
-        follow = selection.follow
-        if let since = selection.since { self.since = .init(unixNanoseconds: since) }
-        if let until = selection.until { self.until = .init(unixNanoseconds: until) }
+        let fields = selection.requestFields
+        (number, first, follow) = (fields.number, fields.first, fields.follow)
+        if let since = fields.since { self.since = since }
+        if let until = fields.until { self.until = until }
         whitelist = filter.whitelist.map { Flow_FlowFilter($0) }
         blacklist = filter.blacklist.map { Flow_FlowFilter($0) }
     }
@@ -110,15 +105,22 @@ extension Observer_GetFlowsRequest {
 extension Observer_GetDebugEventsRequest {
     public init(_ selection: EventSelection) {
         self.init()
-        switch selection.number {
-        case .all: break
-        case .last(let n): number = n
-        case .first(let n):
-            number = n
-            first = true
+        let fields = selection.requestFields
+        (number, first, follow) = (fields.number, fields.first, fields.follow)
+        if let since = fields.since { self.since = since }
+        if let until = fields.until { self.until = until }
+    }
+}
+
+extension EventSelection {
+    /// The selection as the request fields GetFlows and GetDebugEvents share (number 0 is all).
+    fileprivate var requestFields: (number: UInt64, first: Bool, follow: Bool,
+                                    since: Google_Protobuf_Timestamp?, until: Google_Protobuf_Timestamp?) {
+        let (n, first): (UInt64, Bool) = switch number {
+        case .all: (0, false)
+        case .last(let n): (n, false)
+        case .first(let n): (n, true)
         }
-        follow = selection.follow
-        if let since = selection.since { self.since = .init(unixNanoseconds: since) }
-        if let until = selection.until { self.until = .init(unixNanoseconds: until) }
+        return (n, first, follow, since.map { .init(unixNanoseconds: $0) }, until.map { .init(unixNanoseconds: $0) })
     }
 }

@@ -75,6 +75,18 @@ final class DemoNode: @unchecked Sendable {
         return (status, out, err)
     }
 
+    /// Waits up to 10 s for a spawned flowwatch to write its ready file; if it exited first, its
+    /// wait status (it is reaped).
+    static func waitReady(_ ready: URL, pid: pid_t) -> (ready: Bool, exitStatus: Int32?) {
+        for _ in 0..<200 {
+            if FileManager.default.fileExists(atPath: ready.path) { return (true, nil) }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return (false, status) }
+            usleep(50_000)
+        }
+        return (false, nil)
+    }
+
     /// posix_spawn with a clean signal mask and default dispositions: the test runner's threads
     /// block most signals, and a child that inherited that mask could not be stopped with Ctrl-C.
     static func spawn(_ args: [String], stdout: Int32, stderr: Int32) throws -> pid_t {
@@ -134,12 +146,9 @@ final class DemoNode: @unchecked Sendable {
             // `ip netns exec` execs flowwatch, so the pid is flowwatch's own.
             pid = try DemoNode.spawn(["ip", "netns", "exec", node.node] + wrapper + [DemoNode.binary, "--follow", "--config", node.config,
                                       "--ready-file", ready.path] + extra, stdout: out, stderr: err)
-            for _ in 0..<200 {
-                if FileManager.default.fileExists(atPath: ready.path) { return }
-                var st: Int32 = 0
-                if waitpid(pid, &st, WNOHANG) == pid { status = st; break }
-                usleep(50_000)
-            }
+            let started = DemoNode.waitReady(ready, pid: pid)
+            if started.ready { return }
+            status = started.exitStatus
             stop()
             throw CommandFailed(command: "flowwatch", status: status ?? -1, output: errors)
         }

@@ -27,12 +27,9 @@ struct ServeTests {
                                       "--unix-socket", socket, "--listen-address", "127.0.0.1:4244",
                                       "--metrics-address", "127.0.0.1:9965", "--ready-file", ready.path] + extra,
                                      stdout: out, stderr: err)
-            for _ in 0..<200 {
-                if FileManager.default.fileExists(atPath: ready.path) { return }
-                var st: Int32 = 0
-                if waitpid(pid, &st, WNOHANG) == pid { status = st; break }
-                usleep(50_000)
-            }
+            let started = DemoNode.waitReady(ready, pid: pid)
+            if started.ready { return }
+            status = started.exitStatus
             stop()
             throw DemoNode.CommandFailed(command: "flowwatch serve", status: status ?? -1, output: errors)
         }
