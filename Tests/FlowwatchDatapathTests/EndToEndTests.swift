@@ -147,7 +147,11 @@ struct EndToEndTests {
         defer { node.down() }
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
-        let fw = try DemoNode.Observer(node: node, ["-o", "json", "--ring-capacity", "3", "--aggregation", "none"], stdoutFD: fds[1])
+        // 256 perf pages per CPU: the debug-build reader, sharing two CPUs with the other suites,
+        // rides out being descheduled during the flood, so what the perf ring loses says
+        // whether the printer held it back, not how busy the machine was.
+        let fw = try DemoNode.Observer(node: node, ["-o", "json", "--ring-capacity", "3", "--aggregation", "none",
+                                                    "--perf-pages", "256"], stdoutFD: fds[1])
         close(fds[1])
         defer { fw.stop() }
         // Nobody reads the pipe: 64 KiB in the pipe and 64 KiB buffered, then the printer blocks
