@@ -208,9 +208,9 @@ final class LivePrinter: @unchecked Sendable {
         loop: while !output.closed {
             let timeout: Duration = pending ? .zero : .milliseconds(50)
             switch query.next(timeout: timeout) {
-            case .event(var match):
+            case .event(let match):
                 let builder = query.matcher.builder
-                output.write { printer.write(&match, builder: builder, into: &$0) }
+                output.write { printer.write(match, builder: builder, into: &$0) }
                 pending = true
             case .lost(let lost):
                 output.write { printer.write(lost, into: &$0) }

@@ -52,7 +52,7 @@ import Testing
         var buffer: [UInt8] = []
         loop: while true {
             switch query.next() {
-            case .event(var m): printer.write(&m, builder: query.matcher.builder, into: &buffer)
+            case .event(let m): printer.write(m, builder: query.matcher.builder, into: &buffer)
             case .lost(let l): printer.write(l, into: &buffer)
             case .idle, .end: break loop
             }

@@ -158,11 +158,14 @@ public struct EventPipeline: Sendable {
         }
 
         mutating func emit(_ match: inout EventMatcher.Match, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
-            if !printer.isSilent { printer.write(&match, builder: matcher.builder, into: &buffer) }
+            // The flow is built for a packet's record only when its meaning is written, and
+            // then before printing, so both use one build.
+            let withFlow = capturesMeaning && !match.isDebug
+            if withFlow { _ = match.flow(with: matcher.builder) }
+            if !printer.isSilent { printer.write(match, builder: matcher.builder, into: &buffer) }
             guard captures, !match.isDebug else { return }
-            // The flow is built for a packet's record only when its meaning is written.
             var flow: Flow?
-            if capturesMeaning, case .flow(let f) = match.flow(with: matcher.builder) { flow = f }
+            if withFlow, case .flow(let f)? = match.flow { flow = f }
             if let record = packets!.record(match.event, flow: flow) { capture(record) }
         }
 

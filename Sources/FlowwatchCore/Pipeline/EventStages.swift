@@ -128,11 +128,17 @@ public struct EventPrinter: Sendable {
     }
 
     /// Appends the text of one event.
-    public mutating func write(_ match: inout EventMatcher.Match, builder: borrowing FlowBuilder, into buffer: inout [UInt8]) {
+    public mutating func write(_ match: borrowing EventMatcher.Match, builder: borrowing FlowBuilder, into buffer: inout [UInt8]) {
         if let monitor {
             monitorLine.append(to: &buffer) { monitor.write(match.event, to: &$0) }
         } else if hubble != nil, showDebugEvents || !match.isDebug {
-            hubble!.write(match.flow(with: builder), into: &buffer)
+            // Built here when nothing built it before, and not kept: a flow is large, and
+            // storing a copy in the match costs more than writing it.
+            if let flow = match.flow {
+                hubble!.write(flow, into: &buffer)
+            } else {
+                hubble!.write(builder.build(match.event), into: &buffer)
+            }
         }
     }
 
