@@ -9,7 +9,7 @@
 struct EndpointIndex: Sendable {
     /// Flow endpoints of the local endpoints, labels sorted, ready to copy into flows.
     private let locals: [Flow.Endpoint]
-    private let localByIP: [IPAddress: Int]
+    private let localByIP: AddressSlots
     /// Local endpoints and the host endpoint by endpoint id, for debug messages.
     private let byID: [UInt16: Flow.Endpoint]
     private let labelsByIdentity: [UInt32: [String]]
@@ -18,7 +18,7 @@ struct EndpointIndex: Sendable {
 
     init(_ config: NodeConfig) {
         var locals: [Flow.Endpoint] = []
-        var localByIP: [IPAddress: Int] = [:]
+        var localByIP: [(IPAddress, Int)] = []
         var byID: [UInt16: Flow.Endpoint] = [:]
         var labels: [UInt32: [String]] = [:]
         for id in 1...11 {
@@ -31,7 +31,7 @@ struct EndpointIndex: Sendable {
         for ep in config.endpoints {
             let endpoint = Flow.Endpoint(id: UInt32(ep.id), identity: ep.identity, namespace: ep.namespace ?? "",
                                          labels: ep.labels.sorted(), podName: ep.pod ?? "")
-            for ip in ep.ips { localByIP[ip] = locals.count }
+            for ip in ep.ips { localByIP.append((ip, locals.count)) }
             locals.append(endpoint)
             byID[ep.id] = endpoint
             if labels[ep.identity] == nil, !endpoint.labels.isEmpty {
@@ -47,7 +47,7 @@ struct EndpointIndex: Sendable {
                                                         labels: labels[SecurityIdentity.host.rawValue] ?? [])
         }
         self.locals = locals
-        self.localByIP = localByIP
+        self.localByIP = AddressSlots(localByIP)
         self.byID = byID
         self.labelsByIdentity = labels
         self.prefixes = config.prefixes.sorted { $0.prefix.length > $1.prefix.length }
