@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import FlowwatchCore
 
@@ -335,5 +336,29 @@ import Testing
         out.appendASCII(" ")
         out.appendHexPrefixed(UInt64.max)
         #expect(String(decoding: out, as: UTF8.self) == "18446744073709551615 -128 05 0x0 0xffffffffffffffff")
+    }
+
+    /// Numbers take one of four paths by size (two digits, one word, two words, stack): every
+    /// boundary, at every width, as `%0*llu` prints it, into an array and through a cursor.
+    @Test func decimalsAtEveryBoundary() {
+        var values: [UInt64] = [UInt64.max, UInt64.max - 1]
+        var power: UInt64 = 1
+        for _ in 0...19 {
+            values += [power - 1, power, power + 1, power &* 9 &+ 8]
+            if power > UInt64.max / 10 { break }
+            power *= 10
+        }
+        for value in values {
+            for width in 1...20 {
+                var out: [UInt8] = []
+                out.appendDecimal(value, width: width)
+                var line = LineBuffer(capacity: 8)
+                var viaCursor: [UInt8] = []
+                line.append(to: &viaCursor) { $0.appendDecimal(value, width: width) }
+                let expected = String(format: "%0*llu", width, value)
+                #expect(String(decoding: out, as: UTF8.self) == expected)
+                #expect(String(decoding: viaCursor, as: UTF8.self) == expected)
+            }
+        }
     }
 }

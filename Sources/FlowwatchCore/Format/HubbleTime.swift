@@ -169,11 +169,15 @@ extension ByteSink {
         appendDecimal(c.second, width: 2)
     }
 
-    /// `.` and the first `digits` digits of the nanoseconds; with `trimZeros`, trailing zeros
-    /// go, and the dot too when nothing is left.
+    /// `.` and the first `digits` (3, 6 or 9) digits of the nanoseconds; with `trimZeros`,
+    /// trailing zeros go, and the dot too when nothing is left.
     private mutating func appendFraction(_ nanos: Int32, digits: Int, trimZeros: Bool) {
         var value = Int(nanos)
-        for _ in digits..<9 { value /= 10 }
+        switch digits {  // constant divisors, which compile to multiplications
+        case 3: value /= 1_000_000
+        case 6: value /= 1_000
+        default: break
+        }
         var width = digits
         if trimZeros {
             while width > 0 && value % 10 == 0 {
