@@ -367,8 +367,8 @@ extension ByteSink {
     }
 }
 
-/// How many bytes at the start of `utf8` need no escaping, checked sixteen at a time (the last
-/// few padded with a letter): labels and names almost never hold a byte to escape.
+/// How many bytes at the start of `utf8` need no escaping, checked sixteen at a time: labels and
+/// names almost never hold a byte to escape.
 private func jsonPlainPrefix(_ utf8: UnsafeBufferPointer<UInt8>) -> Int {
     guard let base = utf8.baseAddress else { return 0 }
     var i = 0
@@ -376,9 +376,25 @@ private func jsonPlainPrefix(_ utf8: UnsafeBufferPointer<UInt8>) -> Int {
         if jsonNeedsEscape(UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<UInt8>.self)) { return i }
         i += 16
     }
-    guard i < utf8.count else { return i }
-    var tail = SIMD16<UInt8>(repeating: UInt8(ascii: "a"))
-    withUnsafeMutableBytes(of: &tail) { $0.copyMemory(from: UnsafeRawBufferPointer(start: base + i, count: utf8.count - i)) }
+    let rest = utf8.count - i
+    guard rest > 0 else { return i }
+    // The last bytes without a copy (a call to memcpy for most strings, which are short): the
+    // final sixteen overlapping the ones checked, or two overlapping words, or single bytes.
+    let from = UnsafeRawPointer(base + i)
+    let tail: SIMD16<UInt8>
+    if i > 0 {
+        tail = UnsafeRawPointer(base + utf8.count - 16).loadUnaligned(as: SIMD16<UInt8>.self)
+    } else if rest >= 8 {
+        tail = unsafeBitCast((from.loadUnaligned(as: UInt64.self), from.loadUnaligned(fromByteOffset: rest - 8, as: UInt64.self)),
+                             to: SIMD16<UInt8>.self)
+    } else if rest >= 4 {
+        let words = (from.loadUnaligned(as: UInt32.self), from.loadUnaligned(fromByteOffset: rest - 4, as: UInt32.self))
+        tail = unsafeBitCast((words.0, words.1, words.0, words.1), to: SIMD16<UInt8>.self)
+    } else {
+        let bytes = base + i
+        let word = UInt32(bytes[0]) | UInt32(bytes[rest / 2]) << 8 | UInt32(bytes[rest - 1]) << 16 | UInt32(bytes[0]) << 24
+        tail = unsafeBitCast((word, word, word, word), to: SIMD16<UInt8>.self)
+    }
     return jsonNeedsEscape(tail) ? i : utf8.count
 }
 
