@@ -45,7 +45,10 @@ deps: ## install the Debian packages that are missing (quick when all are there)
 	command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH (expected the Swift toolchain at /opt/swift)"; exit 1; }; \
 	test -n "$(BPF_CLANG)" || { echo "no clang to build the BPF program"; exit 1; }
 
-bpf: $(BPF_SKEL) $(BPF_OUT)/foreign_drop_icmp.bpf.o ## build the BPF objects and the embedding header
+BENCH_OBJ   := $(BPF_OUT)/output_floor.bpf.o
+BENCH_SKEL  := Sources/CFlowwatchBench/output_floor.skel.h
+
+bpf: $(BPF_SKEL) $(BENCH_SKEL) $(BPF_OUT)/foreign_drop_icmp.bpf.o ## build the BPF objects and the embedding headers
 
 # A foreign tc program for the tests (not part of flowwatch).
 $(BPF_OUT)/foreign_drop_icmp.bpf.o: bpf/testdata/foreign_drop_icmp.bpf.c
@@ -61,6 +64,16 @@ $(BPF_OBJ): $(BPF_SRCS)
 $(BPF_SKEL): $(BPF_OBJ)
 	@echo "  SKEL     $@"
 	$(Q)$(BPFTOOL) gen skeleton $< name flowwatch_bpf > $@.tmp && mv $@.tmp $@
+
+# fwbench's perf output floor (not part of flowwatch).
+$(BENCH_OBJ): bpf/bench/output_floor.bpf.c bpf/events.h
+	@mkdir -p $(BPF_OUT)
+	@echo "  BPF      $@"
+	$(Q)$(BPF_CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BENCH_SKEL): $(BENCH_OBJ)
+	@echo "  SKEL     $@"
+	$(Q)$(BPFTOOL) gen skeleton $< name output_floor_bpf > $@.tmp && mv $@.tmp $@
 
 build: deps bpf ## build the BPF program and the flowwatch binary (.build/release/flowwatch)
 	@echo "  SWIFT    flowwatch (release)"

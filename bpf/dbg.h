@@ -32,19 +32,21 @@ static __always_inline bool fw_dbg_enabled(void)
 static __always_inline void fw_dbg3(struct __sk_buff *skb, __u16 source, __u8 type, __u32 arg1,
 				    __u32 arg2, __u32 arg3)
 {
-	struct fw_debug_msg msg;
+	struct fw_sample *s;
 
 	if (!fw_dbg_enabled())
 		return;
-
-	msg.common.type = FW_NOTIFY_DBG_MSG;
-	msg.common.subtype = type;
-	msg.common.source = source;
-	msg.common.hash = skb->hash;
-	msg.arg1 = arg1;
-	msg.arg2 = arg2;
-	msg.arg3 = arg3;
-	fw_output(skb, 0, &msg, sizeof(msg));
+	s = fw_sample_begin();
+	if (!s)
+		return;
+	s->debug.common.type = FW_NOTIFY_DBG_MSG;
+	s->debug.common.subtype = type;
+	s->debug.common.source = source;
+	s->debug.common.hash = skb->hash;
+	s->debug.arg1 = arg1;
+	s->debug.arg2 = arg2;
+	s->debug.arg3 = arg3;
+	fw_output(skb, 0, s, sizeof(s->debug));
 }
 
 static __always_inline void fw_dbg(struct __sk_buff *skb, __u16 source, __u8 type, __u32 arg1,

@@ -10,8 +10,8 @@
  * the _Static_asserts at the end check them here.
  *
  * Integers are host byte order unless typed __be16/__be32 or named addr (network order bytes).
- * The kernel timestamp of an event is not in the message: the perf sample carries it
- * (PERF_SAMPLE_TIME, CLOCK_BOOTTIME), so the messages stay byte-compatible with Cilium's.
+ * The kernel timestamp of an event is not in the message: each perf sample starts with it
+ * (struct fw_sample_hdr) and the message follows, byte-compatible with Cilium's.
  */
 #ifndef FLOWWATCH_EVENTS_H
 #define FLOWWATCH_EVENTS_H
@@ -25,6 +25,19 @@ enum fw_notify_type {
 	FW_NOTIFY_DBG_MSG = 2,
 	FW_NOTIFY_DBG_CAPTURE = 3,
 	FW_NOTIFY_TRACE = 4,
+};
+
+/*
+ * Every perf sample the program writes: this header, then one message (and after a message
+ * with a capture header, len_cap packet bytes). The time is CLOCK_BOOTTIME as the program
+ * wrote the sample (bpf_ktime_get_boot_ns). It is here rather than in the perf record
+ * (PERF_SAMPLE_TIME) because that costs about twice as much per sample: the kernel then runs
+ * its general sample-preparation path and calls the clock through a function pointer
+ * (`fwbench output-floor` measures both). User space strips it, so recordings hold the
+ * messages alone and the time beside them, as before.
+ */
+struct fw_sample_hdr {
+	__u64 time;
 };
 
 #define FW_NOTIFY_TRACE_VER 2   /* 56-byte trace_notify with orig IP and ip_trace_id */
@@ -74,6 +87,16 @@ struct fw_debug_capture_msg {
 	struct fw_capture_hdr hdr;
 	__u32 arg1;
 	__u32 arg2;
+};
+
+/* fw_samples (per-CPU array of one, private to the program): where output.h builds each
+ * sample before handing it to the kernel, so the 512-byte stack holds no copy of it. */
+struct fw_sample {
+	struct fw_sample_hdr hdr;
+	union {
+		struct fw_trace_notify trace;
+		struct fw_debug_msg debug;
+	};
 };
 
 /* struct drop_notify, version 3 */
@@ -319,6 +342,8 @@ enum fw_aggregation {
 #define FW_PROG_EGRESS "fw_egress"
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct fw_sample_hdr) == 8, "sample header");
+_Static_assert(sizeof(struct fw_sample) == 64, "sample buffer");
 _Static_assert(sizeof(struct fw_notify_hdr) == 8, "NOTIFY_COMMON_HDR");
 _Static_assert(sizeof(struct fw_capture_hdr) == 16, "NOTIFY_CAPTURE_HDR");
 _Static_assert(sizeof(struct fw_trace_notify) == 56, "trace_notify v2");

@@ -89,6 +89,14 @@ struct {
 	__type(value, struct fw_clock_cache);
 } fw_clock SEC(".maps");
 
+/* output.h's sample buffer, per CPU; private to the program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fw_sample);
+} fw_samples SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, FW_ADDR_FILTER_MAX);

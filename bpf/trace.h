@@ -95,7 +95,12 @@ static __always_inline void fw_send_trace_notify(struct __sk_buff *skb,
 						 const struct fw_trace_args *a, const __u8 *orig_ip)
 {
 	__u32 cap = fw_capture_len(skb);
-	struct fw_trace_notify msg = {
+	struct fw_sample *s = fw_sample_begin();
+
+	if (!s)
+		return;
+	/* Every field, orig_ip included: the buffer still holds the previous sample. */
+	s->trace = (struct fw_trace_notify){
 		.hdr = {
 			.common = {
 				.type = FW_NOTIFY_TRACE,
@@ -116,10 +121,9 @@ static __always_inline void fw_send_trace_notify(struct __sk_buff *skb,
 		.ifindex = skb->ifindex,
 		.ip_trace_id = 0,
 	};
-
 	if (orig_ip)
-		__builtin_memcpy(msg.orig_ip, orig_ip, sizeof(msg.orig_ip));
-	fw_output(skb, cap, &msg, sizeof(msg));
+		__builtin_memcpy(s->trace.orig_ip, orig_ip, sizeof(s->trace.orig_ip));
+	fw_output(skb, cap, s, sizeof(s->trace));
 }
 
 #endif /* FLOWWATCH_TRACE_H */

@@ -31,6 +31,8 @@ trap 'exit 130' INT TERM
 # The program alone, before any traffic: one line per level (fwbench's header says the fields).
 kernel=$("$fwbench" kernel "${KERNEL_REPEAT:-20000}")
 kfield() { awk -v k="kernel_$1" -v f="$2" '$1 == k {print $f}' <<<"$kernel"; }
+# Writing one trace to a perf event array by itself, varied one thing at a time (fwbench output-floor).
+floor=$("$fwbench" output-floor "${KERNEL_REPEAT:-20000}")
 
 server=10.244.0.25
 "$here/demo-node.sh" up "$node" "$work/config.yaml" >/dev/null
@@ -138,3 +140,25 @@ echo
 if [ -n "$first_loss" ]; then echo "First loss: at $first_loss."; else echo "No loss at any rate tried."; fi
 echo
 echo "Verifier, instructions processed at load (debug off; ingress/egress): medium $(kfield medium 6)/$(kfield medium 7), none $(kfield none 6)/$(kfield none 7)."
+echo
+echo "Writing one trace to a perf event array by itself (fwbench output-floor, bpf/bench/output_floor.bpf.c):"
+echo "a program that only calls bpf_perf_event_output with a 56-byte trace_notify, run as above (the"
+echo "data segment, 7 rounds of ${KERNEL_REPEAT:-20000} runs, kernel run time / run count; rings emptied unread"
+echo "between rounds), one thing varied at a time. Median ns per run, min-max."
+echo
+echo "| how | ns per run | spread |"
+echo "|---|---|---|"
+while read -r name what; do
+	awk -v k="floor_$name" -v w="$what" '$1 == k {printf "| %s | %s | %s-%s |\n", w, $2, $3, $4}' <<<"$floor"
+done <<-'EOF'
+	empty nothing at all: what the run-time accounting (BPF_ENABLE_STATS) adds to any program
+	stamp_nocap the time (bpf_ktime_get_boot_ns) and the trace, no packet bytes, no wake-ups
+	stamp_cap128 the same and 128 packet bytes (BPF_F_CTXLEN_MASK): flowwatch's trace, without wake-ups
+	notime_cap128 the same without any time
+	sampletime_boottime_cap128 the trace and 128 bytes, the time from perf (PERF_SAMPLE_TIME, CLOCK_BOOTTIME): flowwatch's trace before
+	sampletime_monotonic_cap128 the same on CLOCK_MONOTONIC
+	sampletime_perfclock_cap128 the same on perf's own clock (no use_clockid)
+	stamp_cap128_wakeup_default flowwatch's trace and its default wake-ups (every quarter of a default ring)
+	stamp_cap128_wakeup_16k the same with a wake-up every 16 KiB (the default before)
+	stamp_cap128_wakeup_each the same with a wake-up per sample
+EOF

@@ -4,12 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/epoll.h>
 #include <linux/perf_event.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "flowwatch_abi.h"
 #include "flowwatch_linux.h"
 
 struct fw_perf {
@@ -62,10 +62,11 @@ static int online_cpus(int limit, int **out)
 	return n;
 }
 
-/* PERF_SAMPLE_TIME | PERF_SAMPLE_RAW: the fields follow the header in this order. */
-struct sample_time_raw {
+/* PERF_SAMPLE_RAW alone: the raw data's size follows the header. The time is not in the record:
+ * the program writes it at the start of the raw data (events.h struct fw_sample_hdr), which
+ * costs it less than PERF_SAMPLE_TIME would. */
+struct sample_raw {
 	struct perf_event_header header;
-	uint64_t time;
 	uint32_t size;
 	uint8_t data[];
 };
@@ -82,15 +83,19 @@ static enum bpf_perf_event_ret on_event(void *ctx, int cpu, struct perf_event_he
 
 	switch (event->type) {
 	case PERF_RECORD_SAMPLE: {
-		struct sample_time_raw *s = (struct sample_time_raw *)event;
-		/* A sample shorter than its own fields would be a kernel bug; count it, never read past it.
-		 * (offsetof, not sizeof: the struct is padded to 24 bytes but data starts at 20.) */
-		size_t head = offsetof(struct sample_time_raw, data);
-		if (event->size < head || head + s->size > event->size) {
+		struct sample_raw *s = (struct sample_raw *)event;
+		struct fw_sample_hdr hdr;
+		/* A sample shorter than its own fields would be a kernel bug, and one too short for the
+		 * program's header is not flowwatch's: count both, never read past them. (offsetof, not
+		 * sizeof: the struct is padded to 16 bytes but data starts at 12.) */
+		size_t head = offsetof(struct sample_raw, data);
+		if (event->size < head || head + s->size > event->size || s->size < sizeof(hdr)) {
 			perf->unknown++;
 			break;
 		}
-		perf->on_sample(perf->ctx, cpu, s->time, s->data, s->size);
+		/* Raw data starts 4-byte aligned: copy the header out rather than cast. */
+		memcpy(&hdr, s->data, sizeof(hdr));
+		perf->on_sample(perf->ctx, cpu, hdr.time, s->data + sizeof(hdr), s->size - sizeof(hdr));
 		break;
 	}
 	case PERF_RECORD_LOST: {
@@ -149,11 +154,8 @@ struct fw_perf *fw_perf_open(int map_fd, size_t pages, uint32_t wakeup_bytes, fw
 	attr.size = sizeof(attr);
 	attr.type = PERF_TYPE_SOFTWARE;
 	attr.config = PERF_COUNT_SW_BPF_OUTPUT;
-	attr.sample_type = PERF_SAMPLE_RAW | PERF_SAMPLE_TIME;
+	attr.sample_type = PERF_SAMPLE_RAW;
 	attr.sample_period = 1;
-	/* Boot time keeps counting across suspend and is what bpf_ktime_get_boot_ns() reads. */
-	attr.use_clockid = 1;
-	attr.clockid = CLOCK_BOOTTIME;
 	if (wakeup_bytes) {
 		attr.watermark = 1;
 		attr.wakeup_watermark = wakeup_bytes;

@@ -11,8 +11,9 @@ public struct RawSample: Sendable, Equatable {
 
     /// CPU whose ring delivered the record.
     public var cpu: UInt32
-    /// Kernel timestamp in nanoseconds of CLOCK_BOOTTIME (PERF_SAMPLE_TIME); for lost records,
-    /// the time the reader saw them.
+    /// Kernel timestamp in nanoseconds of CLOCK_BOOTTIME (the time the program wrote at the
+    /// start of the perf sample, bpf/events.h `fw_sample_hdr`); for lost records, the time the
+    /// reader saw them.
     public var timestamp: UInt64
     public var kind: Kind
 

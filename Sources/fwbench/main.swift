@@ -5,6 +5,7 @@
 //   fwbench RECORDING [iterations]
 //   fwbench serve RECORDING [runs]     (ServeBench.swift)
 //   fwbench kernel [repeat]            (root)
+//   fwbench output-floor [repeat]      (root; OutputFloor.swift)
 //
 // Method: each figure is the best of 5 timed loops of `iterations` operations (default 5M),
 // CLOCK_MONOTONIC around the loop, divided by the count; results feed a checksum that is
@@ -44,7 +45,7 @@ func best(_ iterations: Int, _ body: (Int) -> Int) -> (Double, Int) {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
-    complain("usage: fwbench RECORDING [iterations] | fwbench serve RECORDING [runs] | fwbench kernel [repeat]\n")
+    complain("usage: fwbench RECORDING [iterations] | fwbench serve RECORDING [runs] | fwbench kernel [repeat] | fwbench output-floor [repeat]\n")
     exit(2)
 }
 if arguments[1] == "serve", arguments.count >= 3 {
@@ -70,6 +71,9 @@ if arguments[1] == "kernel" {
         }
     }
     exit(0)
+}
+if arguments[1] == "output-floor" {
+    exit(benchOutputFloor(repeat: arguments.count > 2 ? UInt32(arguments[2]) ?? 20_000 : 20_000) ? 0 : 1)
 }
 let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 5_000_000 : 5_000_000
 

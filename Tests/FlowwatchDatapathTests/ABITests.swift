@@ -4,6 +4,9 @@ import Testing
 /// bpf/events.h is imported, not restated; these pin the layouts Swift sees to Cilium's.
 @Suite struct ABITests {
     @Test func notifyLayouts() {
+        // A perf sample: the time, then the message (the per-CPU buffer holds the largest).
+        #expect(MemoryLayout<fw_sample_hdr>.size == 8)
+        #expect(MemoryLayout<fw_sample>.size == 8 + 56)
         #expect(MemoryLayout<fw_notify_hdr>.size == 8)
         #expect(MemoryLayout<fw_capture_hdr>.size == 16)
         #expect(MemoryLayout<fw_capture_hdr>.offset(of: \.len_cap) == 12)

@@ -9,8 +9,9 @@ struct PerfUsageTests {
     let ping = Packets.ethernet(0x0800, Packets.ipv4("10.244.0.102", "10.244.0.25", proto: 1,
                                                      Packets.icmpEcho(request: true, id: 1, seq: 0)))
 
-    /// A PERF_RECORD_SAMPLE with TIME and RAW: header (8), time (8), raw size (4), then the raw
-    /// bytes, which the kernel pads so the record stays 8-byte aligned.
+    /// A PERF_RECORD_SAMPLE with RAW alone: header (8), raw size (4), the time the program wrote
+    /// (8, bpf/events.h fw_sample_hdr), then the message bytes, which the kernel pads so the
+    /// record stays 8-byte aligned.
     static func recordBytes(_ sample: RawSample) -> UInt64 {
         if case .event(let bytes) = sample.kind { return 20 + UInt64(bytes.count) }
         return 0

@@ -26,6 +26,27 @@ struct ProgramTests {
 
     func trace(_ events: [Emitted]) -> Emitted? { events.last { $0.isTrace } }
 
+    @Test("every message comes with the boot-clock time the program wrote it, in writing order")
+    func sampleTime() throws {
+        let h = try Harness() // debug on: a packet writes several messages
+        try h.role(.lxc, endpointID: 149, identity: 11575)
+        let before = KernelClock.boottimeNow()
+        _ = try h.runUnread(echo(request: true, from: "10.244.0.102", to: "10.244.0.25"), egress: true)
+        let after = KernelClock.boottimeNow()
+        let samples = try h.read()
+        #expect(samples.count >= 4)
+        var previous: UInt64 = 0
+        for s in samples {
+            guard case .event(let bytes) = s.kind else { Issue.record("lost samples: \(s)"); continue }
+            // The reader took the time off the front: what is left starts with the message.
+            #expect(Emitted.parse(bytes) != nil, "\(bytes.prefix(16))")
+            // A millisecond of slack: the program reads the kernel's lock-free copy of the clock.
+            #expect(s.timestamp + 1_000_000 >= before && s.timestamp <= after + 1_000_000, "\(before) \(s.timestamp) \(after)")
+            #expect(s.timestamp >= previous)
+            previous = s.timestamp
+        }
+    }
+
     @Test("seed 003: a ping from pod to pod gives Cilium's event sequence at each observation point")
     func seedPing() throws {
         let h = try Harness()

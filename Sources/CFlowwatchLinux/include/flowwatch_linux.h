@@ -16,14 +16,16 @@ const void *fw_bpf_object(size_t *size);
 
 /* ---- perf buffer ---- */
 
-/* A PERF_RECORD_SAMPLE: kernel time (ns, CLOCK_BOOTTIME) and the raw bytes the program wrote. */
+/* A PERF_RECORD_SAMPLE: kernel time (ns, CLOCK_BOOTTIME) and the message the program wrote after it
+ * (events.h struct fw_sample_hdr), with its packet bytes. */
 typedef void (*fw_sample_fn)(void *ctx, int cpu, uint64_t time_ns, const void *data, uint32_t size);
 /* A PERF_RECORD_LOST: the kernel dropped `lost` samples on this CPU because its ring was full. */
 typedef void (*fw_lost_fn)(void *ctx, int cpu, uint64_t lost);
 
 /* Opens one ring of `pages` pages (a power of two) per CPU on the perf event array `map_fd`.
- * The kernel wakes the reader once `wakeup_bytes` are pending (0: on every sample), so a
- * reader must also sweep the rings on a timer (fw_perf_consume) to bound latency at low rates.
+ * The kernel wakes the reader each time another `wakeup_bytes` have been written to a ring (0: on
+ * every sample), so a reader must also sweep the rings on a timer (fw_perf_consume) to bound
+ * latency at low rates.
  * Returns NULL and sets errno on failure. */
 struct fw_perf *fw_perf_open(int map_fd, size_t pages, uint32_t wakeup_bytes, fw_sample_fn on_sample,
                              fw_lost_fn on_lost, void *ctx);
