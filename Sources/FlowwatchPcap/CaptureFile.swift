@@ -11,20 +11,23 @@ import Glibc
 /// with ENOSPC), the file is truncated back to the end of the previous buffer: what remains is
 /// whole records (whole gzip members when compressed) that tcpdump, tshark and gunzip read to the
 /// end without complaint. The failed buffer's records are lost.
+///
+/// Owned by one `CaptureOutput`, one call at a time: the buffer's state goes without run-time
+/// exclusivity checks.
 final class CaptureFile {
     let path: String
     private var descriptor: Int32
     private let gzip: GzipMembers?
-    private var buffer: UnsafeMutableRawPointer
-    private var capacity: Int
-    private var count = 0
+    @exclusivity(unchecked) private var buffer: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private var count = 0
     /// Where compressed members are built; sized for the bound of a full buffer when first needed.
     private var compressed: UnsafeMutableRawPointer?
     private var compressedCapacity = 0
     /// The file's length: always the end of a whole flush.
     private(set) var bytesOnDisk = 0
     /// Packets in the buffer, which reach the file with the next flush.
-    private var bufferedPackets = 0
+    @exclusivity(unchecked) private var bufferedPackets = 0
     /// Packets whose bytes are in the file.
     private(set) var packetsOnDisk = 0
 

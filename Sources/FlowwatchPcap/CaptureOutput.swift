@@ -4,13 +4,16 @@ import Glibc
 
 /// The files one writer produces: the open file, rotation, the ring of kept files, and the
 /// failure that stops writing. Formats plug in as a `CaptureEncoder`.
+///
+/// One owner calls one method at a time (see `CaptureWriter`), so the state written per packet
+/// goes without run-time exclusivity checks.
 final class CaptureOutput<Encoder: CaptureEncoder> {
     private let path: String
     private let overwrite: Bool
     private let rotation: CaptureRotation?
     private let intervalNanos: UInt64?
-    private var encoder: Encoder
-    private var file: CaptureFile?
+    @exclusivity(unchecked) private var encoder: Encoder
+    @exclusivity(unchecked) private var file: CaptureFile?
     private(set) var failure: CaptureError?
     private(set) var currentPath: String
 
@@ -19,7 +22,7 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
     /// The oldest numbered file still kept.
     private var oldestNumber = 1
     /// Packets in the current file, buffered or written.
-    private var packetsInFile = 0
+    @exclusivity(unchecked) private var packetsInFile = 0
     /// The rotation interval (counted from the epoch) of the current file's first packet.
     private var intervalIndex: UInt64 = 0
     /// Packets in files already closed.
@@ -38,7 +41,7 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
 
     var packetsWritten: Int { packetsInClosedFiles + (file?.packetsOnDisk ?? 0) }
 
-    func write(_ packet: CapturedPacket) throws(CaptureError) {
+    func write(_ packet: Encoder.Packet) throws(CaptureError) {
         guard let file else { throw failure ?? .closed(path: currentPath) }
         do {
             try place(packet, in: file)
@@ -73,7 +76,7 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
         if let failure { throw failure }
     }
 
-    private func place(_ packet: CapturedPacket, in current: CaptureFile) throws(CaptureError) {
+    private func place(_ packet: Encoder.Packet, in current: CaptureFile) throws(CaptureError) {
         var file = current
         if let intervalNanos, packetsInFile > 0, packet.timestampNanos / intervalNanos > intervalIndex {
             file = try rotate(file)

@@ -112,12 +112,20 @@ public final class PcapWriter: CaptureWriter {
             encoder: PcapEncoder(snapshotLength: SnapshotLength.effective(snapshotLength)))
     }
 
-    public func write(_ packet: CapturedPacket) throws(CaptureError) { try output.write(packet) }
+    public func write(_ packet: CapturedPacket) throws(CaptureError) {
+        try write(timestampNanos: packet.timestampNanos, bytes: packet.bytes, originalLength: packet.originalLength)
+    }
     public func flush() throws(CaptureError) { try output.flush() }
     public func close() throws(CaptureError) { try output.close() }
     public var failure: CaptureError? { output.failure }
     public var packetsWritten: Int { output.packetsWritten }
     public var currentPath: String { output.currentPath }
+
+    /// `write(_:)` with only what this format keeps of a packet, so a caller that has no
+    /// `CapturedPacket` builds none.
+    public func write(timestampNanos: UInt64, bytes: ArraySlice<UInt8>, originalLength: UInt32) throws(CaptureError) {
+        try output.write(PcapPacket(timestampNanos: timestampNanos, bytes: bytes, originalLength: originalLength))
+    }
 }
 
 /// pcapng (`--pcapng`): an interface block per device (name, description, nanosecond

@@ -8,9 +8,10 @@ public struct CapturedPacket: Sendable, Equatable {
     /// Wall-clock time in nanoseconds since the Unix epoch. Kernel (CLOCK_BOOTTIME) times are
     /// converted by the caller: files carry wall-clock time, and time-based rotation uses it.
     public var timestampNanos: UInt64
-    /// The bytes captured, starting at the Ethernet header. Bytes beyond the writer's snapshot
-    /// length are not written.
-    public var bytes: [UInt8]
+    /// The bytes captured, starting at the Ethernet header: a slice, so a packet is written
+    /// straight from the record it came in. Bytes beyond the writer's snapshot length are not
+    /// written.
+    public var bytes: ArraySlice<UInt8>
     /// The packet's length on the wire. Written as given, but never below the captured length,
     /// which readers would reject.
     public var originalLength: UInt32
@@ -29,7 +30,7 @@ public struct CapturedPacket: Sendable, Equatable {
     public var comment: String?
 
     public init(
-        timestampNanos: UInt64, bytes: [UInt8], originalLength: UInt32,
+        timestampNanos: UInt64, bytes: ArraySlice<UInt8>, originalLength: UInt32,
         interface: CaptureInterface = CaptureInterface(index: 0, name: ""),
         direction: PacketDirection = .unknown, packetID: UInt64? = nil, tcVerdict: Int32? = nil,
         comment: String? = nil

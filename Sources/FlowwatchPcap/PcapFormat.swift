@@ -4,14 +4,31 @@ import CPcap
 /// `size(of:)` and then `encode(_:to:)` for the same packet, with `startFile()` in between only
 /// when they rotate (and then `size(of:)` again).
 protocol CaptureEncoder {
+    /// What the format keeps of a packet: its own type, so a format that keeps little is not
+    /// handed (and does not copy) what it has no place for.
+    associatedtype Packet: TimestampedPacket
     /// The bytes every file starts with. Also forgets what the previous file held.
     mutating func startFile() -> [UInt8]
     /// The bytes a file ends with, written when it is closed whole (not after a failure).
     func finishFile() -> [UInt8]
     /// The bytes `encode` writes for `packet` in the current file.
-    mutating func size(of packet: CapturedPacket) -> Int
+    mutating func size(of packet: Packet) -> Int
     /// Writes exactly `size(of: packet)` bytes at `target`.
-    mutating func encode(_ packet: CapturedPacket, to target: UnsafeMutableRawPointer)
+    mutating func encode(_ packet: Packet, to target: UnsafeMutableRawPointer)
+}
+
+/// A packet with its wall-clock time, which time-based rotation reads.
+protocol TimestampedPacket {
+    var timestampNanos: UInt64 { get }
+}
+
+extension CapturedPacket: TimestampedPacket {}
+
+/// What classic pcap keeps of a packet: its time, bytes and length on the wire.
+struct PcapPacket: TimestampedPacket {
+    var timestampNanos: UInt64
+    var bytes: ArraySlice<UInt8>
+    var originalLength: UInt32
 }
 
 /// The classic libpcap format with nanosecond timestamps: a 24-byte file header, then a 16-byte
@@ -46,11 +63,11 @@ struct PcapEncoder: CaptureEncoder {
     /// A pcap file is complete after any record.
     func finishFile() -> [UInt8] { [] }
 
-    func size(of packet: CapturedPacket) -> Int {
+    func size(of packet: PcapPacket) -> Int {
         Self.recordHeaderSize + capturedLength(packet)
     }
 
-    func encode(_ packet: CapturedPacket, to target: UnsafeMutableRawPointer) {
+    func encode(_ packet: PcapPacket, to target: UnsafeMutableRawPointer) {
         let captured = capturedLength(packet)
         let seconds = packet.timestampNanos / 1_000_000_000
         target.storeBytes(of: UInt32(truncatingIfNeeded: seconds), toByteOffset: 0, as: UInt32.self)
@@ -61,13 +78,13 @@ struct PcapEncoder: CaptureEncoder {
         copyCaptured(packet.bytes, count: captured, to: target + Self.recordHeaderSize)
     }
 
-    private func capturedLength(_ packet: CapturedPacket) -> Int {
+    private func capturedLength(_ packet: PcapPacket) -> Int {
         min(packet.bytes.count, Int(snapshotLength))
     }
 }
 
 /// Copies the first `count` bytes of a packet (an empty array has no base address to copy from).
-func copyCaptured(_ bytes: [UInt8], count: Int, to target: UnsafeMutableRawPointer) {
+func copyCaptured(_ bytes: ArraySlice<UInt8>, count: Int, to target: UnsafeMutableRawPointer) {
     guard count > 0 else { return }
     bytes.withUnsafeBytes { target.copyMemory(from: $0.baseAddress!, byteCount: count) }
 }

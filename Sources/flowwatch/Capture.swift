@@ -43,16 +43,17 @@ struct PcapOptions: ParsableArguments {
     func open(snapshotLength: UInt32, force: Bool) throws -> CaptureSink? {
         guard wanted else { return nil }
         let options = CaptureFileOptions(overwrite: force, rotation: rotation)
-        var writers: [any CaptureWriter] = []
-        do {
-            if let pcap { writers.append(try PcapWriter(path: pcap, snapshotLength: snapshotLength, options: options)) }
-            if let pcapng { writers.append(try PcapngWriter(path: pcapng, snapshotLength: snapshotLength, options: options)) }
+        var pcapWriter: PcapWriter?
+        do throws(CaptureError) {
+            if let pcap { pcapWriter = try PcapWriter(path: pcap, snapshotLength: snapshotLength, options: options) }
+            var pcapngWriter: PcapngWriter?
+            if let pcapng { pcapngWriter = try PcapngWriter(path: pcapng, snapshotLength: snapshotLength, options: options) }
+            return CaptureSink(pcap: pcapWriter, pcapng: pcapngWriter)
         } catch {
-            for w in writers { try? w.close() }
+            try? pcapWriter?.close()
             diagnostic("\(error)\(force ? "" : error.isExists ? " (--force overwrites it)" : "")")
             throw ExitCode(2)
         }
-        return CaptureSink(writers)
     }
 }
 
@@ -63,36 +64,41 @@ extension CaptureError {
 /// The open capture files. A file whose write fails stops (its message is printed once) while
 /// the others, and printing, go on; the exit status reports it. Owned by one thread.
 final class CaptureSink: @unchecked Sendable {
-    private var writers: [any CaptureWriter]
+    // Concrete writers, not `any CaptureWriter`: a packet goes to each without generic copies.
+    // One thread calls one method at a time: no run-time exclusivity checks.
+    @exclusivity(unchecked) private var pcap: PcapWriter?
+    @exclusivity(unchecked) private var pcapng: PcapngWriter?
     private(set) var failed = false
     private var lastFlush: UInt64 = 0
 
-    init(_ writers: [any CaptureWriter]) { self.writers = writers }
-
-    func write(_ r: PacketRecord) {
-        let packet = CapturedPacket(
-            timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength,
-            interface: CaptureInterface(index: r.ifindex, name: r.interfaceName, description: r.interfaceDescription),
-            direction: r.direction == .inbound ? .inbound : r.direction == .outbound ? .outbound : .unknown,
-            packetID: r.packetID, tcVerdict: -1, comment: r.comment)
-        // The common case, every writer working, without the removal pass of `each`.
-        var i = 0
-        while i < writers.count {
-            do throws(CaptureError) {
-                try writers[i].write(packet)
-                i += 1
-            } catch {
-                stop(at: i, error)
-            }
-        }
+    init(pcap: PcapWriter?, pcapng: PcapngWriter?) {
+        self.pcap = pcap
+        self.pcapng = pcapng
     }
 
-    /// Removes a failed writer (its message is printed once).
-    private func stop(at index: Int, _ error: CaptureError) {
-        let w = writers.remove(at: index)
-        failed = true
-        diagnostic("capture file stopped: \(error)")
-        try? w.close()
+    func write(_ r: PacketRecord) {
+        if let pcap {
+            // What classic pcap keeps of a packet: the device and the meaning have no place there.
+            do throws(CaptureError) {
+                try pcap.write(timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength)
+            } catch {
+                self.pcap = nil
+                stop(pcap, error)
+            }
+        }
+        if let pcapng {
+            let packet = CapturedPacket(
+                timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength,
+                interface: CaptureInterface(index: r.ifindex, name: r.interfaceName, description: r.interfaceDescription),
+                direction: r.direction == .inbound ? .inbound : r.direction == .outbound ? .outbound : .unknown,
+                packetID: r.packetID, tcVerdict: -1, comment: r.comment)
+            do throws(CaptureError) {
+                try pcapng.write(packet)
+            } catch {
+                self.pcapng = nil
+                stop(pcapng, error)
+            }
+        }
     }
 
     /// Writes out what is buffered at most once a second (by `now`, any monotonic nanoseconds).
@@ -105,20 +111,30 @@ final class CaptureSink: @unchecked Sendable {
     /// Closes every file (complete records, gzip streams ended).
     func close() {
         each { (w) throws(CaptureError) in try w.close() }
-        writers.removeAll()
+        pcap = nil
+        pcapng = nil
     }
 
+    /// Runs `body` on each open writer; one that fails stops.
     private func each(_ body: (any CaptureWriter) throws(CaptureError) -> Void) {
-        writers.removeAll { w in
-            do throws(CaptureError) {
-                try body(w)
-                return false
-            } catch {
-                failed = true
-                diagnostic("capture file stopped: \(error)")
-                try? w.close()
-                return true
+        if let w = pcap {
+            do throws(CaptureError) { try body(w) } catch {
+                pcap = nil
+                stop(w, error)
             }
         }
+        if let w = pcapng {
+            do throws(CaptureError) { try body(w) } catch {
+                pcapng = nil
+                stop(w, error)
+            }
+        }
+    }
+
+    /// A failed writer: its message is printed once and its file closed.
+    private func stop(_ writer: any CaptureWriter, _ error: CaptureError) {
+        failed = true
+        diagnostic("capture file stopped: \(error)")
+        try? writer.close()
     }
 }

@@ -41,11 +41,13 @@ import FlowwatchCore
     }
 
     /// Replays a sample into capture records only (`--pcap-only`), or with `cilium monitor -v`
-    /// text beside them, which puts debug messages through the reorder buffer too.
-    func capture(_ name: String, showingDebug: Bool) throws -> (records: [PacketRecord], pipeline: EventPipeline) {
+    /// text beside them, which puts debug messages through the reorder buffer too (or with the
+    /// text of `printing`).
+    func capture(_ name: String, showingDebug: Bool, printing: OutputChoice? = nil, meaning: Bool = true,
+                 selection: EventSelection = EventSelection(number: .all)) throws -> (records: [PacketRecord], pipeline: EventPipeline) {
         let reader = try RecordingReader(path: Self.samples.appendingPathComponent("\(name).fwrec").path)
-        var pipeline = try EventPipeline(replaying: reader, output: showingDebug ? .monitor(.debug) : .none,
-                                         capturePackets: true, captureMeaning: true)
+        var pipeline = try EventPipeline(replaying: reader, output: printing ?? (showingDebug ? .monitor(.debug) : .none),
+                                         capturePackets: true, captureMeaning: meaning, selection: selection)
         var records: [PacketRecord] = []
         var text: [UInt8] = []
         while let sample = try reader.next() { pipeline.consume(sample, into: &text) { records.append($0) } }
@@ -66,20 +68,44 @@ import FlowwatchCore
         #expect(silent.pipeline.late == 0 && shown.pipeline.late == 0)
     }
 
-    @Test("a bad debug message passed over is still a counted decode error")
-    func passedOverDebugErrors() {
+    @Test("classic pcap alone reads each record in place: the same packets and counts as through events",
+          arguments: names)
+    func inPlaceCapture(name: String) throws {
+        // Printing text beside the capture takes the path through events; alone it is in place.
+        // Compact text shows no debug messages, so `--first N` counts the same events.
+        for selection in [EventSelection(number: .all), EventSelection(number: .first(40))] {
+            let inPlace = try capture(name, showingDebug: false, meaning: false, selection: selection)
+            let throughEvents = try capture(name, showingDebug: false, printing: .hubble(.compact), meaning: false,
+                                            selection: selection)
+            #expect(!inPlace.records.isEmpty)
+            #expect(inPlace.records == throughEvents.records)
+            #expect(inPlace.records.allSatisfy { $0.interfaceName.isEmpty && $0.comment == nil && $0.packetID == 0 })
+            #expect(inPlace.pipeline.decoded == throughEvents.pipeline.decoded)
+            #expect(inPlace.pipeline.decodeErrors == throughEvents.pipeline.decodeErrors)
+            #expect(inPlace.pipeline.unselected == throughEvents.pipeline.unselected)
+        }
+        // With the meaning, the same packets again, now with their devices and comments.
+        let withMeaning = try capture(name, showingDebug: false)
+        #expect(withMeaning.records.map(\.bytes) == (try capture(name, showingDebug: false, meaning: false)).records.map(\.bytes))
+    }
+
+    @Test("a bad debug message passed over, or a bad trace read in place, is still a counted decode error",
+          arguments: [(UInt8(2), true), (2, false), (4, true), (4, false)])
+    func passedOverDebugErrors(type: UInt8, meaning: Bool) {
         var pipeline = EventPipeline(output: .none, config: NodeConfig(nodeName: "n"), wallClockOffset: 0,
-                                     capturePackets: true)
+                                     capturePackets: true, captureMeaning: meaning)
         var text: [UInt8] = []
-        // Type 2 (debug) with 3 of its 20 bytes, between two well-formed lost records.
-        pipeline.consume(RawSample(cpu: 0, timestamp: 1, kind: .lost(1)), into: &text)
-        pipeline.consume(RawSample(cpu: 0, timestamp: 2, kind: .event([2, 0, 0])), into: &text)
-        pipeline.consume(RawSample(cpu: 1, timestamp: 3, kind: .lost(2)), into: &text)
-        pipeline.finish(into: &text)
+        var records = 0
+        // Type 2 (debug) or 4 (trace) with 3 bytes, between two well-formed lost records.
+        pipeline.consume(RawSample(cpu: 0, timestamp: 1, kind: .lost(1)), into: &text) { _ in records += 1 }
+        pipeline.consume(RawSample(cpu: 0, timestamp: 2, kind: .event([type, 0, 0])), into: &text) { _ in records += 1 }
+        pipeline.consume(RawSample(cpu: 1, timestamp: 3, kind: .lost(2)), into: &text) { _ in records += 1 }
+        pipeline.finish(into: &text) { _ in records += 1 }
         #expect(pipeline.samples == 3)
         #expect(pipeline.decoded == 2)
         #expect(pipeline.decodeErrors.truncated == 1)
         #expect(pipeline.lost == 3)
+        #expect(records == 0)
     }
 
     @Test("the lost-events sample holds lost records, and every output shows them")

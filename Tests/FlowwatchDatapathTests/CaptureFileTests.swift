@@ -26,6 +26,14 @@ import Testing
         }
         var st = stat()
         #expect(stat(pcap, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        // Classic pcap alone reads records in place, without events or flows: the same file and
+        // the same counts.
+        let alone = try DemoNode.run([DemoNode.binary, "replay", Self.samples.appendingPathComponent("\(name).fwrec").path,
+                                      "--pcap-only", "--force", "--pcap", pcap])
+        #expect(alone.status == 0 && alone.stdout.isEmpty && alone.stderr == r.stderr, "\(alone.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: pcap))
+                == Data(contentsOf: Self.samples.appendingPathComponent(name).appendingPathComponent("capture.pcap")),
+                "samples/\(name)/capture.pcap differs when written alone")
     }
 
     @Test("tcpdump reads them without warnings and sees the same packets in both", arguments: names)

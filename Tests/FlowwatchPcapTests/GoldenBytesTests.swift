@@ -9,7 +9,7 @@ import Testing
 @Suite struct GoldenBytesTests {
     /// 2023-11-14 22:13:20.123456789 UTC.
     static let packet = CapturedPacket(
-        timestampNanos: 1_700_000_000_123_456_789, bytes: Array(0..<18), originalLength: 60,
+        timestampNanos: 1_700_000_000_123_456_789, bytes: ArraySlice(0..<18), originalLength: 60,
         interface: CaptureInterface(index: 5, name: "lxc0", description: "ep 1"),
         direction: .outbound, packetID: 7, tcVerdict: -1, comment: "hi")
 
@@ -187,9 +187,9 @@ import Testing
         for name in ["big.pcap", "big.pcapng", "big.pcapng.gz"] {
             let path = directory.file(name)
             let big = CapturedPacket(
-                timestampNanos: Packets.baseTime, bytes: Packets.udp(1, length: 300_000), originalLength: 300_000,
+                timestampNanos: Packets.baseTime, bytes: Packets.udp(1, length: 300_000)[...], originalLength: 300_000,
                 comment: String(repeating: "é", count: 40_000))  // 80,000 bytes of UTF-8: cut at 65,534
-            let small = CapturedPacket(timestampNanos: Packets.baseTime + 1, bytes: Packets.udp(2), originalLength: 200)
+            let small = CapturedPacket(timestampNanos: Packets.baseTime + 1, bytes: Packets.udp(2)[...], originalLength: 200)
             let writer: any CaptureWriter =
                 name.contains("pcapng")
                 ? try PcapngWriter(path: path, snapshotLength: 0) : try PcapWriter(path: path, snapshotLength: 0)

@@ -117,7 +117,7 @@ enum Packets {
         let fromEndpoint = i % 2 == 0
         return CapturedPacket(
             timestampNanos: baseTime + UInt64(i) * spacing,
-            bytes: Array(udp(i / 2, length: length).prefix(capture)),
+            bytes: udp(i / 2, length: length).prefix(capture),
             originalLength: UInt32(length),
             interface: fromEndpoint ? lxcClient : lxcServer,
             direction: fromEndpoint ? .inbound : .outbound,

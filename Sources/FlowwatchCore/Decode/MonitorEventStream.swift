@@ -71,23 +71,34 @@ public struct MonitorEventStream: Sendable {
     /// files). Returns whether it decoded.
     @discardableResult
     mutating func check(_ sample: RawSample) -> Bool {
-        if case .event(let bytes) = sample.kind {
-            let failure: DecodeError? = bytes.withUnsafeBytes { raw in
-                do throws(DecodeError) {
-                    _ = try MonitorDecoder.decodeMessage(raw)
-                    return nil
-                } catch {
-                    return error
-                }
-            }
-            if let failure {
-                errors.record(failure.kind)
-                lastError = failure
-                return false
+        decodeInPlace(sample) != nil
+    }
+
+    /// Decodes a record as `decode(_:)` does and counts it alike, without making the event or
+    /// copying its packet: the message's header values and the packet as a slice of the
+    /// sample's own bytes. For capture files that need no flow (classic pcap).
+    @inline(__always)
+    mutating func decodeInPlace(_ sample: RawSample) -> InPlaceRecord? {
+        guard case .event(let bytes) = sample.kind else {
+            decoded += 1
+            return InPlaceRecord(message: nil, packet: [])
+        }
+        let result: Result<(message: MonitorMessage, packet: Range<Int>), DecodeError> = bytes.withUnsafeBytes { raw in
+            do throws(DecodeError) {
+                return .success(try MonitorDecoder.decodeMessage(raw))
+            } catch {
+                return .failure(error)
             }
         }
-        decoded += 1
-        return true
+        switch result {
+        case .success(let decodedMessage):
+            decoded += 1
+            return InPlaceRecord(message: decodedMessage.message, packet: bytes[decodedMessage.packet])
+        case .failure(let failure):
+            errors.record(failure.kind)
+            lastError = failure
+            return nil
+        }
     }
 
     /// The events for a batch of records, in order, leaving out the ones that failed.
@@ -99,6 +110,16 @@ public struct MonitorEventStream: Sendable {
         }
         return events
     }
+}
+
+/// A record decoded in place (`MonitorEventStream.decodeInPlace`).
+struct InPlaceRecord {
+    /// The message's header values; nil for a lost record.
+    var message: MonitorMessage?
+    /// The packet appended to the message, sharing the sample's storage (empty for debug
+    /// messages and lost records).
+    var packet: ArraySlice<UInt8>
+    var isDebug: Bool { if case .debug = message { true } else { false } }
 }
 
 extension RawSample {

@@ -115,6 +115,10 @@ public struct EventPipeline: Sendable {
         /// Read once: testing the optional builder's field would copy the builder per record.
         let captures: Bool
         let capturesMeaning: Bool
+        /// Only capture files read the records, and they need no flow: classic pcap without
+        /// filters or `--last N`. Each record's message is then read in place and its packet
+        /// written from the record's own bytes, without building an event or a flow.
+        let capturesInPlace: Bool
 
         init(matcher: EventMatcher, printer: EventPrinter, packets: PacketRecordBuilder?,
              selection: EventSelection, ring: EventRing?) {
@@ -132,27 +136,48 @@ public struct EventPipeline: Sendable {
             case .last(let n): remaining = .max; kept = KeptRecords(limit: n)
             case .all: remaining = .max
             }
+            capturesInPlace = captures && !capturesMeaning && printer.isSilent && matcher.filter.isEmpty && kept == nil
         }
 
 
         mutating func process(_ sample: RawSample, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
             ring?.write(sample)
-            guard !complete, !onlyStores, var match = matcher.match(sample) else { return }
-            let time = match.wallTime
-            if selection.isBeforeRange(time) {
-                unselected += 1
+            guard !complete, !onlyStores else { return }
+            if capturesInPlace {
+                guard let record = matcher.matchInPlace(sample), selects(matcher.wallTime(sample.timestamp)) else { return }
+                if let message = record.message, !record.isDebug,
+                    let packet = packets!.record(message, packet: record.packet, timestamp: sample.timestamp, flow: nil)
+                {
+                    capture(packet)
+                }
+                counted()
                 return
             }
-            if selection.isAfterRange(time) {
-                unselected += 1
-                complete = true
-                return
-            }
+            guard var match = matcher.match(sample), selects(match.wallTime) else { return }
             if kept != nil {
                 if kept!.append(sample) { unselected += 1 }
                 return
             }
             emit(&match, into: &buffer, capture: capture)
+            counted()
+        }
+
+        /// Whether a matching event at `time` is inside `--since`/`--until`; counts it if not.
+        private mutating func selects(_ time: Int64) -> Bool {
+            if selection.isBeforeRange(time) {
+                unselected += 1
+                return false
+            }
+            if selection.isAfterRange(time) {
+                unselected += 1
+                complete = true
+                return false
+            }
+            return true
+        }
+
+        /// One more event printed or captured, for `--first N`.
+        private mutating func counted() {
             remaining -= 1
             if remaining == 0 { complete = true }
         }

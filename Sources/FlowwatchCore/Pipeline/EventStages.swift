@@ -79,6 +79,17 @@ public struct EventMatcher: Sendable {
         return Match(event: event, flow: flow, wallClockOffset: builder.wallClockOffset)
     }
 
+    /// `match` for a caller that needs neither the event nor its flow (capture files without
+    /// the flow's meaning) and has no filters: the same decisions and counts, with the message
+    /// read in place and its packet left in the sample.
+    mutating func matchInPlace(_ sample: RawSample) -> InPlaceRecord? {
+        if !includeDebug, sample.isDebugMessage {
+            passOver(sample)
+            return nil
+        }
+        return stream.decodeInPlace(sample)
+    }
+
     /// A debug message nothing shows (`includeDebug` is false): checked and counted as `match`
     /// would, without making its event.
     mutating func passOver(_ sample: RawSample) {

@@ -11,12 +11,15 @@ public struct PacketRecord: Sendable, Equatable {
 
     /// Wall-clock time, nanoseconds since the Unix epoch.
     public var timeNanos: UInt64
-    /// Captured bytes from the Ethernet header (a synthesized one for L3 devices).
-    public var bytes: [UInt8]
+    /// Captured bytes from the Ethernet header (a synthesized one for L3 devices), often a slice
+    /// of the record they came in.
+    public var bytes: ArraySlice<UInt8>
     public var originalLength: UInt32
     public var ifindex: UInt32
+    /// The device's name; empty when no file wants it (classic pcap).
     public var interfaceName: String
-    /// What the device is: "endpoint 2073 default/cni-client", "host endpoint 3000", "network".
+    /// What the device is: "endpoint 2073 default/cni-client", "host endpoint 3000", "network";
+    /// empty when no file wants it (classic pcap).
     public var interfaceDescription: String
     public var direction: Direction
     /// The same for one packet at every observation point it passed (e.g. from-endpoint on one
@@ -34,8 +37,9 @@ public struct PacketRecordBuilder: Sendable {
     private let config: NodeConfig
     private let interfaceName: @Sendable (UInt32) -> String?
     private let wallClockOffset: Int64
-    /// Whether records carry what only pcapng holds: the flow's meaning (comments) and packet
-    /// ids. Without it no flow is needed, and no text is formatted and nothing hashed per packet.
+    /// Whether records carry what only pcapng holds: the flow's meaning (comments), packet ids
+    /// and devices. Without it no flow is needed, and no text is formatted, nothing hashed and
+    /// no device looked up per packet.
     public let withMeaning: Bool
     private var devices: [UInt32: (name: String, description: String)] = [:]
     /// Where a comment is built, reused from packet to packet.
@@ -52,7 +56,15 @@ public struct PacketRecordBuilder: Sendable {
     /// The record for an event that carries packet bytes (trace, drop, capture); nil otherwise.
     /// `flow` gives the comment and is only read when `withMeaning`.
     public mutating func record(_ event: MonitorEvent, flow: Flow?) -> PacketRecord? {
-        guard case .message(let message, let packet) = event.payload, !packet.isEmpty else { return nil }
+        guard case .message(let message, let packet) = event.payload else { return nil }
+        return record(message, packet: packet[...], timestamp: event.timestamp, flow: flow)
+    }
+
+    /// The record for a message and its packet bytes (which it keeps as they are, without a
+    /// copy, unless an Ethernet header is put in front); nil for messages without a packet.
+    mutating func record(_ message: MonitorMessage, packet: ArraySlice<UInt8>, timestamp: UInt64,
+                         flow: Flow?) -> PacketRecord? {
+        guard !packet.isEmpty else { return nil }
         let ifindex: UInt32, originalLength: UInt32, flags: TraceFlags, direction: PacketRecord.Direction
         switch message {
         case .trace(let t):
@@ -77,11 +89,18 @@ public struct PacketRecordBuilder: Sendable {
         if flags.contains(.l3Device) {
             // Capture files here are Ethernet: give L3 packets a header with zero addresses.
             let type: [UInt8] = flags.contains(.ipv6) ? [0x86, 0xdd] : [0x08, 0x00]
-            bytes = [UInt8](repeating: 0, count: 12) + type + packet
+            bytes = ArraySlice([UInt8](repeating: 0, count: 12) + type + packet)
+        }
+        let wallTime = UInt64(clamping: Int64(clamping: timestamp) &+ wallClockOffset)
+        let length = originalLength + (flags.contains(.l3Device) ? 14 : 0)
+        guard withMeaning else {
+            return PacketRecord(timeNanos: wallTime, bytes: bytes, originalLength: length, ifindex: ifindex,
+                                interfaceName: "", interfaceDescription: "", direction: direction, packetID: 0,
+                                comment: nil)
         }
         let device = self.device(ifindex)
         var comment: String?
-        if withMeaning, let flow {
+        if let flow {
             // Into a reused buffer, then one String: interpolation made a string per piece.
             text.removeAll(keepingCapacity: true)
             Self.what(message, into: &text)
@@ -96,10 +115,9 @@ public struct PacketRecordBuilder: Sendable {
             comment = String(decoding: text, as: UTF8.self)
         }
         return PacketRecord(
-            timeNanos: UInt64(clamping: Int64(clamping: event.timestamp) &+ wallClockOffset),
-            bytes: bytes, originalLength: originalLength + (flags.contains(.l3Device) ? 14 : 0),
+            timeNanos: wallTime, bytes: bytes, originalLength: length,
             ifindex: ifindex, interfaceName: device.name, interfaceDescription: device.description,
-            direction: direction, packetID: withMeaning ? ids.id(for: bytes, at: event.timestamp) : 0, comment: comment)
+            direction: direction, packetID: ids.id(for: bytes, at: timestamp), comment: comment)
     }
 
     /// A device's name and description, looked up again only when its name changes.
@@ -202,8 +220,8 @@ struct PacketIdentifier: Sendable {
     private var next: UInt64 = 1
     static let window: UInt64 = 100_000_000
 
-    mutating func id(for bytes: [UInt8], at time: UInt64) -> UInt64 {
-        let h = Self.invariantHash(bytes)
+    mutating func id(for bytes: ArraySlice<UInt8>, at time: UInt64) -> UInt64 {
+        let h = bytes.withUnsafeBytes { Self.invariantHash($0) }
         let i = Int(truncatingIfNeeded: h & UInt64(slots.count - 1))
         if slots[i].hash == h, slots[i].id != 0, time &- slots[i].time < Self.window {
             slots[i].time = time
@@ -216,7 +234,7 @@ struct PacketIdentifier: Sendable {
     }
 
     /// FNV-1a over the bytes that stay the same hop to hop.
-    static func invariantHash(_ b: [UInt8]) -> UInt64 {
+    static func invariantHash(_ b: UnsafeRawBufferPointer) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         func mix(_ range: Range<Int>) {
             for i in range where i < b.count { h = (h ^ UInt64(b[i])) &* 0x100_0000_01b3 }
