@@ -5,6 +5,7 @@
 //   fwbench RECORDING [iterations]
 //   fwbench serve RECORDING [runs]     (ServeBench.swift)
 //   fwbench kernel [repeat]            (root)
+//   fwbench drive DEVICE RATE PACKETS  (root, in the node's network namespace)
 //
 // Method: each figure is the best of 5 timed loops of `iterations` operations (default 5M),
 // CLOCK_MONOTONIC around the loop, divided by the count; results feed a checksum that is
@@ -13,6 +14,10 @@
 // on an established TCP connection, kernel run time / run count over 7 rounds of `repeat` runs
 // of each of two packets, default 20000); one line per level:
 // `kernel_LEVEL median_ns min_ns max_ns events_per_packet verified_insns_ingress verified_insns_egress`.
+// `drive`: FlowwatchDatapath ProgramDriver: PACKETS test runs at RATE packets/s of a 64-byte UDP
+// datagram from the client pod to the server pod (as the bench's iperf3 flood) through the
+// ingress program a flowwatch process attached to DEVICE (the client pod's lxc); one line:
+// `drive packets seconds packets_per_second`.
 import FlowwatchCore
 import FlowwatchDatapath
 #if canImport(Glibc)
@@ -44,7 +49,7 @@ func best(_ iterations: Int, _ body: (Int) -> Int) -> (Double, Int) {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
-    complain("usage: fwbench RECORDING [iterations] | fwbench serve RECORDING [runs] | fwbench kernel [repeat]\n")
+    complain("usage: fwbench RECORDING [iterations] | fwbench serve RECORDING [runs] | fwbench kernel [repeat] | fwbench drive DEVICE RATE PACKETS\n")
     exit(2)
 }
 if arguments[1] == "serve", arguments.count >= 3 {
@@ -68,6 +73,24 @@ if arguments[1] == "kernel" {
             complain("fwbench: kernel, --aggregation \(level): \(error)\n")
             exit(1)
         }
+    }
+    exit(0)
+}
+if arguments[1] == "drive" {
+    guard arguments.count == 5, let rate = Int(arguments[3]), rate > 0, let packets = UInt64(arguments[4]) else {
+        complain("usage: fwbench drive DEVICE RATE PACKETS (RATE packets/s > 0)\n")
+        exit(2)
+    }
+    do {
+        let driver = try ProgramDriver(device: arguments[2], egress: false)
+        defer { driver.close() }
+        let packet = ProgramDriver.udpFrame(from: IPAddress("10.244.0.102")!, to: IPAddress("10.244.0.25")!,
+                                            ports: (40000, 5201), payload: 64)
+        let r = try driver.drive(packet, rate: rate, packets: packets)
+        print("drive \(r.packets) \(r.seconds) \(Int(r.rate.rounded()))")
+    } catch {
+        complain("fwbench: drive \(arguments[2]): \(error)\n")
+        exit(1)
     }
     exit(0)
 }
