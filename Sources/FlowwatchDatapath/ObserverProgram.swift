@@ -301,6 +301,12 @@ public final class ObserverProgram: @unchecked Sendable {
     /// BPF_PROG_TEST_RUN, as if it arrived on device `ifindex` (which must exist: the kernel
     /// checks). Whatever the program emits goes to the perf rings like any event.
     public func testRun(_ packet: [UInt8], egress: Bool, ifindex: UInt32, repeat count: Int32 = 1) throws(DatapathError) -> TestRun {
+        try Self.testRun(programFD: egress ? egressFD : ingressFD, packet, ifindex: ifindex, repeat: count)
+    }
+
+    /// `testRun` on any observer program's fd (`ProgramDriver` drives one another process loaded).
+    @discardableResult
+    static func testRun(programFD: Int32, _ packet: [UInt8], ifindex: UInt32, repeat count: Int32) throws(DatapathError) -> TestRun {
         var out = [UInt8](repeating: 0, count: packet.count + 256)
         var skb = __sk_buff()
         skb.ifindex = ifindex
@@ -316,7 +322,7 @@ public final class ObserverProgram: @unchecked Sendable {
                     opts.data_size_out = UInt32(output.count)
                     opts.ctx_in = UnsafeRawPointer(ctx)
                     opts.ctx_size_in = UInt32(MemoryLayout<__sk_buff>.size)
-                    return bpf_prog_test_run_opts(egress ? egressFD : ingressFD, &opts)
+                    return bpf_prog_test_run_opts(programFD, &opts)
                 }
             }
         }

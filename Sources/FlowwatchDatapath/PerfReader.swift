@@ -19,6 +19,9 @@ final class PerfReader: @unchecked Sendable {
     let sweepMilliseconds: Int32
     /// PERF_RECORD_LOST counts per CPU, written by the reader thread only.
     private(set) var lostPerCPU: [UInt64]
+    /// The samples' byte arrays, filled again once the consumer has dropped a sample (after the
+    /// reorder window, once it is in the flow ring): no allocation per record. Reader thread only.
+    private var arrays = SampleArrays()
     let stopped = Atomic<Bool>(false)
 
     init(mapFD: Int32, pages: Int, wakeupBytes: UInt32, sweepMilliseconds: Int32 = 50, cpus: Int,
@@ -29,7 +32,7 @@ final class PerfReader: @unchecked Sendable {
         self.lostPerCPU = [UInt64](repeating: 0, count: max(cpus, 1))
         let sample: fw_sample_fn = { ctx, cpu, time, data, size in
             let reader = Unmanaged<PerfReader>.fromOpaque(ctx!).takeUnretainedValue()
-            let bytes = [UInt8](UnsafeRawBufferPointer(start: data, count: Int(size)))
+            let bytes = reader.arrays.take(copying: UnsafeRawBufferPointer(start: data, count: Int(size)))
             reader.handler(RawSample(cpu: UInt32(cpu), timestamp: time, kind: .event(bytes)))
         }
         let lost: fw_lost_fn = { ctx, cpu, count in

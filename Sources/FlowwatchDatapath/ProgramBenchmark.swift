@@ -99,6 +99,9 @@ public enum ProgramBenchmark {
         frame(from: IPAddress("10.244.0.102")!, to: IPAddress("10.244.0.25")!, ports: (40000, 8080), flags: 0x18, payload: 1448)
     }
 
+    /// An Ethernet header for IPv4 between two arbitrary pod MAC addresses.
+    static let ethernet: [UInt8] = [0x1e, 0xea, 0xb6, 0x69, 0x74, 0x23, 0xc6, 0xdc, 0x81, 0x06, 0xfc, 0xcb, 0x08, 0x00]
+
     /// Ethernet + IPv4 + TCP (20-byte header), `payload` bytes after it; checksums left zero
     /// (the program does not check them).
     static func frame(from: IPAddress, to: IPAddress, ports: (UInt16, UInt16), flags: UInt8, payload: Int) -> [UInt8] {
@@ -107,7 +110,6 @@ public enum ProgramBenchmark {
         let ip: [UInt8] = [0x45, 0] + be16(total) + [0x12, 0x34, 0x40, 0, 64, 6, 0, 0]
             + Array(from.paddedBytes.prefix(4)) + Array(to.paddedBytes.prefix(4))
         let tcp: [UInt8] = be16(ports.0) + be16(ports.1) + [0, 0, 3, 232, 0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]
-        let ethernet: [UInt8] = [0x1e, 0xea, 0xb6, 0x69, 0x74, 0x23, 0xc6, 0xdc, 0x81, 0x06, 0xfc, 0xcb, 0x08, 0x00]
         return ethernet + ip + tcp + [UInt8](repeating: 0xab, count: payload)
     }
 }

@@ -59,7 +59,7 @@ struct Observe: ParsableCommand {
                                         valueOptions: CaptureOptions.valueOptions + OutputOptions.valueOptions
                                             + PcapOptions.valueOptions + RingOptions.valueOptions
                                             + SelectorOptions.valueOptions + ["--record"])
-        let ring = try ringOptions.makeRing(captureLength: capture.captureLength)
+        let ring = try ringOptions.makeRing(captureLength: capture.captureLength, defaultCapacity: RingOptions.observerCapacity)
         // A recording is raw and must hold everything; capture files get the filtered events,
         // so the kernel may leave out what the filters would.
         let prefilter = record == nil && !noKernelFilter ? KernelPrefilter(filter: filter, config: config) : .none

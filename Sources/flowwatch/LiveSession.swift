@@ -13,6 +13,8 @@ import Glibc
 /// thread only, except `finish`, `failure` and `shouldStop`, which the main thread calls.
 final class LiveConsumer: @unchecked Sendable {
     private var pipeline: EventPipeline?
+    /// `pipeline != nil`, kept apart: testing the optional per record copied the whole pipeline.
+    private let hasPipeline: Bool
     private let ring: EventRing?
     private let printer: LivePrinter?
     private var recorder: RecordingWriter?
@@ -35,6 +37,7 @@ final class LiveConsumer: @unchecked Sendable {
     init(pipeline: EventPipeline?, ring: EventRing?, printer: LivePrinter?, recorder: RecordingWriter?,
          recordPath: String?, captures: CaptureSink?) {
         self.pipeline = pipeline
+        hasPipeline = pipeline != nil
         self.ring = ring
         self.printer = printer
         self.recorder = recorder
@@ -64,7 +67,7 @@ final class LiveConsumer: @unchecked Sendable {
                 recorder = nil
             }
         }
-        guard pipeline != nil else { return }
+        guard hasPipeline else { return }
         let captures = captures
         pipeline!.consume(sample, into: &discard) { captures?.write($0) }
     }
@@ -92,7 +95,7 @@ final class LiveConsumer: @unchecked Sendable {
     /// last events are not kept waiting.
     func batchEnd() {
         let now = KernelClock.boottimeNow()
-        guard pipeline != nil else { return }
+        guard hasPipeline else { return }
         let captures = captures
         pipeline!.advance(to: now, into: &discard) { captures?.write($0) }
         captures?.flushIfDue(now: now)
@@ -169,6 +172,8 @@ func fixed(_ value: Double, _ digits: Int) -> String {
 /// quiet node's flows show at once, and in 64 KiB writes under load.
 final class LivePrinter: @unchecked Sendable {
     private var query: RingQuery
+    /// The query's flow builder, held once: taking it from the query per event copied it.
+    private let builder: FlowBuilder
     private var printer: EventPrinter
     private let output: OutputWriter
     private let stopping = Atomic<Bool>(false)
@@ -180,6 +185,7 @@ final class LivePrinter: @unchecked Sendable {
 
     init(query: RingQuery, printer: EventPrinter, output: OutputWriter) {
         self.query = query
+        builder = query.matcher.builder
         self.printer = printer
         self.output = output
     }
@@ -188,7 +194,7 @@ final class LivePrinter: @unchecked Sendable {
     var closed: Bool { outputClosed.load(ordering: .relaxed) }
 
     func start() {
-        worker = Worker(name: "printer") { [self] in run() }
+        worker = Worker(name: "fw-printer") { [self] in run() }
     }
 
     /// Prints what the ring still holds for this reader, then returns.
@@ -209,7 +215,6 @@ final class LivePrinter: @unchecked Sendable {
             let timeout: Duration = pending ? .zero : .milliseconds(50)
             switch query.next(timeout: timeout) {
             case .event(let match):
-                let builder = query.matcher.builder
                 output.write { printer.write(match, builder: builder, into: &$0) }
                 pending = true
             case .lost(let lost):

@@ -41,12 +41,18 @@ struct SelectorOptions: ParsableArguments {
 /// The flow ring of a live observer.
 struct RingOptions: ParsableArguments {
     @Option(name: .customLong("ring-capacity"),
-            help: ArgumentHelp("Events the flow ring keeps (2^n - 1, up to \(EventRing.maximumCapacity)); a reader that falls further behind is told how many it lost.", valueName: "N"))
-    var ringCapacity: Int = EventRing.defaultCapacity
+            help: ArgumentHelp("Events the flow ring keeps (2^n - 1, up to \(EventRing.maximumCapacity); default \(RingOptions.observerCapacity) for an observer printing here, \(EventRing.defaultCapacity) as Hubble's for serve); a reader that falls further behind is told how many it lost.", valueName: "N"))
+    var ringCapacity: Int?
 
     static let valueOptions = ["--ring-capacity"]
 
+    /// An observer's ring is the printer's handoff: 65,535 entries (16 MiB at the default
+    /// capture length) carry the printer over being descheduled for 65 ms at 1M events/s, where
+    /// Hubble's 4095 lost events to a terminal that was merely late.
+    static let observerCapacity = 65_535
+
     func validate() throws {
+        guard let ringCapacity else { return }
         do {
             try EventRing.validate(capacity: ringCapacity)
         } catch {
@@ -54,9 +60,11 @@ struct RingOptions: ParsableArguments {
         }
     }
 
-    func makeRing(captureLength: UInt32) throws -> EventRing {
+    /// The ring, `defaultCapacity` entries unless `--ring-capacity` says otherwise.
+    func makeRing(captureLength: UInt32, defaultCapacity: Int) throws -> EventRing {
         do {
-            return try EventRing(capacity: ringCapacity, slotBytes: EventRing.slotBytes(forCaptureLength: Int(captureLength)))
+            return try EventRing(capacity: ringCapacity ?? defaultCapacity,
+                                 slotBytes: EventRing.slotBytes(forCaptureLength: Int(captureLength)))
         } catch {
             throw ValidationError("--ring-capacity: \(error)")
         }

@@ -29,7 +29,7 @@ struct Serve: ParsableCommand {
         var capture = self.capture
         capture.defaultAggregation(everyPacketWritten: false)
         let (config, _) = try capture.loadConfig()
-        let ring = try ringOptions.makeRing(captureLength: capture.captureLength)
+        let ring = try ringOptions.makeRing(captureLength: capture.captureLength, defaultCapacity: EventRing.defaultCapacity)
         let debug = verbose > 0
         let metrics = FlowMetrics()
         let attached = AttachedDevices()

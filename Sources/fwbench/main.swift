@@ -6,6 +6,7 @@
 //   fwbench serve RECORDING [runs]     (ServeBench.swift)
 //   fwbench kernel [repeat]            (root)
 //   fwbench output-floor [repeat]      (root; OutputFloor.swift)
+//   fwbench drive DEVICE RATE PACKETS  (root, in the node's network namespace)
 //
 // Method: each figure is the best of 5 timed loops of `iterations` operations (default 5M),
 // CLOCK_MONOTONIC around the loop, divided by the count; results feed a checksum that is
@@ -14,6 +15,10 @@
 // on an established TCP connection, kernel run time / run count over 7 rounds of `repeat` runs
 // of each of two packets, default 20000); one line per level:
 // `kernel_LEVEL median_ns min_ns max_ns events_per_packet verified_insns_ingress verified_insns_egress`.
+// `drive`: FlowwatchDatapath ProgramDriver: PACKETS test runs at RATE packets/s of a 64-byte UDP
+// datagram from the client pod to the server pod (as the bench's iperf3 flood) through the
+// ingress program a flowwatch process attached to DEVICE (the client pod's lxc); one line:
+// `drive packets seconds packets_per_second`.
 import FlowwatchCore
 import FlowwatchDatapath
 #if canImport(Glibc)
@@ -45,7 +50,7 @@ func best(_ iterations: Int, _ body: (Int) -> Int) -> (Double, Int) {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
-    complain("usage: fwbench RECORDING [iterations] | fwbench serve RECORDING [runs] | fwbench kernel [repeat] | fwbench output-floor [repeat]\n")
+    complain("usage: fwbench RECORDING [iterations] | fwbench serve RECORDING [runs] | fwbench kernel [repeat] | fwbench output-floor [repeat] | fwbench drive DEVICE RATE PACKETS\n")
     exit(2)
 }
 if arguments[1] == "serve", arguments.count >= 3 {
@@ -74,6 +79,24 @@ if arguments[1] == "kernel" {
 }
 if arguments[1] == "output-floor" {
     exit(benchOutputFloor(repeat: arguments.count > 2 ? UInt32(arguments[2]) ?? 20_000 : 20_000) ? 0 : 1)
+}
+if arguments[1] == "drive" {
+    guard arguments.count == 5, let rate = Int(arguments[3]), rate > 0, let packets = UInt64(arguments[4]) else {
+        complain("usage: fwbench drive DEVICE RATE PACKETS (RATE packets/s > 0)\n")
+        exit(2)
+    }
+    do {
+        let driver = try ProgramDriver(device: arguments[2], egress: false)
+        defer { driver.close() }
+        let packet = ProgramDriver.udpFrame(from: IPAddress("10.244.0.102")!, to: IPAddress("10.244.0.25")!,
+                                            ports: (40000, 5201), payload: 64)
+        let r = try driver.drive(packet, rate: rate, packets: packets)
+        print("drive \(r.packets) \(r.seconds) \(Int(r.rate.rounded()))")
+    } catch {
+        complain("fwbench: drive \(arguments[2]): \(error)\n")
+        exit(1)
+    }
+    exit(0)
 }
 let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 5_000_000 : 5_000_000
 

@@ -24,24 +24,28 @@ public enum MonitorDecoder {
             return MonitorEvent(cpu: sample.cpu, timestamp: sample.timestamp, payload: .lost(count: count))
         case .event(let bytes):
             // The closure cannot throw a typed error; plain values carry the outcome out.
-            var message: MonitorMessage?
+            var event: MonitorEvent?
             var failure = DecodeError.unknownType(0)
-            var packet: [UInt8] = []
             bytes.withUnsafeBytes { raw in
                 do throws(DecodeError) {
-                    let (decoded, range) = try decodeMessage(raw)
-                    message = decoded
-                    if !range.isEmpty {
-                        packet = packetArrays.take(copying: UnsafeRawBufferPointer(rebasing: raw[range]))
-                    }
+                    event = try decode(cpu: sample.cpu, timestamp: sample.timestamp, bytes: raw, packetArrays: &packetArrays)
                 } catch {
                     failure = error
                 }
             }
-            guard let message else { throw failure }
-            return MonitorEvent(cpu: sample.cpu, timestamp: sample.timestamp,
-                                payload: .message(message, packet: packet))
+            guard let event else { throw failure }
+            return event
         }
+    }
+
+    /// Decodes one perf sample from borrowed bytes (a ring entry's), taking the packet's array
+    /// from `packetArrays`.
+    @inline(__always)
+    static func decode(cpu: UInt32, timestamp: UInt64, bytes: UnsafeRawBufferPointer,
+                       packetArrays: inout SampleArrays) throws(DecodeError) -> MonitorEvent {
+        let (message, range) = try decodeMessage(bytes)
+        let packet = range.isEmpty ? [] : packetArrays.take(copying: UnsafeRawBufferPointer(rebasing: bytes[range]))
+        return MonitorEvent(cpu: cpu, timestamp: timestamp, payload: .message(message, packet: packet))
     }
 
     /// Decodes the message in borrowed bytes without allocating: the header values and where in

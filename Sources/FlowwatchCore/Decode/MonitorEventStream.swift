@@ -66,12 +66,44 @@ public struct MonitorEventStream: Sendable {
         }
     }
 
+    /// The event for a ring entry, decoded from the ring's borrowed bytes, or nil (counted).
+    public mutating func decode(_ entry: RingEntryView) -> MonitorEvent? {
+        if let count = entry.lostCount {
+            decoded += 1
+            return MonitorEvent(cpu: entry.cpu, timestamp: entry.timestamp, payload: .lost(count: count))
+        }
+        do throws(DecodeError) {
+            let event = try MonitorDecoder.decode(cpu: entry.cpu, timestamp: entry.timestamp, bytes: entry.bytes,
+                                                  packetArrays: &packetArrays)
+            decoded += 1
+            return event
+        } catch {
+            errors.record(error.kind)
+            lastError = error
+            return nil
+        }
+    }
+
     /// Checks a record as `decode(_:)` does and counts it, without making the event: for
     /// records nothing will show (debug messages in a Hubble format without `-v`, in capture
     /// files). Returns whether it decoded.
     @discardableResult
     mutating func check(_ sample: RawSample) -> Bool {
         decodeInPlace(sample) != nil
+    }
+
+    /// `check(_:)` on a sample's borrowed bytes.
+    @discardableResult
+    mutating func check(bytes: UnsafeRawBufferPointer) -> Bool {
+        do throws(DecodeError) {
+            _ = try MonitorDecoder.decodeMessage(bytes)
+        } catch {
+            errors.record(error.kind)
+            lastError = error
+            return false
+        }
+        decoded += 1
+        return true
     }
 
     /// Decodes a record as `decode(_:)` does and counts it alike, without making the event or
@@ -128,4 +160,10 @@ extension RawSample {
     var isDebugMessage: Bool {
         if case .event(let bytes) = kind { bytes.first == MonitorMessageType.debug.rawValue } else { false }
     }
+}
+
+extension RingEntryView {
+    /// Whether the entry holds a datapath debug message (type byte 2), read without decoding.
+    @inline(__always)
+    var isDebugMessage: Bool { lostCount == nil && bytes.first == MonitorMessageType.debug.rawValue }
 }

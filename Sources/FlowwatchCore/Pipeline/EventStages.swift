@@ -63,7 +63,25 @@ public struct EventMatcher: Sendable {
             passOver(sample)
             return nil
         }
-        guard let event = stream.decode(sample), includeDebug || !event.isDebug else { return nil }
+        guard let event = stream.decode(sample) else { return nil }
+        return matched(event)
+    }
+
+    /// `match(_:)` on a ring entry, decoded from the ring's borrowed bytes: what a ring reader
+    /// (the live printer, a server client) calls per entry, with no copy of the sample.
+    public mutating func match(_ entry: RingEntryView) -> Match? {
+        if !includeDebug, entry.isDebugMessage {
+            stream.check(bytes: entry.bytes)
+            return nil
+        }
+        guard let event = stream.decode(entry) else { return nil }
+        return matched(event)
+    }
+
+    /// A decoded event, if the filters keep it.
+    @inline(__always)
+    private mutating func matched(_ event: MonitorEvent) -> Match? {
+        guard includeDebug || !event.isDebug else { return nil }
         // Built once at the end: a Match assigned field by field is copied on return.
         var flow: FlowEvent?
         if !filter.isEmpty {

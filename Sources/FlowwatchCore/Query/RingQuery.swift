@@ -75,9 +75,15 @@ public struct RingQuery: Sendable {
     }
 
     /// The next result; with `follow`, waits up to `timeout` for the writer when caught up.
+    /// Entries are decoded from the ring's borrowed bytes: nothing is copied or allocated per
+    /// entry but the packet bytes of a matching event, in arrays the decoder reuses.
     public mutating func next(timeout: Duration = .milliseconds(100)) -> Result {
+        // A local reader, so that the closure may update the rest of the query.
+        var reader = self.reader
+        defer { self.reader = reader }
         while !done {
-            let read = selection.follow ? reader.nextFollow(timeout: timeout) : reader.next()
+            let read = selection.follow ? reader.nextFollow(timeout: timeout) { consider($0) }
+                                        : reader.next { consider($0) }
             guard let read else {
                 if selection.follow { return .idle }
                 done = true
@@ -89,21 +95,28 @@ public struct RingQuery: Sendable {
                 let now = FlowTime(bootNanoseconds: KernelClock.boottimeNow(), offset: matcher.builder.wallClockOffset)
                 return .lost(LostEvent(time: now, nodeName: matcher.builder.nodeName, source: .hubbleRingBuffer,
                                        numEventsLost: count, cpu: nil))
-            case .entry(let entry):
-                let time = matcher.wallTime(entry.sample.timestamp)
-                if selection.isBeforeRange(time) { continue }
-                if selection.isAfterRange(time) {
-                    // --until: the ring is in time order, so nothing later matches either.
-                    done = true
-                    break
-                }
-                guard let match = matcher.match(entry.sample) else { continue }
-                returned += 1
-                remaining -= 1
-                if remaining == 0 { done = true }
+            case .entry(let match?):
                 return .event(match)
+            case .entry(nil):
+                continue
             }
         }
         return .end
+    }
+
+    /// One entry: its event if selected and matching; nil otherwise (`done` once past `--until`).
+    private mutating func consider(_ entry: RingEntryView) -> EventMatcher.Match? {
+        let time = matcher.wallTime(entry.timestamp)
+        if selection.isBeforeRange(time) { return nil }
+        if selection.isAfterRange(time) {
+            // --until: the ring is in time order, so nothing later matches either.
+            done = true
+            return nil
+        }
+        guard let match = matcher.match(entry) else { return nil }
+        returned += 1
+        remaining -= 1
+        if remaining == 0 { done = true }
+        return match
     }
 }

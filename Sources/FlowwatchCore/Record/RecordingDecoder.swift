@@ -378,21 +378,22 @@ public struct RecordingDecoder: Sendable {
     }
 }
 
-/// The byte arrays of the samples a decoder hands out, kept so that each can be filled again
-/// once its sample has been dropped: replay then allocates nothing per record.
+/// The byte arrays of the samples a decoder or the perf reader hands out, kept so that each can
+/// be filled again once its sample has been dropped: replay and live capture then allocate
+/// nothing per record.
 ///
 /// The arrays are used in turn. Refilling one whose sample is still held somewhere (a reorder
 /// window, a test collecting samples) would copy it on write, so that array is left to its
 /// holder, a new one takes its place and the set grows by one: it settles at a little more
 /// than the number of samples held downstream at once.
-struct SampleArrays: Sendable {
+public struct SampleArrays: Sendable {
     private var arrays: [[UInt8]] = []
     private var next = 0
     /// Beyond this many (a holder that keeps every sample) new arrays are not kept.
     private let limit: Int
 
     /// Keeps at most `keep` arrays.
-    init(keep limit: Int = 1 << 16) {
+    public init(keep limit: Int = 1 << 16) {
         self.limit = limit
     }
     /// First capacity of an array: a trace with its default 128 captured bytes fits, so arrays
@@ -401,7 +402,7 @@ struct SampleArrays: Sendable {
 
     /// An array holding `bytes`.
     @inline(__always)
-    mutating func take(copying bytes: UnsafeRawBufferPointer) -> [UInt8] {
+    public mutating func take(copying bytes: UnsafeRawBufferPointer) -> [UInt8] {
         if next < arrays.count {
             if arrays[next].isUniquelyReferenced {
                 if arrays[next].capacity >= bytes.count {
