@@ -55,15 +55,7 @@ public struct MonitorEventStream: Sendable {
 
     /// The event for one record, or nil (counted) if it could not be decoded.
     public mutating func decode(_ sample: RawSample) -> MonitorEvent? {
-        do throws(DecodeError) {
-            let event = try MonitorDecoder.decode(sample, packetArrays: &packetArrays)
-            decoded += 1
-            return event
-        } catch {
-            errors.record(error.kind)
-            lastError = error
-            return nil
-        }
+        counted(Result { () throws(DecodeError) in try MonitorDecoder.decode(sample, packetArrays: &packetArrays) })
     }
 
     /// The event for a ring entry, decoded from the ring's borrowed bytes, or nil (counted).
@@ -72,16 +64,10 @@ public struct MonitorEventStream: Sendable {
             decoded += 1
             return MonitorEvent(cpu: entry.cpu, timestamp: entry.timestamp, payload: .lost(count: count))
         }
-        do throws(DecodeError) {
-            let event = try MonitorDecoder.decode(cpu: entry.cpu, timestamp: entry.timestamp, bytes: entry.bytes,
-                                                  packetArrays: &packetArrays)
-            decoded += 1
-            return event
-        } catch {
-            errors.record(error.kind)
-            lastError = error
-            return nil
-        }
+        return counted(Result { () throws(DecodeError) in
+            try MonitorDecoder.decode(cpu: entry.cpu, timestamp: entry.timestamp, bytes: entry.bytes,
+                                      packetArrays: &packetArrays)
+        })
     }
 
     /// Checks a record as `decode(_:)` does and counts it, without making the event: for
@@ -95,15 +81,7 @@ public struct MonitorEventStream: Sendable {
     /// `check(_:)` on a sample's borrowed bytes.
     @discardableResult
     mutating func check(bytes: UnsafeRawBufferPointer) -> Bool {
-        do throws(DecodeError) {
-            _ = try MonitorDecoder.decodeMessage(bytes)
-        } catch {
-            errors.record(error.kind)
-            lastError = error
-            return false
-        }
-        decoded += 1
-        return true
+        counted(Result { () throws(DecodeError) in try MonitorDecoder.decodeMessage(bytes) }) != nil
     }
 
     /// Decodes a record as `decode(_:)` does and counts it alike, without making the event or
@@ -115,20 +93,23 @@ public struct MonitorEventStream: Sendable {
             decoded += 1
             return InPlaceRecord(message: nil, packet: [])
         }
-        let result: Result<(message: MonitorMessage, packet: Range<Int>), DecodeError> = bytes.withUnsafeBytes { raw in
-            do throws(DecodeError) {
-                return .success(try MonitorDecoder.decodeMessage(raw))
-            } catch {
-                return .failure(error)
-            }
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(DecodeError) in try MonitorDecoder.decodeMessage(raw) }
         }
+        guard let message = counted(result) else { return nil }
+        return InPlaceRecord(message: message.message, packet: bytes[message.packet])
+    }
+
+    /// What was decoded, counted; nil for a failure, counted by kind and kept as the last.
+    @inline(__always)
+    private mutating func counted<T>(_ result: Result<T, DecodeError>) -> T? {
         switch result {
-        case .success(let decodedMessage):
+        case .success(let value):
             decoded += 1
-            return InPlaceRecord(message: decodedMessage.message, packet: bytes[decodedMessage.packet])
-        case .failure(let failure):
-            errors.record(failure.kind)
-            lastError = failure
+            return value
+        case .failure(let error):
+            errors.record(error.kind)
+            lastError = error
             return nil
         }
     }
