@@ -70,6 +70,8 @@ measure() {
 	printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.6f %.6f %.6f\n", a[int((NR+1)/2)]/1e9, a[1]/1e9, a[NR]/1e9}'
 }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN {printf "%.0f", n / s}'; }
+# versus N SECONDS BASE_N BASE_SECONDS: flowwatch's rate over the baseline's, as "1.23x".
+versus() { awk -v n="$1" -v s="$2" -v bn="$3" -v bs="$4" 'BEGIN {printf "%.2fx", (n / s) / (bn / bs)}'; }
 
 echo "== measuring ($runs runs each)" >&2
 read -r fw_pcap fw_pcap_min fw_pcap_max < <(measure "$flowwatch" replay "$work/in.fwrec" --pcap-only --force --pcap "$work/a.pcap")
@@ -122,34 +124,34 @@ row() { # what, how, figure, spread, baseline, ratio
 	echo "|---|---|---|---|---|---|"
 	row "pcap writing, -v recording" "replay --pcap-only --pcap vs \`tcpdump -r ref.pcap -w\` (its read included)" \
 		"$(rate "$packets" "$fw_pcap") packets/s" "$fw_pcap_min-$fw_pcap_max" "$(rate "$packets" "$td_pcap") packets/s" \
-		"$(awk -v a="$td_pcap" -v b="$fw_pcap" 'BEGIN {printf "%.2fx", a / b}')"
+		"$(versus "$packets" "$fw_pcap" "$packets" "$td_pcap")"
 	row "pcapng writing, -v recording" "replay --pcap-only --pcapng (interfaces, ids, comments)" \
 		"$(rate "$packets" "$fw_ng") packets/s" "$fw_ng_min-$fw_ng_max" "$(rate "$packets" "$td_pcap") packets/s" \
-		"$(awk -v a="$td_pcap" -v b="$fw_ng" 'BEGIN {printf "%.2fx", a / b}')"
+		"$(versus "$packets" "$fw_ng" "$packets" "$td_pcap")"
 	row "pcap writing, plain recording" "the same, on the recording without debug messages" \
 		"$(rate "$plain_packets" "$fw_plain") packets/s" "$fw_plain_min-$fw_plain_max" "$(rate "$plain_packets" "$td_plain") packets/s" \
-		"$(awk -v a="$td_plain" -v b="$fw_plain" 'BEGIN {printf "%.2fx", a / b}')"
+		"$(versus "$plain_packets" "$fw_plain" "$plain_packets" "$td_plain")"
 	row "pcapng writing, plain recording" "the same, pcapng" \
 		"$(rate "$plain_packets" "$fw_plain_ng") packets/s" "$fw_plain_ng_min-$fw_plain_ng_max" "$(rate "$plain_packets" "$td_plain") packets/s" \
-		"$(awk -v a="$td_plain" -v b="$fw_plain_ng" 'BEGIN {printf "%.2fx", a / b}')"
+		"$(versus "$plain_packets" "$fw_plain_ng" "$plain_packets" "$td_plain")"
 	row "text out, compact" "replay -o compact > /dev/null vs \`tcpdump -r -nn\`" \
 		"$(rate "$lines" "$fw_compact") lines/s" "$fw_compact_min-$fw_compact_max" "$(rate "$packets" "$td_text") lines/s" \
-		"$(awk -v a="$td_text" -v b="$fw_compact" -v l="$lines" -v p="$packets" 'BEGIN {printf "%.2fx", (l / b) / (p / a)}')"
+		"$(versus "$lines" "$fw_compact" "$packets" "$td_text")"
 	row "text out, monitor -v" "replay -v > /dev/null" \
 		"$(rate "$vlines" "$fw_monitor") lines/s" "$fw_monitor_min-$fw_monitor_max" "$(rate "$packets" "$td_text") lines/s" \
-		"$(awk -v a="$td_text" -v b="$fw_monitor" -v l="$vlines" -v p="$packets" 'BEGIN {printf "%.2fx", (l / b) / (p / a)}')"
+		"$(versus "$vlines" "$fw_monitor" "$packets" "$td_text")"
 	row "JSON out" "replay -o json > /dev/null" \
 		"$(rate "$lines" "$fw_json") lines/s" "$fw_json_min-$fw_json_max" "-" "-"
 	row "decode + filter" "replay with a filter no flow matches (decode, flow, filter; nothing printed)" \
 		"$(rate "$records" "$fw_decode") events/s" "$fw_decode_min-$fw_decode_max" "-" "-"
 	row "text out, compact, plain recording" "replay -o compact > /dev/null vs \`tcpdump -r -nn\` on its packets: one line per packet for both" \
 		"$(rate "$plain_lines" "$fw_plain_compact") lines/s" "$fw_plain_compact_min-$fw_plain_compact_max" "$(rate "$plain_packets" "$td_plain_text") lines/s" \
-		"$(awk -v a="$td_plain_text" -v b="$fw_plain_compact" -v l="$plain_lines" -v p="$plain_packets" 'BEGIN {printf "%.2fx", (l / b) / (p / a)}')"
+		"$(versus "$plain_lines" "$fw_plain_compact" "$plain_packets" "$td_plain_text")"
 	row "JSON out, plain recording" "replay -o json > /dev/null" \
 		"$(rate "$plain_lines" "$fw_plain_json") lines/s" "$fw_plain_json_min-$fw_plain_json_max" "-" "-"
 	row "served stream" "one GetFlows client over the unix socket, all $(served flows 2) flows of a ring (fwbench serve) vs the same ring query and proto conversion in-process" \
 		"$(served served 2) flows/s" "$(served served 3)-$(served served 4) flows/s" "$(served in_process 2) flows/s" \
-		"$(awk -v a="$(served served 2)" -v b="$(served in_process 2)" 'BEGIN {printf "%.2fx", a / b}')"
+		"$(versus "$(served served 2)" 1 "$(served in_process 2)" 1)"
 	echo
 	echo "Ring and filters (fwbench, Sources/fwbench): the best of 5 loops of ${BENCH_ITERATIONS:-5000000} operations on"
 	echo "a TCP flow of samples/tcp.fwrec, beside the figures Hubble publishes for its Go ring and filters"

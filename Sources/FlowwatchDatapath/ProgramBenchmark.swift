@@ -105,11 +105,16 @@ public enum ProgramBenchmark {
     /// Ethernet + IPv4 + TCP (20-byte header), `payload` bytes after it; checksums left zero
     /// (the program does not check them).
     static func frame(from: IPAddress, to: IPAddress, ports: (UInt16, UInt16), flags: UInt8, payload: Int) -> [UInt8] {
-        func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xff)] }
-        let total = UInt16(20 + 20 + payload)
-        let ip: [UInt8] = [0x45, 0] + be16(total) + [0x12, 0x34, 0x40, 0, 64, 6, 0, 0]
-            + Array(from.paddedBytes.prefix(4)) + Array(to.paddedBytes.prefix(4))
         let tcp: [UInt8] = be16(ports.0) + be16(ports.1) + [0, 0, 3, 232, 0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]
-        return ethernet + ip + tcp + [UInt8](repeating: 0xab, count: payload)
+        return ethernet + ipv4Header(from: from, to: to, protocol: 6, length: 20 + tcp.count + payload) + tcp
+            + [UInt8](repeating: 0xab, count: payload)
     }
+
+    /// An IPv4 header without options (DF, TTL 64), checksum left zero; `length` is the total.
+    static func ipv4Header(from: IPAddress, to: IPAddress, protocol proto: UInt8, length: Int) -> [UInt8] {
+        [0x45, 0] + be16(UInt16(length)) + [0x12, 0x34, 0x40, 0, 64, proto, 0, 0]
+            + Array(from.paddedBytes.prefix(4)) + Array(to.paddedBytes.prefix(4))
+    }
+
+    static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xff)] }
 }

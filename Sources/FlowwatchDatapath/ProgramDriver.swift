@@ -121,10 +121,10 @@ public struct ProgramDriver: Sendable {
     /// A UDP datagram with `payload` bytes in an Ethernet frame, checksums left zero (the
     /// program does not check them): what iperf3's small-packet flood sends.
     public static func udpFrame(from: IPAddress, to: IPAddress, ports: (UInt16, UInt16), payload: Int) -> [UInt8] {
-        func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xff)] }
-        let ip: [UInt8] = [0x45, 0] + be16(UInt16(20 + 8 + payload)) + [0x12, 0x34, 0x40, 0, 64, 17, 0, 0]
-            + Array(from.paddedBytes.prefix(4)) + Array(to.paddedBytes.prefix(4))
+        let be16 = ProgramBenchmark.be16
         let udp: [UInt8] = be16(ports.0) + be16(ports.1) + be16(UInt16(8 + payload)) + [0, 0]
-        return ProgramBenchmark.ethernet + ip + udp + [UInt8](repeating: 0xab, count: payload)
+        return ProgramBenchmark.ethernet
+            + ProgramBenchmark.ipv4Header(from: from, to: to, protocol: 17, length: 20 + udp.count + payload)
+            + udp + [UInt8](repeating: 0xab, count: payload)
     }
 }

@@ -132,7 +132,6 @@ struct InPlaceRecord {
     /// The packet appended to the message, sharing the sample's storage (empty for debug
     /// messages and lost records).
     var packet: ArraySlice<UInt8>
-    var isDebug: Bool { if case .debug = message { true } else { false } }
 }
 
 extension RawSample {

@@ -145,7 +145,8 @@ public struct EventPipeline: Sendable {
             guard !complete, !onlyStores else { return }
             if capturesInPlace {
                 guard let record = matcher.matchInPlace(sample), selects(matcher.wallTime(sample.timestamp)) else { return }
-                if let message = record.message, !record.isDebug,
+                // Lost records have no message, debug messages no packet: neither makes a record.
+                if let message = record.message,
                     let packet = packets!.record(message, packet: record.packet, timestamp: sample.timestamp, flow: nil)
                 {
                     capture(packet)
