@@ -27,19 +27,18 @@ public final class RingBackend: ObserverBackend {
         switch kind {
         case .flows:
             // Hubble's flow stream has no debug events: they are passed over, not counted.
-            matcher = EventMatcher(builder: builder, filter: filter, includeDebug: false, buildFlows: true)
+            matcher = EventMatcher(builder: builder, filter: filter, includeDebug: false)
         case .debugEvents:
             // Only debug events match (the event type filter is the one field that selects
             // them), so --last N counts debug events.
             var debugOnly = FlowFilter()
             debugOnly.eventType = [EventTypeFilter(type: Int32(MonitorMessageType.debug.rawValue))]
-            matcher = EventMatcher(builder: builder, filter: FlowFilterSet(whitelist: [debugOnly]), includeDebug: true,
-                                   buildFlows: true)
+            matcher = EventMatcher(builder: builder, filter: FlowFilterSet(whitelist: [debugOnly]), includeDebug: true)
         }
         var query = RingQuery(ring: ring, selection: selection, matcher: matcher)
         while !stopped() {
             switch query.next(timeout: .milliseconds(100)) {
-            case .event(var match):
+            case .event(let match):
                 let event = match.flow(with: builder)
                 if kind == .debugEvents, case .lost = event { continue }
                 guard emit(event) else { return }
@@ -101,7 +100,7 @@ public final class MetricsReader: Sendable {
     public var decodeErrors: UInt64 { decodeErrorCount.load(ordering: .relaxed) }
 
     public init(backend: RingBackend, metrics: FlowMetrics, builder: FlowBuilder) {
-        let matcher = EventMatcher(builder: builder, includeDebug: false, buildFlows: true)
+        let matcher = EventMatcher(builder: builder, includeDebug: false)
         let ring = backend.ring
         worker.withLock {
             $0 = Worker(name: "flowwatch-metrics") { [self] in
@@ -116,7 +115,7 @@ public final class MetricsReader: Sendable {
                     let step = query.next(timeout: .milliseconds(200))
                     decodeErrorCount.store(UInt64(query.matcher.decodeErrors.total), ordering: .relaxed)
                     switch step {
-                    case .event(var match): metrics.record(match.flow(with: builder))
+                    case .event(let match): metrics.record(match.flow(with: builder))
                     case .lost(let lost): metrics.lost(.hubbleRingBuffer, lost.numEventsLost)
                     case .idle, .end: continue
                     }

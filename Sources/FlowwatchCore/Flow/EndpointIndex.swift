@@ -53,20 +53,20 @@ struct EndpointIndex: Sendable {
         self.prefixes = config.prefixes.sorted { $0.prefix.length > $1.prefix.length }
     }
 
-    /// The endpoint for one side of a packet. The datapath's identity wins when it has one (it
-    /// is what policy saw); otherwise the config's. `ip` is nil when the packet had no IP
-    /// header, which leaves only the identity to go by.
-    func resolve(_ ip: IPAddress?, datapathIdentity: UInt32) -> Flow.Endpoint {
+    /// The endpoint for one side of a packet, written over `endpoint`. The datapath's identity
+    /// wins when it has one (it is what policy saw); otherwise the config's. `ip` is nil when
+    /// the packet had no IP header, which leaves only the identity to go by.
+    func resolve(_ ip: IPAddress?, datapathIdentity: UInt32, into endpoint: inout Flow.Endpoint) {
         if let ip, let i = localByIP[ip] {
-            var endpoint = locals[i]
+            endpoint = locals[i]
             if datapathIdentity != 0 { endpoint.identity = datapathIdentity }
-            return endpoint
+            return
         }
         var identity = datapathIdentity
         if identity == 0, let ip, let entry = prefixes.first(where: { $0.prefix.contains(ip) }) {
             identity = entry.identity
         }
-        return Flow.Endpoint(identity: identity, labels: labelsByIdentity[identity] ?? [])
+        endpoint = Flow.Endpoint(identity: identity, labels: labelsByIdentity[identity] ?? [])
     }
 
     /// The endpoint a debug message came from; only the id is known for ids not in the config.

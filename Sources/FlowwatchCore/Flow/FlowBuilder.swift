@@ -44,20 +44,59 @@ public struct FlowBuilder: Sendable {
         case .lost(let count):
             return .lost(LostEvent(time: time, nodeName: nodeName, source: .perfEventRingBuffer,
                                    numEventsLost: count, cpu: Int32(truncatingIfNeeded: event.cpu)))
-        case .message(.trace(let t), let packet):
-            return .flow(flow(t, packet, time))
-        case .message(.drop(let d), let packet):
-            return .flow(flow(d, packet, time))
-        case .message(.capture(let c), let packet):
-            return .flow(flow(c, packet, time))
         case .message(.debug(let d), _):
             return .debug(debugEvent(d, cpu: event.cpu, time))
+        case .message:
+            var flow = Flow(time: time, eventType: Flow.CiliumEventType(type: 0, subType: 0))
+            _ = build(event, into: &flow)
+            return .flow(flow)
         }
+    }
+
+    /// Overwrites every field of `flow` with the flow of a packet event (trace, drop, debug
+    /// capture) and returns true; false, leaving `flow` alone, for debug messages and lost
+    /// records. For an output that writes one flow at a time: refilling the same flow costs no
+    /// copy of it, where returning one costs two.
+    public func build(_ event: MonitorEvent, into flow: inout Flow) -> Bool {
+        guard case .message(let message, let packet) = event.payload else { return false }
+        let time = FlowTime(bootNanoseconds: event.timestamp, offset: wallClockOffset)
+        switch message {
+        case .trace(let t): fill(&flow, t, packet, time)
+        case .drop(let d): fill(&flow, d, packet, time)
+        case .capture(let c): fill(&flow, c, packet, time)
+        case .debug: return false
+        }
+        return true
     }
 
     // MARK: - Flows
 
-    private func flow(_ t: TraceNotify, _ packet: [UInt8], _ time: FlowTime) -> Flow {
+    /// Sets the fields every packet event sets, and the rest to their defaults.
+    @inline(__always)
+    private func start(_ f: inout Flow, _ time: FlowTime, _ p: DecodedPacket, _ type: MonitorMessageType, _ subType: UInt8) {
+        f.time = time
+        f.verdict = .unknown
+        f.dropReason = 0
+        f.ethernet = p.ethernet
+        f.ip = p.ip
+        f.l4 = p.l4
+        f.type = .l3L4
+        f.nodeName = nodeName
+        f.eventType = Flow.CiliumEventType(type: Int32(type.rawValue), subType: Int32(subType))
+        f.trafficDirection = .unknown
+        f.traceObservationPoint = .unknown
+        f.traceReason = .unknown
+        f.file = nil
+        f.ipTraceID = 0
+        f.dropReasonDesc = DropReason(rawValue: 0)
+        f.isReply = nil
+        f.debugCapturePoint = DebugCapturePoint(rawValue: 0)
+        f.interface = nil
+        f.proxyPort = 0
+        f.summary = p.summary
+    }
+
+    private func fill(_ f: inout Flow, _ t: TraceNotify, _ packet: [UInt8], _ time: FlowTime) {
         var p = DecodedPacket(packet, from: t.firstLayer)
         var snat = false
         if var ip = p.ip {
@@ -72,83 +111,60 @@ public struct FlowBuilder: Sendable {
             ip.encrypted = t.reason.isEncrypted
             p.ip = ip
         }
-        let source = endpoints.resolve(p.sourceIP, datapathIdentity: t.sourceIdentity.rawValue)
-        let destination = endpoints.resolve(p.destinationIP, datapathIdentity: t.destinationIdentity.rawValue)
+        start(&f, time, p, .trace, t.observationPoint.rawValue)
+        endpoints.resolve(p.sourceIP, datapathIdentity: t.sourceIdentity.rawValue, into: &f.source)
+        endpoints.resolve(p.destinationIP, datapathIdentity: t.destinationIdentity.rawValue, into: &f.destination)
 
         let state = t.reason.state
         let reasonKnown = state != TraceReason.unknown.rawValue
         let isReply = state == TraceReason.reply.rawValue
-        var direction = Flow.TrafficDirection.unknown
         if t.source != 0 && reasonKnown {
             // The emitting endpoint is the source on egress, unless the packet is a reply.
-            let fromSourceEndpoint = UInt32(t.source) == source.id
-            direction = fromSourceEndpoint != isReply || snat ? .egress : .ingress
+            let fromSourceEndpoint = UInt32(t.source) == f.source.id
+            f.trafficDirection = fromSourceEndpoint != isReply || snat ? .egress : .ingress
         }
         // SRv6 encapsulation and decapsulation say nothing about the connection's direction.
-        let replyKnown = reasonKnown && state != 6 && state != 7
-
-        return Flow(
-            time: time, verdict: .forwarded, ethernet: p.ethernet, ip: p.ip, l4: p.l4,
-            source: source, destination: destination, nodeName: nodeName,
-            eventType: Flow.CiliumEventType(type: Int32(MonitorMessageType.trace.rawValue),
-                                            subType: Int32(t.observationPoint.rawValue)),
-            trafficDirection: direction,
-            traceObservationPoint: Flow.ObservationPoint(t.observationPoint),
-            traceReason: Flow.Reason(t.reason),
-            ipTraceID: t.ipTraceID,
-            isReply: replyKnown ? isReply : nil,
-            interface: networkInterface(t.ifindex),
-            proxyPort: t.observationPoint == .toProxy ? UInt32(t.destinationID) : 0,
-            summary: p.summary)
+        if reasonKnown && state != 6 && state != 7 { f.isReply = isReply }
+        f.verdict = .forwarded
+        f.traceObservationPoint = Flow.ObservationPoint(t.observationPoint)
+        f.traceReason = Flow.Reason(t.reason)
+        f.ipTraceID = t.ipTraceID
+        f.interface = networkInterface(t.ifindex)
+        if t.observationPoint == .toProxy { f.proxyPort = UInt32(t.destinationID) }
     }
 
-    private func flow(_ d: DropNotify, _ packet: [UInt8], _ time: FlowTime) -> Flow {
+    private func fill(_ f: inout Flow, _ d: DropNotify, _ packet: [UInt8], _ time: FlowTime) {
         let p = DecodedPacket(packet, from: d.firstLayer)
-        let source = endpoints.resolve(p.sourceIP, datapathIdentity: d.sourceIdentity.rawValue)
-        let destination = endpoints.resolve(p.destinationIP, datapathIdentity: d.destinationIdentity.rawValue)
-        var direction = Flow.TrafficDirection.unknown
+        start(&f, time, p, .drop, d.reason.rawValue)
+        endpoints.resolve(p.sourceIP, datapathIdentity: d.sourceIdentity.rawValue, into: &f.source)
+        endpoints.resolve(p.destinationIP, datapathIdentity: d.destinationIdentity.rawValue, into: &f.destination)
         if d.source != 0 {
             // Dropped where the source lives: egress (a dropped reply would be mislabelled, as
             // in Hubble, which assumes drops are not replies).
-            direction = UInt32(d.source) == source.id ? .egress : .ingress
+            f.trafficDirection = UInt32(d.source) == f.source.id ? .egress : .ingress
         }
-        return Flow(
-            time: time, verdict: .dropped, dropReason: UInt32(d.reason.rawValue),
-            ethernet: p.ethernet, ip: p.ip, l4: p.l4, source: source, destination: destination,
-            nodeName: nodeName,
-            eventType: Flow.CiliumEventType(type: Int32(MonitorMessageType.drop.rawValue),
-                                            subType: Int32(d.reason.rawValue)),
-            trafficDirection: direction,
-            file: Flow.FileInfo(name: d.file.name, line: UInt32(d.line)),
-            ipTraceID: d.ipTraceID,
-            dropReasonDesc: d.reason,
-            summary: p.summary)
+        f.verdict = .dropped
+        f.dropReason = UInt32(d.reason.rawValue)
+        f.file = Flow.FileInfo(name: d.file.name, line: UInt32(d.line))
+        f.ipTraceID = d.ipTraceID
+        f.dropReasonDesc = d.reason
     }
 
-    private func flow(_ c: DebugCapture, _ packet: [UInt8], _ time: FlowTime) -> Flow {
+    private func fill(_ f: inout Flow, _ c: DebugCapture, _ packet: [UInt8], _ time: FlowTime) {
         // Captures carry no flags: the bytes start with Ethernet, as for the monitor output.
         let p = DecodedPacket(packet, from: .ethernet)
-        var ifindex: UInt32 = 0
-        var proxyPort: UInt32 = 0
+        start(&f, time, p, .capture, c.point.rawValue)
+        endpoints.resolve(p.sourceIP, datapathIdentity: 0, into: &f.source)
+        endpoints.resolve(p.destinationIP, datapathIdentity: 0, into: &f.destination)
+        f.debugCapturePoint = c.point
         switch c.point {
         case .delivery, .fromLoadBalancer, .afterNAT46, .afterNAT64, .snatPre, .snatPost:
-            ifindex = c.arg1
+            f.interface = networkInterface(c.arg1)
         case .proxyPre, .proxyPost:
-            proxyPort = UInt32(UInt16(truncatingIfNeeded: c.arg1).byteSwapped)
+            f.proxyPort = UInt32(UInt16(truncatingIfNeeded: c.arg1).byteSwapped)
         default:
             break
         }
-        return Flow(
-            time: time, ethernet: p.ethernet, ip: p.ip, l4: p.l4,
-            source: endpoints.resolve(p.sourceIP, datapathIdentity: 0),
-            destination: endpoints.resolve(p.destinationIP, datapathIdentity: 0),
-            nodeName: nodeName,
-            eventType: Flow.CiliumEventType(type: Int32(MonitorMessageType.capture.rawValue),
-                                            subType: Int32(c.point.rawValue)),
-            debugCapturePoint: c.point,
-            interface: networkInterface(ifindex),
-            proxyPort: proxyPort,
-            summary: p.summary)
     }
 
     private func networkInterface(_ ifindex: UInt32) -> Flow.NetworkInterface? {

@@ -17,6 +17,13 @@ public struct HubbleCompactWriter: FlowOutput {
         self.options = options
     }
 
+    public mutating func write(flow: Flow, into b: inout [UInt8]) {
+        let options = options
+        var clock = self.clock
+        line.append(to: &b) { Self.writeFlow(flow, options, &clock, into: &$0) }
+        self.clock = clock
+    }
+
     public mutating func write(_ event: FlowEvent, into b: inout [UInt8]) {
         let options = options
         var clock = self.clock  // a copy, as the closure cannot reach self while `line` is in use

@@ -4,6 +4,8 @@ public protocol FlowOutput: Sendable {
     /// Appends the text for one event. Outputs that must see several events before printing
     /// (the table) keep it until `flush(into:)`.
     mutating func write(_ event: FlowEvent, into buffer: inout [UInt8])
+    /// `write(.flow(flow))` without wrapping the flow in an event, which copies it.
+    mutating func write(flow: Flow, into buffer: inout [UInt8])
     /// Appends whatever `write` held back. Call it when a batch of events has been written
     /// and before exit.
     mutating func flush(into buffer: inout [UInt8])
@@ -12,6 +14,10 @@ public protocol FlowOutput: Sendable {
 extension FlowOutput {
     /// Outputs that print each event at once hold nothing back.
     public mutating func flush(into buffer: inout [UInt8]) {}
+
+    public mutating func write(flow: Flow, into buffer: inout [UInt8]) {
+        write(.flow(flow), into: &buffer)
+    }
 }
 
 /// `hubble observe -o`: which printer to use.

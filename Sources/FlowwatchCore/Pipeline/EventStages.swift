@@ -5,30 +5,30 @@ public struct EventMatcher: Sendable {
     /// A record the filters kept.
     public struct Match: Sendable {
         public var event: MonitorEvent
-        /// Built when the filters needed it or `buildFlows` asked for it; otherwise nil, and
-        /// `flow(with:)` builds it on demand.
-        public var flow: FlowEvent?
+        /// The Hubble event, when the filters built it to decide; nil otherwise.
+        public var flow: FlowEvent? { filtered?.event }
+        /// Boxed: a flow is large, and a match is moved several times on its way to an output.
+        fileprivate var filtered: BuiltFlow?
         /// Kernel time moved to wall-clock time, in nanoseconds.
         public var wallTime: Int64 { Int64(truncatingIfNeeded: event.timestamp) &+ wallClockOffset }
         let wallClockOffset: Int64
 
-        /// The Hubble event, built once.
-        public mutating func flow(with builder: borrowing FlowBuilder) -> FlowEvent {
-            if let flow { return flow }
-            let built = builder.build(event)
-            flow = built
-            return built
+        /// The Hubble event: the filters' build, or one built now.
+        public func flow(with builder: borrowing FlowBuilder) -> FlowEvent {
+            flow ?? builder.build(event)
         }
 
         public var isDebug: Bool { event.isDebug }
     }
 
+    fileprivate final class BuiltFlow: Sendable {
+        let event: FlowEvent
+        init(_ event: FlowEvent) { self.event = event }
+    }
+
     private(set) var stream = MonitorEventStream()
     public let builder: FlowBuilder
     public let filter: FlowFilterSet
-    /// Build every record's Hubble event, whether or not a filter needs it (the server sends
-    /// flows, so it always does).
-    public let buildFlows: Bool
     /// Debug messages are events too; when nothing shows them (Hubble formats without `-v`,
     /// `cilium monitor` at info, the server's flow stream) they are passed over, and neither
     /// `--last N` nor `--first N` counts them.
@@ -36,12 +36,10 @@ public struct EventMatcher: Sendable {
     /// Records the filters left out.
     public private(set) var filteredOut: UInt64 = 0
 
-    public init(builder: FlowBuilder, filter: FlowFilterSet = FlowFilterSet(), includeDebug: Bool = true,
-                buildFlows: Bool = false) {
+    public init(builder: FlowBuilder, filter: FlowFilterSet = FlowFilterSet(), includeDebug: Bool = true) {
         self.builder = builder
         self.filter = filter
         self.includeDebug = includeDebug
-        self.buildFlows = buildFlows
     }
 
     /// A record's kernel timestamp as wall-clock nanoseconds, what selections compare.
@@ -82,19 +80,16 @@ public struct EventMatcher: Sendable {
     @inline(__always)
     private mutating func matched(_ event: MonitorEvent) -> Match? {
         guard includeDebug || !event.isDebug else { return nil }
-        // Built once at the end: a Match assigned field by field is copied on return.
-        var flow: FlowEvent?
+        var filtered: BuiltFlow?
         if !filter.isEmpty {
             let built = builder.build(event)
             guard filter.matches(built) else {
                 filteredOut += 1
                 return nil
             }
-            flow = built
-        } else if buildFlows {
-            flow = builder.build(event)
+            filtered = BuiltFlow(built)
         }
-        return Match(event: event, flow: flow, wallClockOffset: builder.wallClockOffset)
+        return Match(event: event, filtered: filtered, wallClockOffset: builder.wallClockOffset)
     }
 
     /// `match` for a caller that needs neither the event nor its flow (capture files without
@@ -122,6 +117,8 @@ public struct EventPrinter: Sendable {
     /// keep their own).
     private var monitorLine = LineBuffer(capacity: 512)
     private var hubble: (any FlowOutput)?
+    /// The flow a Hubble format writes, rebuilt for each packet event.
+    private var scratch = Flow(time: FlowTime(seconds: 0, nanos: 0), eventType: Flow.CiliumEventType(type: 0, subType: 0))
     /// Hubble formats show debug events only when asked (`-v`), as `cilium monitor` does.
     private let showDebugEvents: Bool
     /// Nothing is printed (`--pcap-only`).
@@ -156,15 +153,17 @@ public struct EventPrinter: Sendable {
         }
     }
 
-    /// Appends the text of one event.
-    public mutating func write(_ match: borrowing EventMatcher.Match, builder: borrowing FlowBuilder, into buffer: inout [UInt8]) {
+    /// Appends the text of one event; `flow` is its Hubble event if the caller has built it.
+    public mutating func write(_ match: borrowing EventMatcher.Match, flow: FlowEvent?, builder: borrowing FlowBuilder,
+                               into buffer: inout [UInt8]) {
         if let monitor {
             monitorLine.append(to: &buffer) { monitor.write(match.event, to: &$0) }
         } else if hubble != nil, showDebugEvents || !match.isDebug {
-            // Built here when nothing built it before, and not kept: a flow is large, and
-            // storing a copy in the match costs more than writing it.
-            if let flow = match.flow {
+            if let flow {
                 hubble!.write(flow, into: &buffer)
+            } else if builder.build(match.event, into: &scratch) {
+                // Refilled in place and written from here: not kept, not copied.
+                hubble!.write(flow: scratch, into: &buffer)
             } else {
                 hubble!.write(builder.build(match.event), into: &buffer)
             }
