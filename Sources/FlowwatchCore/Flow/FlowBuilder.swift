@@ -199,9 +199,14 @@ struct DecodedPacket: Equatable {
     var summary = Flow.Summary.none
 
     init(_ packet: [UInt8], from first: PacketDissector.FirstLayer) {
-        self = packet.withUnsafeBytes { bytes in
-            DecodedPacket(common: bytes, from: first) ?? DecodedPacket(dissecting: bytes, from: first)
-        }
+        // Filled in place: an optional packet returned and copied costs two copies of it.
+        let common = packet.withUnsafeBytes { readCommon($0, from: first) }
+        if !common { self = packet.withUnsafeBytes { DecodedPacket(dissecting: $0, from: first) } }
+    }
+
+    /// The usual packet read in place, or nil: see `readCommon`.
+    init?(common b: UnsafeRawBufferPointer, from first: PacketDissector.FirstLayer) {
+        guard readCommon(b, from: first) else { return nil }
     }
 
     /// Every layer through the dissector.
@@ -211,75 +216,77 @@ struct DecodedPacket: Equatable {
 
     /// The usual packet read in place: Ethernet (or none), IPv4 that is not a fragment or IPv6
     /// without a hop-by-hop header, then TCP, UDP or ICMP, each whole enough that the dissector
-    /// would decode it. nil for anything else, which goes through the dissector. The checks
-    /// are the dissector's, so both give the same fields (FlowBuilderTests compares them on
-    /// every sample's packets and on their mutations); this skips building header values the
-    /// flow does not keep, which was 40% of building a flow.
-    init?(common b: UnsafeRawBufferPointer, from first: PacketDissector.FirstLayer) {
+    /// would decode it. False for anything else, with fields partly set: the caller starts
+    /// again with the dissector. The checks are the dissector's, so both give the same fields
+    /// (DecodedPacketTests compares them on every sample's packets and on their mutations);
+    /// this skips building header values the flow does not keep, which was 40% of building a
+    /// flow.
+    private mutating func readCommon(_ b: UnsafeRawBufferPointer, from first: PacketDissector.FirstLayer) -> Bool {
         func be16(_ i: Int) -> Int { Int(b[i]) << 8 | Int(b[i + 1]) }
         func be32(_ i: Int) -> UInt32 { UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3]) }
         var start = 0
         var end = b.count
         var isIPv6 = first == .ipv6
         if first == .ethernet {
-            guard end >= 14 else { return nil }
+            guard end >= 14 else { return false }
             let type = be16(12)
-            guard type == 0x0800 || type == 0x86DD else { return nil }
+            guard type == 0x0800 || type == 0x86DD else { return false }
             ethernet = Flow.Ethernet(source: MACAddress(loading: b, at: 6), destination: MACAddress(loading: b, at: 0))
             summary = .layer(.ethernet)
             isIPv6 = type == 0x86DD
             start = 14
         }
-        guard start < end else { return }
+        guard start < end else { return true }
         let proto: UInt8
         if !isIPv6 {
-            guard end - start >= 20, b[start] & 0x0F == 5 else { return nil }
+            guard end - start >= 20, b[start] & 0x0F == 5 else { return false }
             var length = be16(start + 2)
             if length == 0 { length = end - start }
             // Fragments end the dissection after the IP header; flags and offset must be clear.
-            guard length >= 20, be16(start + 6) & 0x3FFF == 0 else { return nil }
+            guard length >= 20, be16(start + 6) & 0x3FFF == 0 else { return false }
             end = min(end, start + length)
             setIP(.v4(IPv4Address(value: be32(start + 12))), .v4(IPv4Address(value: be32(start + 16))), .ipv4)
             summary = .layer(.ipv4)
             proto = b[start + 9]
             start += 20
         } else {
-            guard end - start >= 40 else { return nil }
+            guard end - start >= 40 else { return false }
             let length = be16(start + 4)
             proto = b[start + 6]
-            guard length != 0, proto != IPProtocol.hopByHop.rawValue else { return nil }
+            guard length != 0, proto != IPProtocol.hopByHop.rawValue else { return false }
             end = min(end, start + 40 + length)
             setIP(.v6(IPv6Address(loading: b, at: start + 8)), .v6(IPv6Address(loading: b, at: start + 24)), .ipv6)
             summary = .layer(.ipv6)
             start += 40
         }
-        guard start < end else { return }
+        guard start < end else { return true }
         let count = end - start
         switch proto {
         case IPProtocol.tcp.rawValue:
-            guard count >= 20 else { return nil }
+            guard count >= 20 else { return false }
             let headerEnd = Int(b[start + 12] >> 4) * 4
-            guard headerEnd >= 20, headerEnd <= count, Self.tcpOptionsValid(b, start + 20, start + headerEnd) else { return nil }
+            guard headerEnd >= 20, headerEnd <= count, Self.tcpOptionsValid(b, start + 20, start + headerEnd) else { return false }
             let flags = TCPFlags(rawValue: UInt16(b[start + 13]) | UInt16(b[start + 12] & 0x01) << 8)
             l4 = .tcp(sourcePort: UInt16(be16(start)), destinationPort: UInt16(be16(start + 2)), flags: flags)
             summary = .tcp(flags)
         case IPProtocol.udp.rawValue:
-            guard count >= 8 else { return nil }
+            guard count >= 8 else { return false }
             let length = be16(start + 4)
-            guard length >= 8 || length == 0 else { return nil }
+            guard length >= 8 || length == 0 else { return false }
             l4 = .udp(sourcePort: UInt16(be16(start)), destinationPort: UInt16(be16(start + 2)))
             summary = .layer(.udp)
         case IPProtocol.icmpv4.rawValue:
-            guard count >= 8 else { return nil }
+            guard count >= 8 else { return false }
             l4 = .icmpv4(type: b[start], code: b[start + 1])
             summary = .icmpv4(type: b[start], code: b[start + 1])
         case IPProtocol.icmpv6.rawValue:
-            guard count >= 4 else { return nil }
+            guard count >= 4 else { return false }
             l4 = .icmpv6(type: b[start], code: b[start + 1])
             summary = .icmpv6(type: b[start], code: b[start + 1])
         default:
-            return nil
+            return false
         }
+        return true
     }
 
     /// The TCP option walk of the dissector, without keeping the options: whether it would

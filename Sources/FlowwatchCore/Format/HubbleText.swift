@@ -9,25 +9,28 @@ extension ByteSink {
             if let ethernet = f.ethernet { appendMAC(source ? ethernet.source : ethernet.destination) }
             return
         }
-        let endpoint = source ? f.source : f.destination
-        let address = source ? ip.source : ip.destination
         let port = f.l4?.ports.map { source ? $0.source : $0.destination } ?? 0
-        if translate && !endpoint.podName.isEmpty {
-            // path.Join(namespace, pod): no slash without a namespace.
-            if !endpoint.namespace.isEmpty {
-                append(endpoint.namespace)
-                append(UInt8(ascii: "/"))
-            }
-            append(endpoint.podName)
+        // Each side read in place: copying an endpoint out of the flow retains its strings.
+        if translate && (source ? !f.source.podName.isEmpty : !f.destination.podName.isEmpty) {
+            if source { appendPodName(f.source) } else { appendPodName(f.destination) }
             if port != 0 {
                 append(UInt8(ascii: ":"))
                 appendDecimal(port)
             }
         } else if port != 0 {
-            appendHostPort(address, port)
+            appendHostPort(source ? ip.source : ip.destination, port)
         } else {
-            appendIP(address)
+            appendIP(source ? ip.source : ip.destination)
         }
+    }
+
+    /// path.Join(namespace, pod): no slash without a namespace.
+    private mutating func appendPodName(_ endpoint: borrowing Flow.Endpoint) {
+        if !endpoint.namespace.isEmpty {
+            append(endpoint.namespace)
+            append(UInt8(ascii: "/"))
+        }
+        append(endpoint.podName)
     }
 
     /// `fmtIdentity`: `(world)` for reserved identities (0 is `unknown`), `(ID:22099)` for

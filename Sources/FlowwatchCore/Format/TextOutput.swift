@@ -101,9 +101,12 @@ extension ByteSink {
 
     @inline(__always)
     mutating func append(_ text: String) {
-        // Native strings are contiguous UTF-8: one copy instead of a walk through the view.
-        var text = text
-        text.withUTF8 { append(contentsOf: $0) }
+        // Native strings, small ones included, are contiguous UTF-8: one copy instead of a
+        // walk through the view, and no copy of the string itself (which `withUTF8` needs).
+        if text.utf8.withContiguousStorageIfAvailable({ append(contentsOf: $0) }) == nil {
+            var text = text
+            text.withUTF8 { append(contentsOf: $0) }
+        }
     }
 
     /// `%d`.
@@ -128,6 +131,18 @@ extension ByteSink {
             let tens = UInt8(truncatingIfNeeded: value / 10)
             if tens != 0 || minimumDigits == 2 { append(UInt8(ascii: "0") + tens) }
             append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10))
+            return
+        }
+        if value < 100_000 && minimumDigits <= 5 {
+            // Ports, identities, milliseconds: each digit by a constant division, appended
+            // directly, most significant first.
+            let v = UInt32(truncatingIfNeeded: value)
+            let width = max(minimumDigits, v >= 10_000 ? 5 : v >= 1_000 ? 4 : 3)
+            if width == 5 { append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v / 10_000)) }
+            if width >= 4 { append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v / 1_000 % 10)) }
+            append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v / 100 % 10))
+            append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v / 10 % 10))
+            append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v % 10))
             return
         }
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in  // 20 digits fit any UInt64
