@@ -39,7 +39,7 @@ public final class RingBackend: ObserverBackend {
         while !stopped() {
             switch query.next(timeout: .milliseconds(100)) {
             case .event(let match):
-                let event = match.flow(with: builder)
+                let event = match.flow ?? builder.build(match.event)
                 if kind == .debugEvents, case .lost = event { continue }
                 guard emit(event) else { return }
             case .lost(let lost):
@@ -115,7 +115,7 @@ public final class MetricsReader: Sendable {
                     let step = query.next(timeout: .milliseconds(200))
                     decodeErrorCount.store(UInt64(query.matcher.decodeErrors.total), ordering: .relaxed)
                     switch step {
-                    case .event(let match): metrics.record(match.flow(with: builder))
+                    case .event(let match): metrics.record(match.flow ?? builder.build(match.event))
                     case .lost(let lost): metrics.lost(.hubbleRingBuffer, lost.numEventsLost)
                     case .idle, .end: continue
                     }

@@ -215,7 +215,7 @@ final class LivePrinter: @unchecked Sendable {
             let timeout: Duration = pending ? .zero : .milliseconds(50)
             switch query.next(timeout: timeout) {
             case .event(let match):
-                output.write { printer.write(match, flow: match.flow, builder: builder, into: &$0) }
+                output.write { printer.write(match, builder: builder, into: &$0) }
                 pending = true
             case .lost(let lost):
                 output.write { printer.write(lost, into: &$0) }

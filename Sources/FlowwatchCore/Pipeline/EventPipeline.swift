@@ -154,12 +154,12 @@ public struct EventPipeline: Sendable {
                 counted()
                 return
             }
-            guard let match = matcher.match(sample), selects(match.wallTime) else { return }
+            guard var match = matcher.match(sample), selects(match.wallTime) else { return }
             if kept != nil {
                 if kept!.append(sample) { unselected += 1 }
                 return
             }
-            emit(match, into: &buffer, capture: capture)
+            emit(&match, into: &buffer, capture: capture)
             counted()
         }
 
@@ -183,20 +183,16 @@ public struct EventPipeline: Sendable {
             if remaining == 0 { complete = true }
         }
 
-        mutating func emit(_ match: EventMatcher.Match, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
-            if capturesMeaning && !match.isDebug {
-                // A packet's record written with its meaning: one build for the record and
-                // the text.
-                let flow = match.flow(with: matcher.builder)
-                if !printer.isSilent { printer.write(match, flow: flow, builder: matcher.builder, into: &buffer) }
-                var packetFlow: Flow?
-                if case .flow(let f) = flow { packetFlow = f }
-                if let record = packets!.record(match.event, flow: packetFlow) { capture(record) }
-                return
-            }
-            if !printer.isSilent { printer.write(match, flow: match.flow, builder: matcher.builder, into: &buffer) }
+        mutating func emit(_ match: inout EventMatcher.Match, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
+            // The flow is built for a packet's record only when its meaning is written, and
+            // then before printing, so both use one build.
+            let withFlow = capturesMeaning && !match.isDebug
+            if withFlow { _ = match.flow(with: matcher.builder) }
+            if !printer.isSilent { printer.write(match, builder: matcher.builder, into: &buffer) }
             guard captures, !match.isDebug else { return }
-            if let record = packets!.record(match.event, flow: nil) { capture(record) }
+            var flow: Flow?
+            if withFlow, case .flow(let f)? = match.flow { flow = f }
+            if let record = packets!.record(match.event, flow: flow) { capture(record) }
         }
 
         /// Appends what an output held back (the table's rows).
@@ -210,7 +206,7 @@ public struct EventPipeline: Sendable {
                 // The kept records passed once; they decode and match the same way again.
                 var again = EventMatcher(builder: matcher.builder, filter: matcher.filter, includeDebug: matcher.includeDebug)
                 for sample in records {
-                    if let match = again.match(sample) { emit(match, into: &buffer, capture: capture) }
+                    if var match = again.match(sample) { emit(&match, into: &buffer, capture: capture) }
                 }
             }
             flush(into: &buffer)

@@ -5,17 +5,20 @@ public struct EventMatcher: Sendable {
     /// A record the filters kept.
     public struct Match: Sendable {
         public var event: MonitorEvent
-        /// The Hubble event, when the filters built it to decide; nil otherwise.
-        public var flow: FlowEvent? { filtered?.event }
+        /// The Hubble event, when the filters built it to decide, or `flow(with:)` did.
+        public var flow: FlowEvent? { built?.event }
         /// Boxed: a flow is large, and a match is moved several times on its way to an output.
-        fileprivate var filtered: BuiltFlow?
+        fileprivate var built: BuiltFlow?
         /// Kernel time moved to wall-clock time, in nanoseconds.
         public var wallTime: Int64 { Int64(truncatingIfNeeded: event.timestamp) &+ wallClockOffset }
         let wallClockOffset: Int64
 
-        /// The Hubble event: the filters' build, or one built now.
-        public func flow(with builder: borrowing FlowBuilder) -> FlowEvent {
-            flow ?? builder.build(event)
+        /// The Hubble event, built once: the filters' build, or one built now and kept.
+        public mutating func flow(with builder: borrowing FlowBuilder) -> FlowEvent {
+            if let built { return built.event }
+            let event = builder.build(event)
+            built = BuiltFlow(event)
+            return event
         }
 
         public var isDebug: Bool { event.isDebug }
@@ -80,16 +83,16 @@ public struct EventMatcher: Sendable {
     @inline(__always)
     private mutating func matched(_ event: MonitorEvent) -> Match? {
         guard includeDebug || !event.isDebug else { return nil }
-        var filtered: BuiltFlow?
+        var built: BuiltFlow?
         if !filter.isEmpty {
-            let built = builder.build(event)
-            guard filter.matches(built) else {
+            let flow = builder.build(event)
+            guard filter.matches(flow) else {
                 filteredOut += 1
                 return nil
             }
-            filtered = BuiltFlow(built)
+            built = BuiltFlow(flow)
         }
-        return Match(event: event, filtered: filtered, wallClockOffset: builder.wallClockOffset)
+        return Match(event: event, built: built, wallClockOffset: builder.wallClockOffset)
     }
 
     /// `match` for a caller that needs neither the event nor its flow (capture files without
@@ -153,16 +156,15 @@ public struct EventPrinter: Sendable {
         }
     }
 
-    /// Appends the text of one event; `flow` is its Hubble event if the caller has built it.
-    public mutating func write(_ match: borrowing EventMatcher.Match, flow: FlowEvent?, builder: borrowing FlowBuilder,
-                               into buffer: inout [UInt8]) {
+    /// Appends the text of one event.
+    public mutating func write(_ match: borrowing EventMatcher.Match, builder: borrowing FlowBuilder, into buffer: inout [UInt8]) {
         if let monitor {
             monitorLine.append(to: &buffer) { monitor.write(match.event, to: &$0) }
         } else if hubble != nil, showDebugEvents || !match.isDebug {
-            if let flow {
-                hubble!.write(flow, into: &buffer)
+            if let built = match.built {
+                hubble!.write(built.event, into: &buffer)
             } else if builder.build(match.event, into: &scratch) {
-                // Refilled in place and written from here: not kept, not copied.
+                // Refilled in place and written from here, not kept.
                 hubble!.write(flow: scratch, into: &buffer)
             } else {
                 hubble!.write(builder.build(match.event), into: &buffer)
