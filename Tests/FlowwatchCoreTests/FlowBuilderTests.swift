@@ -373,6 +373,46 @@ extension FlowEvent {
         #expect(FlowTime(seconds: 1, nanos: 0) < FlowTime(seconds: 1, nanos: 1))
     }
 
+    /// The printer refills one flow for every event (`build(_:into:)`): whatever the flow held
+    /// before (a drop's file and reason, a trace's interface, reply flag and proxy port, a
+    /// capture's point), the refill is the flow `build(_:)` makes.
+    @Test func refillingAFlowGivesTheBuiltFlow() throws {
+        let builder = F.builder()
+        let packet = F.tcp4(F.client, 12544, F.server, 80, flags: F.synAck)
+        var events = try [
+            Message.dropV3(reason: 133, source: 2073, srcIdentity: 22099, dstIdentity: 11575, dstID: 149, line: 7,
+                           file: 1, ifindex: 10, ipTraceID: 9, packet: packet),
+            Message.traceV2(point: 1, source: 149, srcIdentity: 11575, dstIdentity: 22099, dstID: 8080, reason: 2,
+                            ifindex: 12, origIP: ip4(10, 244, 0, 25), ipTraceID: 5, packet: packet),
+            Message.capture(point: 4, source: 149, arg1: 12, packet: packet),
+            Message.capture(point: 9, source: 149, arg1: 0x901F, packet: FormatterTests.arp),
+            F.toEndpointSYN,
+        ].map { try decodeEvent($0) }
+        // And every packet event of the samples, in order.
+        for name in SampleTests.names {
+            let reader = try RecordingReader(path: SampleTests.samples.appendingPathComponent("\(name).fwrec").path)
+            var stream = MonitorEventStream()
+            while let sample = try reader.next() {
+                if let event = stream.decode(sample) { events.append(event) }
+            }
+        }
+        var refilled = 0
+        for before in events.prefix(5) + events.suffix(20) {
+            for event in events {
+                var flow = Flow(time: FlowTime(seconds: 1, nanos: 1), eventType: Flow.CiliumEventType(type: 9, subType: 9))
+                _ = builder.build(before, into: &flow)
+                let held = flow
+                if builder.build(event, into: &flow) {
+                    #expect(FlowEvent.flow(flow) == builder.build(event))
+                    refilled += 1
+                } else {
+                    #expect(flow == held, "a debug message or lost record leaves the flow alone")
+                }
+            }
+        }
+        #expect(refilled > 1000)
+    }
+
     /// A config without pods still names reserved identities and leaves endpoints bare.
     @Test func emptyConfig() throws {
         let f = try F.flow(F.toEndpointSYN, config: NodeConfig())

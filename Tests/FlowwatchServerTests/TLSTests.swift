@@ -109,27 +109,37 @@ struct TestCertificates {
             _ = try await getFlows(s.tcpTarget, tls: ClientTLS(ca: certs.path("ca.pem"), serverName: "node-1.other.example"), Observer_GetFlowsRequest())
         }
         // The CLI's flag, as `hubble --tls-server-name`.
-        func status(_ name: String) throws -> (Int32, String) {
-            try runFlowwatch(["status", "--server", s.tcpTarget.description, "--tls-ca-cert-files", certs.path("ca.pem"), "--tls-server-name", name])
+        func status(_ name: String) async throws -> (Int32, String) {
+            try await runFlowwatch(["status", "--server", s.tcpTarget.description, "--tls-ca-cert-files", certs.path("ca.pem"), "--tls-server-name", name])
         }
-        let good = try status(hubbleName)
+        let good = try await status(hubbleName)
         #expect(good.0 == 0 && good.1.contains("Healthcheck (via \(s.tcpTarget)): Ok"), "\(good.1)")
-        let bad = try status("node-1.other.example")
+        let bad = try await status("node-1.other.example")
         #expect(bad.0 != 0, "\(bad.1)")
     }
 }
 
-/// Runs the debug build's `flowwatch` with `arguments`: its exit status and output (stdout and stderr).
-func runFlowwatch(_ arguments: [String]) throws -> (Int32, String) {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let p = Process()
-    p.executableURL = root.appendingPathComponent(".build/debug/flowwatch")
-    p.arguments = arguments
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+/// Runs the debug build's `flowwatch` with `arguments`: its exit status and output (stdout and
+/// stderr). The wait is on a thread of its own: blocking a test's thread for it can leave the
+/// in-process server it talks to without a thread to answer on (the concurrency pool has one
+/// thread per CPU, and other tests block theirs), and then neither side ever finishes.
+func runFlowwatch(_ arguments: [String]) async throws -> (Int32, String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { () throws -> (Int32, String) in
+                let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                    .deletingLastPathComponent()
+                let p = Process()
+                p.executableURL = root.appendingPathComponent(".build/debug/flowwatch")
+                p.arguments = arguments
+                let out = Pipe()
+                p.standardOutput = out
+                p.standardError = out
+                try p.run()
+                let data = out.fileHandleForReading.readDataToEndOfFile()
+                p.waitUntilExit()
+                return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+            })
+        }
+    }
 }
