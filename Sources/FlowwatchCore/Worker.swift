@@ -10,14 +10,22 @@ public final class Worker: @unchecked Sendable {
     private var thread = pthread_t()
     private let body: () -> Void
     private let name: String
+    private let nice: Int32
 
-    public init(name: String, body: @escaping () -> Void) {
+    /// `nice` other than 0 sets the thread's own nice value (Linux schedules threads one by
+    /// one): a reader that must drain a kernel buffer in time runs before the threads that
+    /// format what it read. Lowering it needs CAP_SYS_NICE; without, the thread keeps the
+    /// process's value, which only costs the head start.
+    public init(name: String, nice: Int32 = 0, body: @escaping () -> Void) {
         self.body = body
         self.name = name
+        self.nice = nice
         let ctx = Unmanaged.passRetained(self).toOpaque()
         let rc = pthread_create(&thread, nil, { ctx in
             let worker = Unmanaged<Worker>.fromOpaque(ctx!).takeRetainedValue()
             worker.nameThread()
+            // PRIO_PROCESS with 0 is the calling thread on Linux (NPTL: nice is per thread).
+            if worker.nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, worker.nice) }
             worker.body()
             return nil
         }, ctx)
