@@ -113,7 +113,7 @@ public final class MetricsReader: Sendable {
                         lastSample = now
                     }
                     let step = query.next(timeout: .milliseconds(200))
-                    decodeErrorCount.store(UInt64(query.matcher.decodeErrors.total), ordering: .relaxed)
+                    decodeErrorCount.store(UInt64(query.decodeErrors.total), ordering: .relaxed)
                     switch step {
                     case .event(let match): metrics.record(match.flow ?? builder.build(match.event))
                     case .lost(let lost): metrics.lost(.hubbleRingBuffer, lost.numEventsLost)

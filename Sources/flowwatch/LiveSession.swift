@@ -203,13 +203,23 @@ final class LivePrinter: @unchecked Sendable {
         worker?.join()
         worker = nil
         missed = query.missed
-        decodeErrors = (query.matcher.decodeErrors.total, query.matcher.lastDecodeError)
+        decodeErrors = (query.decodeErrors.total, query.lastDecodeError)
         if let err = output.error { diagnostic("writing output failed: \(errnoText(err))") }
     }
 
     var failed: Bool { output.error != nil }
 
     private func run() {
+        // The loop's own copies, put back when it ends (`stop()` reads them after the join):
+        // a class's properties are checked for exclusive access on every use.
+        var query = self.query
+        var printer = self.printer
+        defer {
+            self.query = query
+            self.printer = printer
+        }
+        let builder = self.builder
+        let output = self.output
         var pending = false
         loop: while !output.closed {
             let timeout: Duration = pending ? .zero : .milliseconds(50)

@@ -126,6 +126,8 @@ public struct EventPrinter: Sendable {
     private let showDebugEvents: Bool
     /// Nothing is printed (`--pcap-only`).
     public let isSilent: Bool
+    /// `cilium monitor`'s format rather than one of Hubble's.
+    private let isMonitor: Bool
 
     public init(output: OutputChoice, numericIdentities: Bool = false, hubbleOptions: HubbleOptions = HubbleOptions(),
                 showDebugEvents: Bool = false, interfaceName: @escaping @Sendable (UInt32) -> String? = { _ in nil }) {
@@ -144,6 +146,7 @@ public struct EventPrinter: Sendable {
             hubble = nil
         }
         isSilent = monitor == nil && hubble == nil
+        isMonitor = monitor != nil
     }
 
     /// Whether this output prints debug messages: `cilium monitor -v` and up, or a Hubble
@@ -158,9 +161,11 @@ public struct EventPrinter: Sendable {
 
     /// Appends the text of one event.
     public mutating func write(_ match: borrowing EventMatcher.Match, builder: borrowing FlowBuilder, into buffer: inout [UInt8]) {
-        if let monitor {
-            monitorLine.append(to: &buffer) { monitor.write(match.event, to: &$0) }
-        } else if hubble != nil, showDebugEvents || !match.isDebug {
+        // Tested through `isMonitor` and `isSilent`: binding or comparing the optionals copies
+        // them, the Hubble output's existential box included, on every event.
+        if isMonitor {
+            Self.writeMonitor(match.event, monitor!, &monitorLine, into: &buffer)
+        } else if !isSilent, showDebugEvents || !match.isDebug {
             if let built = match.built {
                 hubble!.write(built.event, into: &buffer)
             } else if builder.build(match.event, into: &scratch) {
@@ -170,6 +175,11 @@ public struct EventPrinter: Sendable {
                 hubble!.write(builder.build(match.event), into: &buffer)
             }
         }
+    }
+
+    private static func writeMonitor(_ event: MonitorEvent, _ monitor: borrowing MonitorFormatter, _ line: inout LineBuffer,
+                                     into buffer: inout [UInt8]) {
+        line.append(to: &buffer) { monitor.write(event, to: &$0) }
     }
 
     /// Appends a lost-events line for loss that no record carries (a ring reader that fell

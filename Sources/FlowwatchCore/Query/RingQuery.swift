@@ -27,31 +27,58 @@ public struct RingQuery: Sendable {
 
     public let selection: EventSelection
     private var reader: RingReader
-    public private(set) var matcher: EventMatcher
-    private var remaining: UInt64
-    private var done = false
+    /// What deciding on an entry updates, apart from the reader, so that both can be updated
+    /// in one step without copying the reader.
+    private var state: State
+    public var matcher: EventMatcher { state.matcher }
+    /// The matcher's decode errors, read without copying it.
+    public var decodeErrors: DecodeErrorCounts { state.matcher.decodeErrors }
+    public var lastDecodeError: DecodeError? { state.matcher.lastDecodeError }
     /// Entries this query missed because the writer overwrote them first.
     public private(set) var missed: UInt64 = 0
     /// Matching events returned.
-    public private(set) var returned: UInt64 = 0
+    public var returned: UInt64 { state.returned }
+
+    private struct State {
+        let selection: EventSelection
+        var matcher: EventMatcher
+        var remaining: UInt64
+        var done = false
+        var returned: UInt64 = 0
+
+        /// One entry: its event if selected and matching; nil otherwise (`done` once past
+        /// `--until`).
+        mutating func consider(_ entry: RingEntryView) -> EventMatcher.Match? {
+            let time = matcher.wallTime(entry.timestamp)
+            if selection.isBeforeRange(time) { return nil }
+            if selection.isAfterRange(time) {
+                // --until: the ring is in time order, so nothing later matches either.
+                done = true
+                return nil
+            }
+            guard let match = matcher.match(entry) else { return nil }
+            returned += 1
+            remaining -= 1
+            if remaining == 0 { done = true }
+            return match
+        }
+    }
 
     public init(ring: EventRing, selection: EventSelection, matcher: EventMatcher) {
         self.selection = selection
-        self.matcher = matcher
+        var remaining = UInt64.max
         switch selection.number {
         case .first(let n):
             remaining = n
             reader = ring.reader(at: .oldest)
         case .all where selection.since == nil:
-            remaining = .max
             reader = ring.reader(at: selection.follow ? .newest : .oldest)
         case .all:
-            remaining = .max
             reader = Self.walkBack(ring, selection: selection, wanted: .max, matcher: matcher)
         case .last(let n):
-            remaining = .max
             reader = Self.walkBack(ring, selection: selection, wanted: n, matcher: matcher)
         }
+        state = State(selection: selection, matcher: matcher, remaining: remaining)
     }
 
     /// A reader just before the oldest entry the query returns: `wanted` matching events back
@@ -78,22 +105,18 @@ public struct RingQuery: Sendable {
     /// Entries are decoded from the ring's borrowed bytes: nothing is copied or allocated per
     /// entry but the packet bytes of a matching event, in arrays the decoder reuses.
     public mutating func next(timeout: Duration = .milliseconds(100)) -> Result {
-        // A local reader, so that the closure may update the rest of the query.
-        var reader = self.reader
-        defer { self.reader = reader }
-        while !done {
-            let read = selection.follow ? reader.nextFollow(timeout: timeout) { consider($0) }
-                                        : reader.next { consider($0) }
-            guard let read else {
+        while !state.done {
+            guard let read = Self.step(&reader, &state, follow: selection.follow, timeout: timeout) else {
                 if selection.follow { return .idle }
-                done = true
+                state.done = true
                 break
             }
             switch read {
             case .missed(let count):
                 missed += count
-                let now = FlowTime(bootNanoseconds: KernelClock.boottimeNow(), offset: matcher.builder.wallClockOffset)
-                return .lost(LostEvent(time: now, nodeName: matcher.builder.nodeName, source: .hubbleRingBuffer,
+                let builder = state.matcher.builder
+                let now = FlowTime(bootNanoseconds: KernelClock.boottimeNow(), offset: builder.wallClockOffset)
+                return .lost(LostEvent(time: now, nodeName: builder.nodeName, source: .hubbleRingBuffer,
                                        numEventsLost: count, cpu: nil))
             case .entry(let match?):
                 return .event(match)
@@ -104,19 +127,9 @@ public struct RingQuery: Sendable {
         return .end
     }
 
-    /// One entry: its event if selected and matching; nil otherwise (`done` once past `--until`).
-    private mutating func consider(_ entry: RingEntryView) -> EventMatcher.Match? {
-        let time = matcher.wallTime(entry.timestamp)
-        if selection.isBeforeRange(time) { return nil }
-        if selection.isAfterRange(time) {
-            // --until: the ring is in time order, so nothing later matches either.
-            done = true
-            return nil
-        }
-        guard let match = matcher.match(entry) else { return nil }
-        returned += 1
-        remaining -= 1
-        if remaining == 0 { done = true }
-        return match
+    /// One read of the reader, each entry decided on by `state`.
+    private static func step(_ reader: inout RingReader, _ state: inout State, follow: Bool,
+                             timeout: Duration) -> RingRead<EventMatcher.Match?>? {
+        follow ? reader.nextFollow(timeout: timeout) { state.consider($0) } : reader.next { state.consider($0) }
     }
 }

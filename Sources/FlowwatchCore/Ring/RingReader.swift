@@ -172,22 +172,27 @@ public struct RingReader: Sendable {
     /// `RingDoorbell`); `.caughtUp` once `timeout` has passed.
     @usableFromInline
     mutating func stepFollow(into scratch: UnsafeMutableRawBufferPointer, timeout: Duration) -> Step {
+        // The clock is read only once caught up: a reader that keeps up under load finds an
+        // entry on every call.
+        let first = step(into: scratch)
+        guard case .caughtUp = first else { return first }
         let deadline = RingDoorbell.Deadline(after: timeout)
         var lingered = false
-        while true {
-            let step = step(into: scratch)
-            guard case .caughtUp = step, !deadline.hasPassed else { return step }
+        while !deadline.hasPassed {
             if !lingered {
                 lingered = true
                 ring.doorbell.linger(until: deadline)
-                continue
+            } else {
+                let position = self.position
+                let ring = self.ring
+                ring.doorbell.wait(until: deadline) {
+                    ring.writePosition.load(ordering: .acquiring) <= position
+                }
             }
-            let position = self.position
-            let ring = self.ring
-            ring.doorbell.wait(until: deadline) {
-                ring.writePosition.load(ordering: .acquiring) <= position
-            }
+            let step = step(into: scratch)
+            guard case .caughtUp = step else { return step }
         }
+        return .caughtUp
     }
 
     // MARK: - Backward
