@@ -14,7 +14,12 @@ import Testing
         d.feed(bytes)
         d.finish()
         var out: [(RawSample, [UInt32: String])] = []
-        while let s = try d.next() { out.append((s, d.interfaceNames)) }
+        while let s = try d.next() {
+            out.append((s, d.interfaceNames))
+            // The per-event lookup agrees with the table, for small and large ifindexes alike.
+            for (ifindex, name) in d.interfaceNames { #expect(d.interfaceName(ifindex) == name) }
+            #expect(d.interfaceName(7) == d.interfaceNames[7] && d.interfaceName(70_000) == d.interfaceNames[70_000])
+        }
         return out
     }
 
@@ -27,12 +32,13 @@ import Testing
             RecordingFormat.appendRecord(first, to: &b)
             RecordingFormat.appendInterface(ifindex: 5, name: "eth0", timestamp: 1, to: &b)
             RecordingFormat.appendInterface(ifindex: 6, name: "cilium_host", timestamp: 1, to: &b)
+            RecordingFormat.appendInterface(ifindex: 70_000, name: "vxlan0", timestamp: 1, to: &b)
             RecordingFormat.appendRecord(second, to: &b)
         }
         let read = try decodeAll(bytes)
         #expect(read.map(\.0) == [first, second])
         #expect(read[0].1 == [5: "lxc0123456789ab"])
-        #expect(read[1].1 == [5: "eth0", 6: "cilium_host"])
+        #expect(read[1].1 == [5: "eth0", 6: "cilium_host", 70_000: "vxlan0"])
     }
 
     @Test("a file of nothing but interface records is read without recursion and yields no sample")

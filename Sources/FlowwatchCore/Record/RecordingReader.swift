@@ -58,7 +58,7 @@ public final class RecordingReader {
     /// Device names by ifindex, as of the last sample returned.
     public var interfaceNames: [UInt32: String] { decoder.interfaceNames }
     /// The name of one device as of the last sample returned, looked up without copying the table.
-    public func interfaceName(_ ifindex: UInt32) -> String? { decoder.interfaceNames[ifindex] }
+    public func interfaceName(_ ifindex: UInt32) -> String? { decoder.interfaceName(ifindex) }
     /// Samples returned so far.
     public var recordsRead: UInt64 { decoder.recordsDecoded }
     /// Once `next()` has returned nil: the cut tail, or nil if the file ended after a whole record.
