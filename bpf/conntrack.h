@@ -35,10 +35,10 @@
  *       other protocols FW_CT_LIFETIME_NONTCP; refreshed by every packet that matches.
  *       Emits DBG_CT_LOOKUP*_1, _2, DBG_CT_MATCH (when an entry matched; its lifetime before
  *       this packet refreshed it) and DBG_CT_VERDICT.
- *   bool fw_ct_create(struct __sk_buff *skb, const struct fw_packet *pkt, __u8 dir,
- *                     __u32 src_identity, __u32 now)
- *       Writes the entry of a NEW packet (fw_ct_process said so) with src_identity; false if
- *       the table could not take it (the packet is still NEW). Separate so the caller looks the
+ *   int fw_ct_create(struct __sk_buff *skb, const struct fw_packet *pkt, __u32 dir,
+ *                    __u32 src_identity, __u32 now)
+ *       Writes the entry of a NEW packet (fw_ct_process said so) with src_identity; 0 if the
+ *       table could not take it (the packet is still NEW). Separate so the caller looks the
  *       source's identity up only for packets that create an entry or are traced.
  *   void fw_ct_dbg_created(struct __sk_buff *skb, __u16 source, __u8 family, __u32 src_identity)
  *       Emits DBG_CT_CREATED4/6. Separate because Cilium prints it after the destination's
@@ -51,8 +51,12 @@
  * a slightly different verdict or a report that aggregation would have suppressed. LRU eviction
  * under pressure likewise turns a long-lived connection into NEW again.
  *
- * Needs fw_ct, fw_clock (per-CPU array of one struct fw_clock_cache), fw_settings, dbg.h and
- * parse.h.
+ * Cost: what every established packet runs is inline (a BPF-to-BPF call and its return cost
+ * more on a VM with return thunks than most of what the call would do); the rare paths
+ * (RELATED, creating an entry) are BPF global functions, checked once by the verifier instead of
+ * on every path that reaches them.
+ *
+ * Needs fw_ct, fw_settings, dbg.h and parse.h.
  */
 #ifndef FLOWWATCH_CONNTRACK_H
 #define FLOWWATCH_CONNTRACK_H
@@ -66,26 +70,28 @@ struct fw_ct_result {
 	__u32 now;
 };
 
-/* A global function: checked once on its own, so its branches do not multiply the paths the
- * verifier walks in every caller. */
-__noinline __u32 fw_mono_now(void)
+/* The second fw_mono_now last computed (upper 32 bits) and the low 32 bits of the jiffies it
+ * was computed at: one word, so a reader never sees one half without the other. Shared by every
+ * CPU and private to the program; written once a tick at most. */
+static __u64 fw_clock_cache;
+
+static __always_inline __u32 fw_mono_now(void)
 {
 	/* The coarse clock is the time of the last tick, read without touching the clock source
 	 * (reading the TSC costs more than the rest of conntrack on a VM with retpolines), and
 	 * seconds need no better. It is monotonic, so it stops in suspend, as Cilium's
-	 * bpf_mono_now (jiffies) does. Even the coarse read is a helper call of ~20 ns, so each
-	 * CPU keeps its answer until the tick changes: jiffies are a plain load. */
-	__u32 zero = 0;
-	struct fw_clock_cache *c = bpf_map_lookup_elem(&fw_clock, &zero);
-	__u64 tick = bpf_jiffies64();
+	 * bpf_mono_now (jiffies) does. Even the coarse read is a helper call of ~20 ns, so the
+	 * answer is kept until the tick changes: jiffies (which the verifier inlines) and the cache
+	 * are two plain loads. Inline: a BPF-to-BPF call and its return cost more than that. */
+	__u64 cached = fw_clock_cache;
+	__u32 tick = (__u32)bpf_jiffies64();
 
-	if (!c)
-		return bpf_ktime_get_coarse_ns() / FW_NSEC_PER_SEC;
-	if (c->jiffies != tick) {
-		c->seconds = bpf_ktime_get_coarse_ns() / FW_NSEC_PER_SEC;
-		c->jiffies = tick;
+	/* 0 is the cache before its first write, whatever the tick. */
+	if ((__u32)cached != tick || !cached) {
+		cached = ((bpf_ktime_get_coarse_ns() / FW_NSEC_PER_SEC) << 32) | tick;
+		fw_clock_cache = cached;
 	}
-	return c->seconds;
+	return cached >> 32;
 }
 
 static __always_inline void fw_ct_key_init(struct fw_ct_key *key, const struct fw_tuple *t,
@@ -202,24 +208,33 @@ static __always_inline void fw_ct_dbg_match(struct __sk_buff *skb, __u16 source,
 		fw_dbg(skb, source, FW_DBG_CT_MATCH, e->lifetime, e->rev_nat_index);
 }
 
-/* A quoted tuple is a packet sent the other way: as quoted it belongs to an entry of the
- * opposite direction; reversed, to one of this direction (when the quoted packet was itself
- * a reply). */
-static __always_inline struct fw_ct_entry *fw_ct_lookup_related(struct fw_ct_key *key,
-								const struct fw_tuple *inner,
-								__u8 dir, __u32 zone, __u32 now)
+/*
+ * RELATED: whether an entry of this device matches the tuple an ICMP error quotes (and if so,
+ * emits its DBG_CT_MATCH). A quoted tuple is a packet sent the other way: as quoted it belongs
+ * to an entry of the opposite direction; reversed, to one of this direction (when the quoted
+ * packet was itself a reply). A global function: errors are rare, and checked once on its own
+ * its lookups do not multiply the paths the verifier walks for every other packet.
+ */
+__noinline int fw_ct_related(struct __sk_buff *skb, __u32 source, const struct fw_tuple *inner,
+			     __u32 dir, __u32 now)
 {
+	__u32 zone = skb->ifindex;
 	struct fw_ct_entry *e;
+	struct fw_ct_key key;
 
-	fw_ct_key_init(key, inner, false, fw_ct_other_dir(dir), zone);
-	e = bpf_map_lookup_elem(&fw_ct, key);
-	if (e && fw_ct_alive(e, now))
-		return e;
-	fw_ct_key_init(key, inner, true, dir, zone);
-	e = bpf_map_lookup_elem(&fw_ct, key);
-	if (e && fw_ct_alive(e, now))
-		return e;
-	return NULL;
+	/* Checked independently of its callers, so it may not assume a non-NULL tuple. */
+	if (!inner)
+		return 0;
+	fw_ct_key_init(&key, inner, false, fw_ct_other_dir(dir), zone);
+	e = bpf_map_lookup_elem(&fw_ct, &key);
+	if (!e || !fw_ct_alive(e, now)) {
+		fw_ct_key_init(&key, inner, true, dir, zone);
+		e = bpf_map_lookup_elem(&fw_ct, &key);
+		if (!e || !fw_ct_alive(e, now))
+			return 0;
+	}
+	fw_ct_dbg_match(skb, source, e);
+	return 1;
 }
 
 static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
@@ -251,16 +266,11 @@ static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
 
 	/* RELATED goes first: an ICMP error about a tracked flow is related to that flow even
 	 * if an earlier, unrelated error between the same hosts left a plain ICMP entry. */
-	if (pkt->has_inner) {
-		e = fw_ct_lookup_related(&key, &pkt->inner, dir, zone, now);
-		if (e) {
-			fw_ct_dbg_match(skb, source, e);
-			/* The entry is left alone, so there is no interval to keep: errors are
-			 * rare and each one says something, report them all. */
-			res->verdict = FW_CT_RELATED;
-			goto out;
-		}
-		fw_ct_key_init(&key, t, false, dir, zone);
+	if (pkt->has_inner && fw_ct_related(skb, source, &pkt->inner, dir, now)) {
+		/* The entry is left alone, so there is no interval to keep: errors are rare and
+		 * each one says something, report them all. */
+		res->verdict = FW_CT_RELATED;
+		goto out;
 	}
 
 	e = bpf_map_lookup_elem(&fw_ct, &key);
@@ -291,12 +301,16 @@ out:
 	fw_dbg(skb, source, FW_DBG_CT_VERDICT, res->verdict, 0);
 }
 
-static __always_inline bool fw_ct_create(struct __sk_buff *skb, const struct fw_packet *pkt,
-					 __u8 dir, __u32 src_identity, __u32 now)
+/* A global function, as fw_ct_related: one new connection is worth a call, and the refresh it
+ * seeds the entry with is then checked once instead of on every path that can create. */
+__noinline int fw_ct_create(struct __sk_buff *skb, const struct fw_packet *pkt, __u32 dir,
+			    __u32 src_identity, __u32 now)
 {
 	struct fw_ct_entry ne = {};
 	struct fw_ct_key key;
 
+	if (!pkt)
+		return 0;
 	ne.src_identity = src_identity;
 	ne.packets = 1;
 	ne.bytes = skb->len;
