@@ -94,29 +94,32 @@ static __always_inline __u32 fw_mono_now(void)
 	return cached >> 32;
 }
 
+/* reverse is 0 or 1: saddr and daddr, and sport and dport, lie next to each other in struct
+ * fw_tuple, so reversing picks the other of each pair by offset instead of by branch (each
+ * branch on it would have the verifier follow both orders through the rest of conntrack). */
 static __always_inline void fw_ct_key_init(struct fw_ct_key *key, const struct fw_tuple *t,
-					   bool reverse, __u8 dir, __u32 zone)
+					   __u32 reverse, __u8 dir, __u32 zone)
 {
+	const __u8 *addrs = (const __u8 *)t + __builtin_offsetof(struct fw_tuple, saddr);
+	const __be16 *ports = (const __be16 *)((const __u8 *)t + __builtin_offsetof(struct fw_tuple, sport));
+
 	__builtin_memset(key, 0, sizeof(*key));
-	if (reverse) {
-		__builtin_memcpy(key->saddr, t->daddr, 16);
-		__builtin_memcpy(key->daddr, t->saddr, 16);
-		key->sport = t->dport;
-		key->dport = t->sport;
-	} else {
-		__builtin_memcpy(key->saddr, t->saddr, 16);
-		__builtin_memcpy(key->daddr, t->daddr, 16);
-		key->sport = t->sport;
-		key->dport = t->dport;
-	}
+	__builtin_memcpy(key->saddr, addrs + 16 * reverse, 16);
+	__builtin_memcpy(key->daddr, addrs + 16 * (reverse ^ 1), 16);
+	key->sport = ports[reverse];
+	key->dport = ports[reverse ^ 1];
 	key->nexthdr = t->nexthdr;
 	key->family = t->family;
 	key->dir = dir;
 	/* Cilium flags lookups made on the way out of an endpoint TUPLE_F_IN and the rest
-	 * TUPLE_F_OUT; kept so the debug output matches (`flags=1` from a pod, `flags=0` to it). */
-	key->flags = dir == FW_CT_EGRESS ? FW_TUPLE_F_IN : FW_TUPLE_F_OUT;
+	 * TUPLE_F_OUT; kept so the debug output matches (`flags=1` from a pod, `flags=0` to it).
+	 * By arithmetic (the values are asserted below): dir may be computed from reverse. */
+	key->flags = dir ^ FW_TUPLE_F_IN;
 	key->zone = zone;
 }
+
+_Static_assert(FW_CT_EGRESS == 0 && FW_CT_INGRESS == 1 && FW_TUPLE_F_IN == 1 && FW_TUPLE_F_OUT == 0,
+	       "fw_ct_key_init's flags and fw_ct_process's dir ^ reverse");
 
 static __always_inline __u8 fw_ct_other_dir(__u8 dir)
 {
@@ -140,10 +143,11 @@ static __always_inline bool fw_ct_closed(const struct fw_ct_entry *e)
  * so restarts that direction's interval (Cilium's __ct_update_timeout and ACTION_CLOSE).
  */
 static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw_tuple *t,
-					  bool reply, __u32 now)
+					  __u32 reply, __u32 now)
 {
-	__u8 seen = reply ? e->rx_flags_seen : e->tx_flags_seen;
-	__u32 last = reply ? e->last_rx_report : e->last_tx_report;
+	/* reply (0 or 1) picks the direction's field by offset, as fw_ct_key_init does. */
+	__u8 *seen = &e->tx_flags_seen + reply;
+	__u32 *last = &e->last_tx_report + reply;
 	__u32 lifetime = now + FW_CT_LIFETIME_NONTCP;
 	bool report = false;
 
@@ -155,7 +159,7 @@ static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw
 		if (t->tcp_flags & FW_TCP_FLAG_RST)
 			flags |= FW_CT_F_RX_CLOSING | FW_CT_F_TX_CLOSING;
 		else if (t->tcp_flags & FW_TCP_FLAG_FIN)
-			flags |= reply ? FW_CT_F_RX_CLOSING : FW_CT_F_TX_CLOSING;
+			flags |= FW_CT_F_TX_CLOSING >> reply; /* FW_CT_F_RX_CLOSING for a reply */
 		/* Only store on change: the line is shared by every CPU that sees the flow. */
 		if (flags != e->flags)
 			e->flags = flags;
@@ -168,11 +172,8 @@ static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw
 		else
 			lifetime = now + FW_CT_SYN_TIMEOUT;
 
-		if ((seen | t->tcp_flags) != seen) {
-			if (reply)
-				e->rx_flags_seen = seen | t->tcp_flags;
-			else
-				e->tx_flags_seen = seen | t->tcp_flags;
+		if ((*seen | t->tcp_flags) != *seen) {
+			*seen |= t->tcp_flags;
 			report = true;
 		}
 		if (t->tcp_flags & (FW_TCP_FLAG_FIN | FW_TCP_FLAG_RST))
@@ -184,14 +185,10 @@ static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw
 
 	/* Strictly more, as Cilium's `last_report + CT_REPORT_INTERVAL < now`: the clock counts
 	 * whole seconds, so this keeps reports at least an interval apart. */
-	if (now - last > fw_settings.aggregation_interval)
+	if (now - *last > fw_settings.aggregation_interval)
 		report = true;
-	if (report) {
-		if (reply)
-			e->last_rx_report = now;
-		else
-			e->last_tx_report = now;
-	}
+	if (report)
+		*last = now;
 	return report;
 }
 
@@ -245,6 +242,9 @@ static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
 	__u32 now = fw_mono_now();
 	bool syn_open = t->nexthdr == IPPROTO_TCP &&
 			(t->tcp_flags & (FW_TCP_FLAG_SYN | FW_TCP_FLAG_ACK)) == FW_TCP_FLAG_SYN;
+	/* Which of the two entries is looked up first (see below): 1 if sport < dport. */
+	__u64 sport = bpf_ntohs(t->sport), dport = bpf_ntohs(t->dport);
+	__u32 reverse;
 	struct fw_ct_entry *e;
 	struct fw_ct_key key;
 
@@ -252,10 +252,11 @@ static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
 	res->report = 1;
 	res->now = now;
 
-	fw_ct_key_init(&key, t, false, dir, zone);
 	if (fw_dbg_enabled()) {
-		__u32 ports = ((__u32)bpf_ntohs(key.dport) << 16) | bpf_ntohs(key.sport);
+		__u32 ports;
 
+		fw_ct_key_init(&key, t, false, dir, zone);
+		ports = ((__u32)bpf_ntohs(key.dport) << 16) | bpf_ntohs(key.sport);
 		fw_dbg3(skb, source,
 			t->family == FW_FAMILY_IPV4 ? FW_DBG_CT_LOOKUP4_1 : FW_DBG_CT_LOOKUP6_1,
 			fw_addr_tail(key.saddr, t->family), fw_addr_tail(key.daddr, t->family), ports);
@@ -273,29 +274,41 @@ static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
 		goto out;
 	}
 
+	/*
+	 * The entry for the tuple in dir (ESTABLISHED) or for the reversed tuple in the other
+	 * direction (REPLY). Never both are alive: fw_ct_create writes one only when the other
+	 * is not (missing, expired, or deleted below), and entries do not come back to life.
+	 * So the first alive one found is the one, whichever is asked first, and the order only
+	 * decides how many lookups a packet costs: replies usually come from the lower port (the
+	 * server's; an echo reply has its identifier in dport), so those look the reverse up first.
+	 * (Two CPUs creating both at once break the rule; the race is the one described above.)
+	 * Arithmetic, not a comparison: a branch on reverse would have the verifier follow both
+	 * orders separately through everything after. The barrier keeps clang from turning it
+	 * back into one.
+	 */
+	asm volatile("" : "+r"(sport));
+	reverse = (sport - dport) >> 63;
+	fw_ct_key_init(&key, t, reverse, dir ^ reverse, zone); /* the other direction if reversed */
 	e = bpf_map_lookup_elem(&fw_ct, &key);
-	if (e && fw_ct_alive(e, now) && !(syn_open && fw_ct_closed(e))) {
-		fw_ct_dbg_match(skb, source, e);
-		fw_ct_account(e, skb->len);
-		res->report = fw_ct_refresh(e, t, false, now);
-		res->verdict = FW_CT_ESTABLISHED;
+	if (!e || !fw_ct_alive(e, now)) {
+		reverse ^= 1;
+		fw_ct_key_init(&key, t, reverse, dir ^ reverse, zone);
+		e = bpf_map_lookup_elem(&fw_ct, &key);
+		if (!e || !fw_ct_alive(e, now))
+			goto out;
+	}
+	if (syn_open && fw_ct_closed(e)) {
+		/* A new connection on a closed one: NEW, and fw_ct_create overwrites a forward
+		 * entry. A reverse one (the peer reopens the other way round) would make the new
+		 * connection's replies look established: it goes. */
+		if (reverse)
+			bpf_map_delete_elem(&fw_ct, &key);
 		goto out;
 	}
-
-	fw_ct_key_init(&key, t, true, fw_ct_other_dir(dir), zone);
-	e = bpf_map_lookup_elem(&fw_ct, &key);
-	if (e && fw_ct_alive(e, now)) {
-		if (!(syn_open && fw_ct_closed(e))) {
-			fw_ct_dbg_match(skb, source, e);
-			fw_ct_account(e, skb->len);
-			res->report = fw_ct_refresh(e, t, true, now);
-			res->verdict = FW_CT_REPLY;
-			goto out;
-		}
-		/* The peer reopens a closed connection the other way round: the old entry
-		 * would otherwise make the new connection's replies look established. */
-		bpf_map_delete_elem(&fw_ct, &key);
-	}
+	fw_ct_dbg_match(skb, source, e);
+	fw_ct_account(e, skb->len);
+	res->report = fw_ct_refresh(e, t, reverse, now);
+	res->verdict = FW_CT_ESTABLISHED + reverse; /* FW_CT_REPLY for the reverse */
 
 out:
 	fw_dbg(skb, source, FW_DBG_CT_VERDICT, res->verdict, 0);
