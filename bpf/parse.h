@@ -24,10 +24,11 @@
  *                         packet it quotes, as that packet was sent (same conventions).
  *       An untracked packet's tuple must not be looked up anywhere: it may be partial.
  *
- * Headers are copied into stack buffers, never written: the packet's own headers straight from
- * the linear part when they lie there (no helper call), anything else through
- * bpf_skb_load_bytes, which works on non-linear skbs and checks the bounds at run time. A failed
- * read means the packet is shorter than its headers claim.
+ * The packet is never written. The common case reads the fields it needs in place; fw_parse_any
+ * copies headers into stack buffers, the packet's own headers straight from the linear part when
+ * they lie there (no helper call), anything else through bpf_skb_load_bytes, which works on
+ * non-linear skbs and checks the bounds at run time. A failed read means the packet is shorter
+ * than its headers claim.
  */
 #ifndef FLOWWATCH_PARSE_H
 #define FLOWWATCH_PARSE_H
