@@ -120,6 +120,15 @@ static __always_inline void fw_ct_key_init(struct fw_ct_key *key, const struct f
 
 _Static_assert(FW_CT_EGRESS == 0 && FW_CT_INGRESS == 1 && FW_TUPLE_F_IN == 1 && FW_TUPLE_F_OUT == 0,
 	       "fw_ct_key_init's flags and fw_ct_process's dir ^ reverse");
+_Static_assert(__builtin_offsetof(struct fw_tuple, daddr) == __builtin_offsetof(struct fw_tuple, saddr) + 16 &&
+	       __builtin_offsetof(struct fw_tuple, dport) == __builtin_offsetof(struct fw_tuple, sport) + 2,
+	       "fw_ct_key_init picks addresses and ports by offset");
+_Static_assert(__builtin_offsetof(struct fw_ct_entry, rx_flags_seen) ==
+		       __builtin_offsetof(struct fw_ct_entry, tx_flags_seen) + 1 &&
+	       __builtin_offsetof(struct fw_ct_entry, last_rx_report) ==
+		       __builtin_offsetof(struct fw_ct_entry, last_tx_report) + 4 &&
+	       (FW_CT_F_TX_CLOSING >> 1) == FW_CT_F_RX_CLOSING,
+	       "fw_ct_refresh picks the reply direction's fields by offset");
 
 static __always_inline __u8 fw_ct_other_dir(__u8 dir)
 {
