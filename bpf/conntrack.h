@@ -35,10 +35,10 @@
  *       other protocols FW_CT_LIFETIME_NONTCP; refreshed by every packet that matches.
  *       Emits DBG_CT_LOOKUP*_1, _2, DBG_CT_MATCH (when an entry matched; its lifetime before
  *       this packet refreshed it) and DBG_CT_VERDICT.
- *   bool fw_ct_create(struct __sk_buff *skb, const struct fw_packet *pkt, __u8 dir,
- *                     __u32 src_identity, __u32 now)
- *       Writes the entry of a NEW packet (fw_ct_process said so) with src_identity; false if
- *       the table could not take it (the packet is still NEW). Separate so the caller looks the
+ *   int fw_ct_create(struct __sk_buff *skb, const struct fw_packet *pkt, __u32 dir,
+ *                    __u32 src_identity, __u32 now)
+ *       Writes the entry of a NEW packet (fw_ct_process said so) with src_identity; 0 if the
+ *       table could not take it (the packet is still NEW). Separate so the caller looks the
  *       source's identity up only for packets that create an entry or are traced.
  *   void fw_ct_dbg_created(struct __sk_buff *skb, __u16 source, __u8 family, __u32 src_identity)
  *       Emits DBG_CT_CREATED4/6. Separate because Cilium prints it after the destination's
@@ -51,8 +51,12 @@
  * a slightly different verdict or a report that aggregation would have suppressed. LRU eviction
  * under pressure likewise turns a long-lived connection into NEW again.
  *
- * Needs fw_ct, fw_clock (per-CPU array of one struct fw_clock_cache), fw_settings, dbg.h and
- * parse.h.
+ * Cost: what every established packet runs is inline (a BPF-to-BPF call and its return cost
+ * more on a VM with return thunks than most of what the call would do); the rare paths
+ * (RELATED, creating an entry) are BPF global functions, checked once by the verifier instead of
+ * on every path that reaches them.
+ *
+ * Needs fw_ct, fw_settings, dbg.h and parse.h.
  */
 #ifndef FLOWWATCH_CONNTRACK_H
 #define FLOWWATCH_CONNTRACK_H
@@ -66,51 +70,65 @@ struct fw_ct_result {
 	__u32 now;
 };
 
-/* A global function: checked once on its own, so its branches do not multiply the paths the
- * verifier walks in every caller. */
-__noinline __u32 fw_mono_now(void)
+/* The second fw_mono_now last computed (upper 32 bits) and the low 32 bits of the jiffies it
+ * was computed at: one word, so a reader never sees one half without the other. Shared by every
+ * CPU and private to the program; written once a tick at most. */
+static __u64 fw_clock_cache;
+
+static __always_inline __u32 fw_mono_now(void)
 {
 	/* The coarse clock is the time of the last tick, read without touching the clock source
 	 * (reading the TSC costs more than the rest of conntrack on a VM with retpolines), and
 	 * seconds need no better. It is monotonic, so it stops in suspend, as Cilium's
-	 * bpf_mono_now (jiffies) does. Even the coarse read is a helper call of ~20 ns, so each
-	 * CPU keeps its answer until the tick changes: jiffies are a plain load. */
-	__u32 zero = 0;
-	struct fw_clock_cache *c = bpf_map_lookup_elem(&fw_clock, &zero);
-	__u64 tick = bpf_jiffies64();
+	 * bpf_mono_now (jiffies) does. Even the coarse read is a helper call of ~20 ns, so the
+	 * answer is kept until the tick changes: jiffies (which the verifier inlines) and the cache
+	 * are two plain loads. Inline: a BPF-to-BPF call and its return cost more than that. */
+	__u64 cached = fw_clock_cache;
+	__u32 tick = (__u32)bpf_jiffies64();
 
-	if (!c)
-		return bpf_ktime_get_coarse_ns() / FW_NSEC_PER_SEC;
-	if (c->jiffies != tick) {
-		c->seconds = bpf_ktime_get_coarse_ns() / FW_NSEC_PER_SEC;
-		c->jiffies = tick;
+	/* 0 is the cache before its first write, whatever the tick. */
+	if ((__u32)cached != tick || !cached) {
+		cached = ((bpf_ktime_get_coarse_ns() / FW_NSEC_PER_SEC) << 32) | tick;
+		fw_clock_cache = cached;
 	}
-	return c->seconds;
+	return cached >> 32;
 }
 
+/* reverse is 0 or 1: saddr and daddr, and sport and dport, lie next to each other in struct
+ * fw_tuple, so reversing picks the other of each pair by offset instead of by branch (each
+ * branch on it would have the verifier follow both orders through the rest of conntrack). */
 static __always_inline void fw_ct_key_init(struct fw_ct_key *key, const struct fw_tuple *t,
-					   bool reverse, __u8 dir, __u32 zone)
+					   __u32 reverse, __u8 dir, __u32 zone)
 {
+	const __u8 *addrs = (const __u8 *)t + __builtin_offsetof(struct fw_tuple, saddr);
+	const __be16 *ports = (const __be16 *)((const __u8 *)t + __builtin_offsetof(struct fw_tuple, sport));
+
 	__builtin_memset(key, 0, sizeof(*key));
-	if (reverse) {
-		__builtin_memcpy(key->saddr, t->daddr, 16);
-		__builtin_memcpy(key->daddr, t->saddr, 16);
-		key->sport = t->dport;
-		key->dport = t->sport;
-	} else {
-		__builtin_memcpy(key->saddr, t->saddr, 16);
-		__builtin_memcpy(key->daddr, t->daddr, 16);
-		key->sport = t->sport;
-		key->dport = t->dport;
-	}
+	__builtin_memcpy(key->saddr, addrs + 16 * reverse, 16);
+	__builtin_memcpy(key->daddr, addrs + 16 * (reverse ^ 1), 16);
+	key->sport = ports[reverse];
+	key->dport = ports[reverse ^ 1];
 	key->nexthdr = t->nexthdr;
 	key->family = t->family;
 	key->dir = dir;
 	/* Cilium flags lookups made on the way out of an endpoint TUPLE_F_IN and the rest
-	 * TUPLE_F_OUT; kept so the debug output matches (`flags=1` from a pod, `flags=0` to it). */
-	key->flags = dir == FW_CT_EGRESS ? FW_TUPLE_F_IN : FW_TUPLE_F_OUT;
+	 * TUPLE_F_OUT; kept so the debug output matches (`flags=1` from a pod, `flags=0` to it).
+	 * By arithmetic (the values are asserted below): dir may be computed from reverse. */
+	key->flags = dir ^ FW_TUPLE_F_IN;
 	key->zone = zone;
 }
+
+_Static_assert(FW_CT_EGRESS == 0 && FW_CT_INGRESS == 1 && FW_TUPLE_F_IN == 1 && FW_TUPLE_F_OUT == 0,
+	       "fw_ct_key_init's flags and fw_ct_process's dir ^ reverse");
+_Static_assert(__builtin_offsetof(struct fw_tuple, daddr) == __builtin_offsetof(struct fw_tuple, saddr) + 16 &&
+	       __builtin_offsetof(struct fw_tuple, dport) == __builtin_offsetof(struct fw_tuple, sport) + 2,
+	       "fw_ct_key_init picks addresses and ports by offset");
+_Static_assert(__builtin_offsetof(struct fw_ct_entry, rx_flags_seen) ==
+		       __builtin_offsetof(struct fw_ct_entry, tx_flags_seen) + 1 &&
+	       __builtin_offsetof(struct fw_ct_entry, last_rx_report) ==
+		       __builtin_offsetof(struct fw_ct_entry, last_tx_report) + 4 &&
+	       (FW_CT_F_TX_CLOSING >> 1) == FW_CT_F_RX_CLOSING,
+	       "fw_ct_refresh picks the reply direction's fields by offset");
 
 static __always_inline __u8 fw_ct_other_dir(__u8 dir)
 {
@@ -134,10 +152,11 @@ static __always_inline bool fw_ct_closed(const struct fw_ct_entry *e)
  * so restarts that direction's interval (Cilium's __ct_update_timeout and ACTION_CLOSE).
  */
 static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw_tuple *t,
-					  bool reply, __u32 now)
+					  __u32 reply, __u32 now)
 {
-	__u8 seen = reply ? e->rx_flags_seen : e->tx_flags_seen;
-	__u32 last = reply ? e->last_rx_report : e->last_tx_report;
+	/* reply (0 or 1) picks the direction's field by offset, as fw_ct_key_init does. */
+	__u8 *seen = &e->tx_flags_seen + reply;
+	__u32 *last = &e->last_tx_report + reply;
 	__u32 lifetime = now + FW_CT_LIFETIME_NONTCP;
 	bool report = false;
 
@@ -149,7 +168,7 @@ static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw
 		if (t->tcp_flags & FW_TCP_FLAG_RST)
 			flags |= FW_CT_F_RX_CLOSING | FW_CT_F_TX_CLOSING;
 		else if (t->tcp_flags & FW_TCP_FLAG_FIN)
-			flags |= reply ? FW_CT_F_RX_CLOSING : FW_CT_F_TX_CLOSING;
+			flags |= FW_CT_F_TX_CLOSING >> reply; /* FW_CT_F_RX_CLOSING for a reply */
 		/* Only store on change: the line is shared by every CPU that sees the flow. */
 		if (flags != e->flags)
 			e->flags = flags;
@@ -162,11 +181,8 @@ static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw
 		else
 			lifetime = now + FW_CT_SYN_TIMEOUT;
 
-		if ((seen | t->tcp_flags) != seen) {
-			if (reply)
-				e->rx_flags_seen = seen | t->tcp_flags;
-			else
-				e->tx_flags_seen = seen | t->tcp_flags;
+		if ((*seen | t->tcp_flags) != *seen) {
+			*seen |= t->tcp_flags;
 			report = true;
 		}
 		if (t->tcp_flags & (FW_TCP_FLAG_FIN | FW_TCP_FLAG_RST))
@@ -178,14 +194,10 @@ static __always_inline bool fw_ct_refresh(struct fw_ct_entry *e, const struct fw
 
 	/* Strictly more, as Cilium's `last_report + CT_REPORT_INTERVAL < now`: the clock counts
 	 * whole seconds, so this keeps reports at least an interval apart. */
-	if (now - last > fw_settings.aggregation_interval)
+	if (now - *last > fw_settings.aggregation_interval)
 		report = true;
-	if (report) {
-		if (reply)
-			e->last_rx_report = now;
-		else
-			e->last_tx_report = now;
-	}
+	if (report)
+		*last = now;
 	return report;
 }
 
@@ -202,24 +214,33 @@ static __always_inline void fw_ct_dbg_match(struct __sk_buff *skb, __u16 source,
 		fw_dbg(skb, source, FW_DBG_CT_MATCH, e->lifetime, e->rev_nat_index);
 }
 
-/* A quoted tuple is a packet sent the other way: as quoted it belongs to an entry of the
- * opposite direction; reversed, to one of this direction (when the quoted packet was itself
- * a reply). */
-static __always_inline struct fw_ct_entry *fw_ct_lookup_related(struct fw_ct_key *key,
-								const struct fw_tuple *inner,
-								__u8 dir, __u32 zone, __u32 now)
+/*
+ * RELATED: whether an entry of this device matches the tuple an ICMP error quotes (and if so,
+ * emits its DBG_CT_MATCH). A quoted tuple is a packet sent the other way: as quoted it belongs
+ * to an entry of the opposite direction; reversed, to one of this direction (when the quoted
+ * packet was itself a reply). A global function: errors are rare, and checked once on its own
+ * its lookups do not multiply the paths the verifier walks for every other packet.
+ */
+__noinline int fw_ct_related(struct __sk_buff *skb, __u32 source, const struct fw_tuple *inner,
+			     __u32 dir, __u32 now)
 {
+	__u32 zone = skb->ifindex;
 	struct fw_ct_entry *e;
+	struct fw_ct_key key;
 
-	fw_ct_key_init(key, inner, false, fw_ct_other_dir(dir), zone);
-	e = bpf_map_lookup_elem(&fw_ct, key);
-	if (e && fw_ct_alive(e, now))
-		return e;
-	fw_ct_key_init(key, inner, true, dir, zone);
-	e = bpf_map_lookup_elem(&fw_ct, key);
-	if (e && fw_ct_alive(e, now))
-		return e;
-	return NULL;
+	/* Checked independently of its callers, so it may not assume a non-NULL tuple. */
+	if (!inner)
+		return 0;
+	fw_ct_key_init(&key, inner, false, fw_ct_other_dir(dir), zone);
+	e = bpf_map_lookup_elem(&fw_ct, &key);
+	if (!e || !fw_ct_alive(e, now)) {
+		fw_ct_key_init(&key, inner, true, dir, zone);
+		e = bpf_map_lookup_elem(&fw_ct, &key);
+		if (!e || !fw_ct_alive(e, now))
+			return 0;
+	}
+	fw_ct_dbg_match(skb, source, e);
+	return 1;
 }
 
 static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
@@ -230,6 +251,9 @@ static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
 	__u32 now = fw_mono_now();
 	bool syn_open = t->nexthdr == IPPROTO_TCP &&
 			(t->tcp_flags & (FW_TCP_FLAG_SYN | FW_TCP_FLAG_ACK)) == FW_TCP_FLAG_SYN;
+	/* Which of the two entries is looked up first (see below): 1 if sport < dport. */
+	__u64 sport = bpf_ntohs(t->sport), dport = bpf_ntohs(t->dport);
+	__u32 reverse;
 	struct fw_ct_entry *e;
 	struct fw_ct_key key;
 
@@ -237,10 +261,11 @@ static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
 	res->report = 1;
 	res->now = now;
 
-	fw_ct_key_init(&key, t, false, dir, zone);
 	if (fw_dbg_enabled()) {
-		__u32 ports = ((__u32)bpf_ntohs(key.dport) << 16) | bpf_ntohs(key.sport);
+		__u32 ports;
 
+		fw_ct_key_init(&key, t, false, dir, zone);
+		ports = ((__u32)bpf_ntohs(key.dport) << 16) | bpf_ntohs(key.sport);
 		fw_dbg3(skb, source,
 			t->family == FW_FAMILY_IPV4 ? FW_DBG_CT_LOOKUP4_1 : FW_DBG_CT_LOOKUP6_1,
 			fw_addr_tail(key.saddr, t->family), fw_addr_tail(key.daddr, t->family), ports);
@@ -251,52 +276,63 @@ static __always_inline void fw_ct_process(struct __sk_buff *skb, __u16 source,
 
 	/* RELATED goes first: an ICMP error about a tracked flow is related to that flow even
 	 * if an earlier, unrelated error between the same hosts left a plain ICMP entry. */
-	if (pkt->has_inner) {
-		e = fw_ct_lookup_related(&key, &pkt->inner, dir, zone, now);
-		if (e) {
-			fw_ct_dbg_match(skb, source, e);
-			/* The entry is left alone, so there is no interval to keep: errors are
-			 * rare and each one says something, report them all. */
-			res->verdict = FW_CT_RELATED;
-			goto out;
-		}
-		fw_ct_key_init(&key, t, false, dir, zone);
-	}
-
-	e = bpf_map_lookup_elem(&fw_ct, &key);
-	if (e && fw_ct_alive(e, now) && !(syn_open && fw_ct_closed(e))) {
-		fw_ct_dbg_match(skb, source, e);
-		fw_ct_account(e, skb->len);
-		res->report = fw_ct_refresh(e, t, false, now);
-		res->verdict = FW_CT_ESTABLISHED;
+	if (pkt->has_inner && fw_ct_related(skb, source, &pkt->inner, dir, now)) {
+		/* The entry is left alone, so there is no interval to keep: errors are rare and
+		 * each one says something, report them all. */
+		res->verdict = FW_CT_RELATED;
 		goto out;
 	}
 
-	fw_ct_key_init(&key, t, true, fw_ct_other_dir(dir), zone);
+	/*
+	 * The entry for the tuple in dir (ESTABLISHED) or for the reversed tuple in the other
+	 * direction (REPLY). Never both are alive: fw_ct_create writes one only when the other
+	 * is not (missing, expired, or deleted below), and entries do not come back to life.
+	 * So the first alive one found is the one, whichever is asked first, and the order only
+	 * decides how many lookups a packet costs: replies usually come from the lower port (the
+	 * server's; an echo reply has its identifier in dport), so those look the reverse up first.
+	 * (Two CPUs creating both at once break the rule; the race is the one described above.)
+	 * Arithmetic, not a comparison: a branch on reverse would have the verifier follow both
+	 * orders separately through everything after. The barrier keeps clang from turning it
+	 * back into one.
+	 */
+	asm volatile("" : "+r"(sport));
+	reverse = (sport - dport) >> 63;
+	fw_ct_key_init(&key, t, reverse, dir ^ reverse, zone); /* the other direction if reversed */
 	e = bpf_map_lookup_elem(&fw_ct, &key);
-	if (e && fw_ct_alive(e, now)) {
-		if (!(syn_open && fw_ct_closed(e))) {
-			fw_ct_dbg_match(skb, source, e);
-			fw_ct_account(e, skb->len);
-			res->report = fw_ct_refresh(e, t, true, now);
-			res->verdict = FW_CT_REPLY;
+	if (!e || !fw_ct_alive(e, now)) {
+		reverse ^= 1;
+		fw_ct_key_init(&key, t, reverse, dir ^ reverse, zone);
+		e = bpf_map_lookup_elem(&fw_ct, &key);
+		if (!e || !fw_ct_alive(e, now))
 			goto out;
-		}
-		/* The peer reopens a closed connection the other way round: the old entry
-		 * would otherwise make the new connection's replies look established. */
-		bpf_map_delete_elem(&fw_ct, &key);
 	}
+	if (syn_open && fw_ct_closed(e)) {
+		/* A new connection on a closed one: NEW, and fw_ct_create overwrites a forward
+		 * entry. A reverse one (the peer reopens the other way round) would make the new
+		 * connection's replies look established: it goes. */
+		if (reverse)
+			bpf_map_delete_elem(&fw_ct, &key);
+		goto out;
+	}
+	fw_ct_dbg_match(skb, source, e);
+	fw_ct_account(e, skb->len);
+	res->report = fw_ct_refresh(e, t, reverse, now);
+	res->verdict = FW_CT_ESTABLISHED + reverse; /* FW_CT_REPLY for the reverse */
 
 out:
 	fw_dbg(skb, source, FW_DBG_CT_VERDICT, res->verdict, 0);
 }
 
-static __always_inline bool fw_ct_create(struct __sk_buff *skb, const struct fw_packet *pkt,
-					 __u8 dir, __u32 src_identity, __u32 now)
+/* A global function, as fw_ct_related: one new connection is worth a call, and the refresh it
+ * seeds the entry with is then checked once instead of on every path that can create. */
+__noinline int fw_ct_create(struct __sk_buff *skb, const struct fw_packet *pkt, __u32 dir,
+			    __u32 src_identity, __u32 now)
 {
 	struct fw_ct_entry ne = {};
 	struct fw_ct_key key;
 
+	if (!pkt)
+		return 0;
 	ne.src_identity = src_identity;
 	ne.packets = 1;
 	ne.bytes = skb->len;

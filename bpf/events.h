@@ -282,14 +282,6 @@ struct fw_ct_entry {
 	__u32 last_rx_report;
 };
 
-/* fw_clock (per-CPU array of one, private to the program): the seconds conntrack.h's
- * fw_mono_now last computed on this CPU, and at which tick. */
-struct fw_clock_cache {
-	__u64 jiffies;
-	__u32 seconds;
-	__u32 pad;
-};
-
 /* Lifetimes in seconds, Cilium's defaults (pkg/defaults/defaults.go). */
 #define FW_CT_LIFETIME_TCP 21600
 #define FW_CT_LIFETIME_NONTCP 60

@@ -81,14 +81,6 @@ struct {
 	__type(value, struct fw_ct_entry);
 } fw_ct SEC(".maps");
 
-/* conntrack.h's clock, per CPU; private to the program. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct fw_clock_cache);
-} fw_clock SEC(".maps");
-
 /* output.h's sample buffer, per CPU; private to the program. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -140,7 +132,7 @@ static __always_inline int fw_observe(struct __sk_buff *skb, bool egress)
 	__u32 ifindex = skb->ifindex;
 	const struct fw_device *dev;
 	struct fw_trace_args trace = {};
-	struct fw_packet pkt = {}; /* fw_parse is a global function: its memory must be initialised */
+	struct fw_packet pkt = {}; /* fw_parse wants it zeroed */
 	__u32 dev_identity;
 	bool src_is_dev, dst_is_dev, from, l3_dev, quiet, report = true;
 	__u8 dir;

@@ -5,10 +5,11 @@
  *
  * API
  *   void fw_ipcache_host_key(struct fw_ipcache_key *key, __u8 family, const __u8 *addr)
- *       Fills a zeroed key with addr as a host prefix (/32 or /128, family included), the form
- *       both fw_ipcache and fw_addr_filter (prefilter.h) are looked up with.
+ *       Fills a zeroed key with addr as a host prefix (family included), the form both
+ *       fw_ipcache and fw_addr_filter (prefilter.h) are looked up with. Here and below, addr is
+ *       16 bytes: IPv4 in the first 4 and the rest zero (as struct fw_tuple holds it).
  *   __u32 fw_ipcache_identity(__u8 family, const __u8 *addr, bool *found)
- *       Longest-prefix match of addr (16 bytes, IPv4 in the first 4) in fw_ipcache. A miss is
+ *       Longest-prefix match of addr in fw_ipcache. A miss is
  *       FW_IDENTITY_WORLD, as in Cilium: an address nobody claimed is outside the cluster.
  *       *found tells a miss from a prefix that maps to world.
  *   __u32 fw_resolve_identity(struct __sk_buff *skb, __u16 source, __u8 family,
@@ -25,13 +26,13 @@
 
 static __always_inline void fw_ipcache_host_key(struct fw_ipcache_key *key, __u8 family, const __u8 *addr)
 {
-	/* The family byte is part of the matched prefix so a v4 prefix never covers v6. */
-	key->prefixlen = FW_IPCACHE_PREFIX_BASE + (family == FW_FAMILY_IPV4 ? 32 : 128);
+	/* The family byte is part of the matched prefix so a v4 prefix never covers v6. The
+	 * full length for both families: an IPv4 address comes zero-padded and no IPv4 prefix is
+	 * longer than 32 bits, so the longest match is the one /32 would find, and no branch on
+	 * the family doubles the paths the verifier walks after every lookup. */
+	key->prefixlen = FW_IPCACHE_PREFIX_BASE + 128;
 	key->family = family;
-	if (family == FW_FAMILY_IPV4)
-		__builtin_memcpy(key->addr, addr, 4);
-	else
-		__builtin_memcpy(key->addr, addr, 16);
+	__builtin_memcpy(key->addr, addr, 16);
 }
 
 static __always_inline __u32 fw_ipcache_identity(__u8 family, const __u8 *addr, bool *found)
@@ -72,11 +73,9 @@ static __always_inline const struct fw_endpoint *fw_endpoint_lookup(__u8 family,
 {
 	struct fw_endpoint_key key = {};
 
+	/* Zero-padded as the keys user space writes: all 16 bytes, whatever the family. */
 	key.family = family;
-	if (family == FW_FAMILY_IPV4)
-		__builtin_memcpy(key.addr, addr, 4);
-	else
-		__builtin_memcpy(key.addr, addr, 16);
+	__builtin_memcpy(key.addr, addr, 16);
 	return bpf_map_lookup_elem(&fw_endpoints, &key);
 }
 

@@ -7,10 +7,11 @@
  *                      L4 protocol, family (FW_FAMILY_*), TCP flags byte (0 if not TCP).
  *   struct fw_packet   what fw_parse learnt about one packet.
  *   int fw_parse(struct __sk_buff *skb, __u32 l3_dev, struct fw_packet *pkt)
- *       Parses skb into *pkt (which it zeroes first) and returns pkt->tracked. l3_dev nonzero:
- *       the packet starts at the IP header and skb->protocol says which (FW_DEVICE_F_L3). It is a
- *       BPF global function: pkt must point to initialised memory (the verifier insists), so
- *       callers zero it too. On return:
+ *       Parses skb into *pkt, which the caller zeroes first, and returns pkt->tracked. l3_dev
+ *       nonzero: the packet starts at the IP header and skb->protocol says which
+ *       (FW_DEVICE_F_L3). Inline for the common case (TCP or UDP over IPv4 without options or
+ *       IPv6 without extension headers, headers in the linear part); anything else goes to
+ *       fw_parse_any, a BPF global function. On return:
  *         pkt->family     FW_FAMILY_IPV4/6 if the L3 protocol is IP, even if nothing more could be
  *                         read; 0 for ARP, VLAN-tagged frames, unknown ethertypes.
  *         pkt->has_saddr  pkt->tuple.saddr holds the IP source address (for orig_ip).
@@ -23,10 +24,11 @@
  *                         packet it quotes, as that packet was sent (same conventions).
  *       An untracked packet's tuple must not be looked up anywhere: it may be partial.
  *
- * Headers are copied into stack buffers, never written: the packet's own headers straight from
- * the linear part when they lie there (no helper call), anything else through
- * bpf_skb_load_bytes, which works on non-linear skbs and checks the bounds at run time. A failed
- * read means the packet is shorter than its headers claim.
+ * The packet is never written. The common case reads the fields it needs in place; fw_parse_any
+ * copies headers into stack buffers, the packet's own headers straight from the linear part when
+ * they lie there (no helper call), anything else through bpf_skb_load_bytes, which works on
+ * non-linear skbs and checks the bounds at run time. A failed read means the packet is shorter
+ * than its headers claim.
  */
 #ifndef FLOWWATCH_PARSE_H
 #define FLOWWATCH_PARSE_H
@@ -273,12 +275,14 @@ static __always_inline bool fw_parse_l4(struct __sk_buff *skb, __u32 off, struct
 }
 
 /*
- * A global (non-static, not inlined) function: the verifier checks it once, on its own, instead
- * of once per parse outcome in every caller path; that cuts the instructions it processes about
- * fivefold. Callers see *pkt as unknown data afterwards, which is what it is. (l3_dev is a
- * __u32, not a bool: with a bool the verifier does half again as much work.)
+ * Every packet: zeroes *pkt, then parses what fw_parse promises. A global (non-static, not
+ * inlined) function: the verifier checks it once, on its own, instead of once per parse outcome
+ * in every caller path; that cuts the instructions it processes about fivefold. Callers see *pkt
+ * as unknown data afterwards, which is what it is, and must pass initialised memory (the verifier
+ * insists). (l3_dev is a __u32, not a bool: with a bool the verifier does half again as much
+ * work.)
  */
-__noinline int fw_parse(struct __sk_buff *skb, __u32 l3_dev, struct fw_packet *pkt)
+__noinline int fw_parse_any(struct __sk_buff *skb, __u32 l3_dev, struct fw_packet *pkt)
 {
 	__u32 off = 0, l4_off = 0, inner_l4_off = 0;
 	enum fw_l3_result l3;
@@ -332,6 +336,84 @@ __noinline int fw_parse(struct __sk_buff *skb, __u32 l3_dev, struct fw_packet *p
 		return 1;
 	pkt->has_inner = 1;
 	return 1;
+}
+
+/*
+ * The common case of fw_parse, inline: a call to fw_parse_any and its return cost more than
+ * parsing these headers in place. Its few outcomes add little to the verifier's work; the rest
+ * (options, extension headers, fragments, ICMP, headers beyond the linear part, other
+ * protocols) is left to fw_parse_any, which starts over. Fills *pkt as fw_parse_any would;
+ * false if it did not finish.
+ */
+static __always_inline bool fw_parse_common(struct __sk_buff *skb, __u32 l3_dev,
+					    struct fw_packet *pkt)
+{
+	void *data = FW_SKB_PTR(skb, data);
+	void *end = FW_SKB_PTR(skb, data_end);
+	struct fw_tuple *t = &pkt->tuple;
+	void *l3 = data, *l4;
+	__be16 proto, *ports;
+	__u8 nexthdr;
+
+	if (l3_dev) {
+		proto = (__be16)skb->protocol;
+	} else {
+		struct ethhdr *eth = data;
+
+		if ((void *)(eth + 1) > end)
+			return false;
+		proto = eth->h_proto;
+		l3 = eth + 1;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = l3;
+
+		/* Version 4, no options; a later fragment has no L4 header. */
+		if ((void *)(ip + 1) > end || *(__u8 *)ip != 0x45 ||
+		    (ip->frag_off & bpf_htons(FW_IP_OFFSET)))
+			return false;
+		t->family = FW_FAMILY_IPV4;
+		__builtin_memcpy(t->saddr, &ip->saddr, 4);
+		__builtin_memcpy(t->daddr, &ip->daddr, 4);
+		nexthdr = ip->protocol;
+		l4 = ip + 1;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > end || (*(__u8 *)ip6 >> 4) != 6)
+			return false;
+		t->family = FW_FAMILY_IPV6;
+		__builtin_memcpy(t->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(t->daddr, &ip6->daddr, 16);
+		nexthdr = ip6->nexthdr;
+		l4 = ip6 + 1;
+	} else {
+		return false;
+	}
+
+	if (nexthdr == IPPROTO_TCP) {
+		if (l4 + sizeof(struct tcphdr) > end)
+			return false;
+		t->tcp_flags = ((__u8 *)l4)[FW_TCP_FLAGS_OFF];
+	} else if (nexthdr != IPPROTO_UDP || l4 + 2 * sizeof(__be16) > end) {
+		return false;
+	}
+	ports = l4;
+	t->sport = ports[0];
+	t->dport = ports[1];
+	t->nexthdr = nexthdr;
+	pkt->family = t->family;
+	pkt->has_saddr = 1;
+	pkt->tracked = 1;
+	return true;
+}
+
+static __always_inline int fw_parse(struct __sk_buff *skb, __u32 l3_dev, struct fw_packet *pkt)
+{
+	if (fw_parse_common(skb, l3_dev, pkt))
+		return 1;
+	return fw_parse_any(skb, l3_dev, pkt);
 }
 
 #endif /* FLOWWATCH_PARSE_H */

@@ -34,15 +34,25 @@ static __always_inline __u32 fw_addr_sides(__u8 family, const __u8 *addr)
 	return v ? v->sides : 0;
 }
 
+/* A global function: checked once on its own, its lookups do not multiply the paths the
+ * verifier walks after it. The call costs little next to the lookups, and only with the
+ * prefilter on. */
+__noinline int fw_addr_match(const struct fw_packet *pkt)
+{
+	const struct fw_tuple *t;
+
+	/* Checked independently of its callers, so it may not assume a non-NULL packet. */
+	if (!pkt || !pkt->has_saddr)
+		return 1;
+	t = &pkt->tuple;
+	if (fw_addr_sides(t->family, t->saddr) & FW_ADDR_F_SOURCE)
+		return 1;
+	return (fw_addr_sides(t->family, t->daddr) & FW_ADDR_F_DESTINATION) != 0;
+}
+
 static __always_inline bool fw_addr_selected(const struct fw_packet *pkt)
 {
-	const struct fw_tuple *t = &pkt->tuple;
-
-	if (!fw_settings.addr_filter || !pkt->has_saddr)
-		return true;
-	if (fw_addr_sides(t->family, t->saddr) & FW_ADDR_F_SOURCE)
-		return true;
-	return (fw_addr_sides(t->family, t->daddr) & FW_ADDR_F_DESTINATION) != 0;
+	return !fw_settings.addr_filter || fw_addr_match(pkt);
 }
 
 #endif /* FLOWWATCH_PREFILTER_H */
