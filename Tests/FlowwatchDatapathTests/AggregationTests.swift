@@ -247,9 +247,11 @@ struct AggregationTests {
     func verifierCost(level: MonitorAggregation) throws {
         let program = try ObserverProgram(settings: ProgramSettings(debug: false, aggregation: level))
         let stats = program.runStatistics()
-        // 10.6k before aggregation existed; 12-15k (17k with the prefilter) since headers are
+        // 10.6k before aggregation existed; 12-15k (17k with the prefilter) once headers were
         // read in place when linear (bpf/parse.h fw_load: each such read is two paths to verify,
-        // and 50 ns less per packet). The budget leaves room, not a license.
+        // and 50 ns less per packet); 16-17.7k (12-13k with the prefilter, a function of its
+        // own) since common headers are parsed inline and the rare paths are global functions.
+        // The budget leaves room, not a license.
         #expect(stats.ingress.verifiedInstructions < 18_000 && stats.egress.verifiedInstructions < 18_000,
                 "\(level): ingress \(stats.ingress.verifiedInstructions), egress \(stats.egress.verifiedInstructions)")
     }
