@@ -64,7 +64,7 @@ struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("capture-len"), help: "Packet bytes captured per trace; 0 captures whole packets.")
     var captureLength: UInt32 = 128
 
-    @Option(name: .customLong("perf-pages"), help: "Pages of each CPU's perf ring (a power of two; 256 = 1 MiB with 4 KiB pages).")
+    @Option(name: .customLong("perf-pages"), help: "Pages of each CPU's perf ring (a power of two; 256 = 1 MiB with 4 KiB pages; default 1024 up to 4 CPUs, 512 for 8, 256 from 16).")
     var perfPages = DatapathOptions.defaultPerfPages
 
     @Option(name: .customLong("attach"), help: "How to attach: auto (tcx where the kernel has it), tcx, or tc.")

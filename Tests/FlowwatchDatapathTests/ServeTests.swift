@@ -1,6 +1,7 @@
 import Foundation
 import FlowwatchAPI
 import FlowwatchCore
+import FlowwatchDatapath
 import FlowwatchServer
 import Testing
 
@@ -135,7 +136,7 @@ struct ServeTests {
         #expect(metrics.stdout.contains("hubble_flows_processed_total{protocol=\"TCP\",subtype=\"to-endpoint\",type=\"Trace\",verdict=\"FORWARDED\"}")
                 && metrics.stdout.contains("hubble_tcp_flags_total{family=\"IPv4\",flag=\"SYN\"} ")
                 && metrics.stdout.contains("flowwatch_attached_devices 4")
-                && metrics.stdout.contains("flowwatch_perf_buffer_size_bytes 1048576")
+                && metrics.stdout.contains("flowwatch_perf_buffer_size_bytes \(DatapathOptions.defaultPerfPages * Int(sysconf(Int32(_SC_PAGESIZE))))")
                 && metrics.stdout.contains("flowwatch_perf_buffer_peak_ratio{cpu=\"0\"} "), "\(metrics.stdout)")
         #expect(server.stop() == 0, "\(server.errors)")
         #expect(!FileManager.default.fileExists(atPath: server.socket))
