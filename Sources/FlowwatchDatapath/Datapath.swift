@@ -90,7 +90,7 @@ public final class Datapath: @unchecked Sendable {
     public let cpus: Int
 
     private struct State {
-        var names: [Int32: String] = [:]
+        var names = InterfaceNameTable()
         var attachments: [Int32: DeviceAttachment] = [:]
         var order: [Int32] = []
         var stopped = false
@@ -189,7 +189,7 @@ public final class Datapath: @unchecked Sendable {
 
     /// The name of a device by ifindex, for output; nil if never seen.
     public func interfaceName(_ ifindex: UInt32) -> String? {
-        state.withLock { $0.names[Int32(bitPattern: ifindex)] }
+        state.withLock { $0.names[ifindex] }
     }
 
     /// PERF_RECORD_LOST totals per CPU.
@@ -209,9 +209,9 @@ public final class Datapath: @unchecked Sendable {
         state.withLock { s in
             guard !s.stopped else { return }
             if link.deleted {
-                s.names[link.ifindex] = nil
+                s.names[UInt32(bitPattern: link.ifindex)] = nil
             } else {
-                s.names[link.ifindex] = link.name
+                s.names[UInt32(bitPattern: link.ifindex)] = link.name
             }
             let wanted = !link.deleted && matches(link.name)
             if let existing = s.attachments[link.ifindex] {

@@ -18,7 +18,7 @@ func benchServe(path: String, runs: Int) async throws {
     let names = RecordingNames(reader)
     let config = try reader.header.config() ?? NodeConfig(nodeName: reader.header.nodeName)
     let builder = FlowBuilder(config: config, wallClockOffset: reader.header.wallClockOffset,
-                              interfaceName: { names.reader.interfaceNames[$0] })
+                              interfaceName: { names.reader.interfaceName($0) })
     let ring = try EventRing(capacity: 65_535, slotBytes: EventRing.slotBytes(forCaptureLength: 128))
     var reorder = ReorderBuffer()
     var written = 0

@@ -41,6 +41,22 @@ import Testing
         #expect(read[1].1 == [5: "eth0", 6: "cilium_host", 70_000: "vxlan0"])
     }
 
+    @Test("the name table: small and large ifindexes, renames, removals, and the whole table")
+    func nameTable() {
+        var t = InterfaceNameTable()
+        #expect(t[0] == nil && t[4095] == nil && t[4096] == nil && t[.max] == nil)
+        t[5] = "lxc1"
+        t[4096] = "vxlan0"
+        t[.max] = "far"
+        t[5] = "eth0"
+        t[9] = nil  // nothing to remove: stays empty
+        #expect(t[5] == "eth0" && t[4096] == "vxlan0" && t[.max] == "far" && t[4] == nil && t[9] == nil)
+        #expect(t.all == [5: "eth0", 4096: "vxlan0", .max: "far"])
+        t[5] = nil
+        t[4096] = nil
+        #expect(t[5] == nil && t[4096] == nil && t.all == [.max: "far"])
+    }
+
     @Test("a file of nothing but interface records is read without recursion and yields no sample")
     func many() throws {
         let bytes = encode { b in

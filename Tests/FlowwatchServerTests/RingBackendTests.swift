@@ -16,7 +16,7 @@ import Testing
         let config = try header.config() ?? NodeConfig(nodeName: header.nodeName)
         let names = Samples.Names(reader)
         let builder = FlowBuilder(config: config, wallClockOffset: header.wallClockOffset,
-                                  interfaceName: { names.reader.interfaceNames[$0] })
+                                  interfaceName: { names.reader.interfaceName($0) })
         var reorder = ReorderBuffer()
         var samples: [RawSample] = []
         while let s = try reader.next() { reorder.push(s) { samples.append($0) } }

@@ -20,7 +20,7 @@ enum Samples {
         let config = try header.config() ?? NodeConfig(nodeName: header.nodeName)
         let names = Names(reader)
         let builder = FlowBuilder(config: config, wallClockOffset: header.wallClockOffset,
-                                  interfaceName: { names.reader.interfaceNames[$0] })
+                                  interfaceName: { names.reader.interfaceName($0) })
         var reorder = ReorderBuffer()
         var stream = MonitorEventStream()
         var events: [FlowEvent] = []

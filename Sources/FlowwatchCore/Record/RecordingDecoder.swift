@@ -44,18 +44,10 @@ public struct RecordingDecoder: Sendable {
     public private(set) var recordsDecoded: UInt64 = 0
     /// Device names from the interface records read so far: the name an ifindex had at the
     /// point of the last sample returned.
-    public private(set) var interfaceNames: [UInt32: String] = [:]
-    /// The same names by ifindex for the small ones devices get (below `directNames`): a
-    /// flow's device is looked up per event, and an array index costs no hashing.
-    private var namesByIndex: [String?] = []
-    private static let directNames: UInt32 = 4096
-    /// `interfaceNames[ifindex]`, without hashing for the usual small ifindex.
-    public func interfaceName(_ ifindex: UInt32) -> String? {
-        if ifindex < Self.directNames {
-            return Int(ifindex) < namesByIndex.count ? namesByIndex[Int(ifindex)] : nil
-        }
-        return interfaceNames[ifindex]
-    }
+    public var interfaceNames: [UInt32: String] { names.all }
+    private var names = InterfaceNameTable()
+    /// `interfaceNames[ifindex]`, looked up per event.
+    public func interfaceName(_ ifindex: UInt32) -> String? { names[ifindex] }
 
     /// After `finish()` and the last record: the incomplete tail, or nil if the input ended at a
     /// record boundary.
@@ -324,15 +316,8 @@ public struct RecordingDecoder: Sendable {
             case .interface(let ifindex, let length):
                 let nameStart = start + RecordingFormat.recordHeaderSize + 4
                 let nameEnd = start + RecordingFormat.recordHeaderSize + length
-                let name = buffer.withUnsafeBytes { all in
+                names[ifindex] = buffer.withUnsafeBytes { all in
                     String(decoding: UnsafeRawBufferPointer(rebasing: all[nameStart..<nameEnd]), as: UTF8.self)
-                }
-                interfaceNames[ifindex] = name
-                if ifindex < Self.directNames {
-                    if namesByIndex.count <= Int(ifindex) {
-                        namesByIndex.append(contentsOf: repeatElement(nil, count: Int(ifindex) + 1 - namesByIndex.count))
-                    }
-                    namesByIndex[Int(ifindex)] = name
                 }
                 start = nameEnd + RecordingFormat.recordTrailerSize
             }
