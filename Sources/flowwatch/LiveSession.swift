@@ -12,17 +12,20 @@ import Glibc
 /// lose events (counted and shown), never the reader. Everything here is touched by the reader
 /// thread only, except `finish`, `failure` and `shouldStop`, which the main thread calls.
 final class LiveConsumer: @unchecked Sendable {
-    private var pipeline: EventPipeline?
+    // The variables below are the reader thread's (others read them after it is joined), so
+    // they are not checked for exclusive access at run time: per record, the checks cost more
+    // than the rest of `consume` around the pipeline.
+    @exclusivity(unchecked) private var pipeline: EventPipeline?
     /// `pipeline != nil`, kept apart: testing the optional per record copied the whole pipeline.
     private let hasPipeline: Bool
     private let ring: EventRing?
     private let printer: LivePrinter?
-    private var recorder: RecordingWriter?
+    @exclusivity(unchecked) private var recorder: RecordingWriter?
     private let recordPath: String?
-    private var recorded: UInt64 = 0
+    @exclusivity(unchecked) private var recorded: UInt64 = 0
     private(set) var recordError: String?
-    private var samples: UInt64 = 0
-    private var lost: UInt64 = 0
+    @exclusivity(unchecked) private var samples: UInt64 = 0
+    @exclusivity(unchecked) private var lost: UInt64 = 0
     private let failed = Mutex<DatapathError?>(nil)
     private let started = KernelClock.boottimeNow()
     /// Device names reported by the watcher thread, written to the recording by the reader
@@ -32,7 +35,7 @@ final class LiveConsumer: @unchecked Sendable {
 
     private let captures: CaptureSink?
     /// The pipeline's text goes to the printer through the ring; this stays empty.
-    private var discard: [UInt8] = []
+    @exclusivity(unchecked) private var discard: [UInt8] = []
 
     init(pipeline: EventPipeline?, ring: EventRing?, printer: LivePrinter?, recorder: RecordingWriter?,
          recordPath: String?, captures: CaptureSink?) {

@@ -6,7 +6,9 @@ import Glibc
 /// (`| head`) closes the writer quietly instead of killing the process with SIGPIPE.
 final class OutputWriter: @unchecked Sendable {
     private let fd: Int32
-    private(set) var buffer: [UInt8] = []
+    /// One thread writes (the printer's, or the reader's): not checked for exclusive access at
+    /// run time, a check per event otherwise.
+    @exclusivity(unchecked) private(set) var buffer: [UInt8] = []
     private let limit: Int
     /// The other end is gone (EPIPE); nothing more will be written.
     private(set) var closed = false
