@@ -28,20 +28,30 @@ public struct HubbleJSONWriter: FlowOutput {
 
     private static func write<B: ByteSink>(_ event: FlowEvent, to b: inout B, _ clock: inout SecondsText) {
         var o = JSONObject(&b)
+        // The response's fields from the event already in hand: `event.nodeName` and
+        // `event.time` would each copy the flow out of the enum again.
         switch event {
         case .flow(let f):
             o.key("flow", &b)
             writeFlow(f, into: &b, &clock)
+            endResponse(&o, f.nodeName, f.time, &b, &clock)
         case .lost(let l):
             o.key("lost_events", &b)
             writeLost(l, into: &b, &clock)
+            endResponse(&o, l.nodeName, l.time, &b, &clock)
         case .debug(let d):
             o.key("debug_event", &b)
             writeDebug(d, into: &b)
+            endResponse(&o, d.nodeName, d.time, &b, &clock)
         }
-        o.string("node_name", event.nodeName, &b)
+    }
+
+    @inline(__always)
+    private static func endResponse<B: ByteSink>(_ o: inout JSONObject, _ nodeName: String, _ time: FlowTime, _ b: inout B,
+                                                 _ clock: inout SecondsText) {
+        o.string("node_name", nodeName, &b)
         o.key("time", &b)
-        b.appendJSONTimestamp(event.time, &clock)
+        b.appendJSONTimestamp(time, &clock)
         o.end(&b)
         b.append(UInt8(ascii: "\n"))
     }
@@ -325,45 +335,51 @@ extension ByteSink {
     /// U+2028, U+2029 as `\u…`. Everything else is copied as UTF-8, in runs.
     mutating func appendJSONString(_ text: String) {
         append(UInt8(ascii: "\""))
-        var text = text
-        text.withUTF8 { utf8 in
-            var runStart = 0
-            var i = jsonPlainPrefix(utf8)
-            while i < utf8.count {
-                let byte = utf8[i]
-                let escape: StaticString
-                var length = 1
-                var hexDigits = false
-                switch byte {
-                case UInt8(ascii: "\""): escape = "\\\""
-                case UInt8(ascii: "\\"): escape = "\\\\"
-                case 0x08: escape = "\\b"
-                case 0x0C: escape = "\\f"
-                case 0x0A: escape = "\\n"
-                case 0x0D: escape = "\\r"
-                case 0x09: escape = "\\t"
-                case UInt8(ascii: "<"): escape = "\\u003c"
-                case UInt8(ascii: ">"): escape = "\\u003e"
-                case UInt8(ascii: "&"): escape = "\\u0026"
-                case 0..<0x20:
-                    escape = "\\u00"
-                    hexDigits = true
-                case 0xE2 where i + 2 < utf8.count && utf8[i + 1] == 0x80 && (utf8[i + 2] == 0xA8 || utf8[i + 2] == 0xA9):
-                    escape = utf8[i + 2] == 0xA8 ? "\\u2028" : "\\u2029"
-                    length = 3
-                default:
-                    i += 1
-                    continue
-                }
-                append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
-                appendASCII(escape)
-                if hexDigits { appendHexByte(byte) }
-                i += length
-                runStart = i
-            }
-            append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
+        // Borrowed, not copied into a `var` for `withUTF8` (a retain and release per string).
+        if text.utf8.withContiguousStorageIfAvailable({ appendJSONEscaped($0) }) == nil {
+            var text = text
+            text.withUTF8 { appendJSONEscaped($0) }
         }
         append(UInt8(ascii: "\""))
+    }
+
+    /// The escaped UTF-8 of a JSON string, without its quotes.
+    private mutating func appendJSONEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        var runStart = 0
+        var i = jsonPlainPrefix(utf8)
+        while i < utf8.count {
+            let byte = utf8[i]
+            let escape: StaticString
+            var length = 1
+            var hexDigits = false
+            switch byte {
+            case UInt8(ascii: "\""): escape = "\\\""
+            case UInt8(ascii: "\\"): escape = "\\\\"
+            case 0x08: escape = "\\b"
+            case 0x0C: escape = "\\f"
+            case 0x0A: escape = "\\n"
+            case 0x0D: escape = "\\r"
+            case 0x09: escape = "\\t"
+            case UInt8(ascii: "<"): escape = "\\u003c"
+            case UInt8(ascii: ">"): escape = "\\u003e"
+            case UInt8(ascii: "&"): escape = "\\u0026"
+            case 0..<0x20:
+                escape = "\\u00"
+                hexDigits = true
+            case 0xE2 where i + 2 < utf8.count && utf8[i + 1] == 0x80 && (utf8[i + 2] == 0xA8 || utf8[i + 2] == 0xA9):
+                escape = utf8[i + 2] == 0xA8 ? "\\u2028" : "\\u2029"
+                length = 3
+            default:
+                i += 1
+                continue
+            }
+            append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
+            appendASCII(escape)
+            if hexDigits { appendHexByte(byte) }
+            i += length
+            runStart = i
+        }
+        append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
     }
 }
 
