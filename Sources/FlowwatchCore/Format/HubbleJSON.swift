@@ -32,15 +32,15 @@ public struct HubbleJSONWriter: FlowOutput {
         // `event.time` would each copy the flow out of the enum again.
         switch event {
         case .flow(let f):
-            o.key("flow", &b)
+            o.key(#","flow":"#, &b)
             writeFlow(f, into: &b, &clock)
             endResponse(&o, f.nodeName, f.time, &b, &clock)
         case .lost(let l):
-            o.key("lost_events", &b)
+            o.key(#","lost_events":"#, &b)
             writeLost(l, into: &b, &clock)
             endResponse(&o, l.nodeName, l.time, &b, &clock)
         case .debug(let d):
-            o.key("debug_event", &b)
+            o.key(#","debug_event":"#, &b)
             writeDebug(d, into: &b)
             endResponse(&o, d.nodeName, d.time, &b, &clock)
         }
@@ -49,8 +49,8 @@ public struct HubbleJSONWriter: FlowOutput {
     @inline(__always)
     private static func endResponse<B: ByteSink>(_ o: inout JSONObject, _ nodeName: String, _ time: FlowTime, _ b: inout B,
                                                  _ clock: inout SecondsText) {
-        o.string("node_name", nodeName, &b)
-        o.key("time", &b)
+        o.string(#","node_name":"#, nodeName, &b)
+        o.key(#","time":"#, &b)
         b.appendJSONTimestamp(time, &clock)
         o.end(&b)
         b.append(UInt8(ascii: "\n"))
@@ -60,82 +60,82 @@ public struct HubbleJSONWriter: FlowOutput {
 
     private static func writeFlow<B: ByteSink>(_ f: Flow, into b: inout B, _ clock: inout SecondsText) {
         var o = JSONObject(&b)
-        o.key("time", &b)
+        o.key(#","time":"#, &b)
         b.appendJSONTimestamp(f.time, &clock)
-        o.protoEnum("verdict", f.verdict.rawValue, f.verdict.name, &b)
-        o.number("drop_reason", f.dropReason, &b)
+        o.protoEnum(#","verdict":"#, f.verdict.rawValue, verdictNames, &b)
+        o.number(#","drop_reason":"#, f.dropReason, &b)
         if let ethernet = f.ethernet {
-            o.key("ethernet", &b)
+            o.key(#","ethernet":"#, &b)
             var e = JSONObject(&b)
-            e.key("source", &b)
+            e.key(#","source":"#, &b)
             b.appendQuoted { $0.appendMAC(ethernet.source) }
-            e.key("destination", &b)
+            e.key(#","destination":"#, &b)
             b.appendQuoted { $0.appendMAC(ethernet.destination) }
             e.end(&b)
         }
         if let ip = f.ip {
-            o.key("IP", &b)
+            o.key(#","IP":"#, &b)
             var i = JSONObject(&b)
-            i.key("source", &b)
+            i.key(#","source":"#, &b)
             b.appendQuoted { $0.appendIP(ip.source) }
             if let xlated = ip.sourceXlated {
-                i.key("source_xlated", &b)
+                i.key(#","source_xlated":"#, &b)
                 b.appendQuoted { $0.appendIP(xlated) }
             }
-            i.key("destination", &b)
+            i.key(#","destination":"#, &b)
             b.appendQuoted { $0.appendIP(ip.destination) }
-            i.protoEnum("ipVersion", ip.ipVersion.rawValue, ip.ipVersion.name, &b)
-            i.bool("encrypted", ip.encrypted, &b)
+            i.protoEnum(#","ipVersion":"#, ip.ipVersion.rawValue, ipVersionNames, &b)
+            i.bool(#","encrypted":"#, ip.encrypted, &b)
             i.end(&b)
         }
         if let l4 = f.l4 {
-            o.key("l4", &b)
+            o.key(#","l4":"#, &b)
             writeLayer4(l4, into: &b)
         }
-        o.key("source", &b)
+        o.key(#","source":"#, &b)
         writeEndpoint(f.source, into: &b)
-        o.key("destination", &b)
+        o.key(#","destination":"#, &b)
         writeEndpoint(f.destination, into: &b)
-        o.protoEnum("Type", f.type.rawValue, f.type.name, &b)
-        o.string("node_name", f.nodeName, &b)
-        o.bool("reply", f.isReply == true, &b)
-        o.key("event_type", &b)
+        o.protoEnum(#","Type":"#, f.type.rawValue, flowTypeNames, &b)
+        o.string(#","node_name":"#, f.nodeName, &b)
+        o.bool(#","reply":"#, f.isReply == true, &b)
+        o.key(#","event_type":"#, &b)
         var t = JSONObject(&b)
-        t.number("type", f.eventType.type, &b)
-        t.number("sub_type", f.eventType.subType, &b)
+        t.number(#","type":"#, f.eventType.type, &b)
+        t.number(#","sub_type":"#, f.eventType.subType, &b)
         t.end(&b)
-        o.protoEnum("traffic_direction", f.trafficDirection.rawValue, f.trafficDirection.name, &b)
-        o.protoEnum("trace_observation_point", f.traceObservationPoint.rawValue, f.traceObservationPoint.name, &b)
-        o.protoEnum("trace_reason", f.traceReason.rawValue, f.traceReason.name, &b)
+        o.protoEnum(#","traffic_direction":"#, f.trafficDirection.rawValue, trafficDirectionNames, &b)
+        o.protoEnum(#","trace_observation_point":"#, f.traceObservationPoint.rawValue, observationPointNames, &b)
+        o.protoEnum(#","trace_reason":"#, f.traceReason.rawValue, traceReasonNames, &b)
         if let file = f.file {
-            o.key("file", &b)
+            o.key(#","file":"#, &b)
             var fi = JSONObject(&b)
-            fi.string("name", file.name, &b)
-            fi.number("line", file.line, &b)
+            fi.string(#","name":"#, file.name, &b)
+            fi.number(#","line":"#, file.line, &b)
             fi.end(&b)
         }
         if f.ipTraceID != 0 {
-            o.key("ip_trace_id", &b)
+            o.key(#","ip_trace_id":"#, &b)
             var tr = JSONObject(&b)
-            tr.uint64("trace_id", f.ipTraceID, &b)
+            tr.uint64(#","trace_id":"#, f.ipTraceID, &b)
             tr.end(&b)
         }
-        o.protoEnum("drop_reason_desc", f.dropReasonDesc.rawValue, f.dropReasonDesc.protoName, &b)
+        o.protoEnum(#","drop_reason_desc":"#, f.dropReasonDesc.rawValue, dropReasonNames, &b)
         if let isReply = f.isReply {
-            o.key("is_reply", &b)
+            o.key(#","is_reply":"#, &b)
             b.appendASCII(isReply ? "true" : "false")
         }
-        o.protoEnum("debug_capture_point", f.debugCapturePoint.rawValue, f.debugCapturePoint.protoName, &b)
+        o.protoEnum(#","debug_capture_point":"#, f.debugCapturePoint.rawValue, debugCapturePointNames, &b)
         if let interface = f.interface {
-            o.key("interface", &b)
+            o.key(#","interface":"#, &b)
             var n = JSONObject(&b)
-            n.number("index", interface.index, &b)
-            n.string("name", interface.name, &b)
+            n.number(#","index":"#, interface.index, &b)
+            n.string(#","name":"#, interface.name, &b)
             n.end(&b)
         }
-        o.number("proxy_port", f.proxyPort, &b)
+        o.number(#","proxy_port":"#, f.proxyPort, &b)
         if f.summary != .none {
-            o.key("Summary", &b)
+            o.key(#","Summary":"#, &b)
             b.appendQuoted { $0.appendFlowSummary(f.summary) }
         }
         o.end(&b)
@@ -145,12 +145,12 @@ public struct HubbleJSONWriter: FlowOutput {
         var o = JSONObject(&b)
         switch l4 {
         case .tcp(let source, let destination, let flags):
-            o.key("TCP", &b)
+            o.key(#","TCP":"#, &b)
             var t = JSONObject(&b)
-            t.number("source_port", source, &b)
-            t.number("destination_port", destination, &b)
+            t.number(#","source_port":"#, source, &b)
+            t.number(#","destination_port":"#, destination, &b)
             // Hubble always sets the flags message, so `{}` appears even with no flag set.
-            t.key("flags", &b)
+            t.key(#","flags":"#, &b)
             var fl = JSONObject(&b)
             for (flag, name) in tcpFlagFields where flags.contains(flag) {
                 fl.key(name, &b)
@@ -159,16 +159,16 @@ public struct HubbleJSONWriter: FlowOutput {
             fl.end(&b)
             t.end(&b)
         case .udp(let source, let destination):
-            o.key("UDP", &b)
+            o.key(#","UDP":"#, &b)
             var u = JSONObject(&b)
-            u.number("source_port", source, &b)
-            u.number("destination_port", destination, &b)
+            u.number(#","source_port":"#, source, &b)
+            u.number(#","destination_port":"#, destination, &b)
             u.end(&b)
         case .icmpv4(let type, let code), .icmpv6(let type, let code):
-            if case .icmpv4 = l4 { o.key("ICMPv4", &b) } else { o.key("ICMPv6", &b) }
+            if case .icmpv4 = l4 { o.key(#","ICMPv4":"#, &b) } else { o.key(#","ICMPv6":"#, &b) }
             var i = JSONObject(&b)
-            i.number("type", type, &b)
-            i.number("code", code, &b)
+            i.number(#","type":"#, type, &b)
+            i.number(#","code":"#, code, &b)
             i.end(&b)
         }
         o.end(&b)
@@ -176,11 +176,11 @@ public struct HubbleJSONWriter: FlowOutput {
 
     private static func writeEndpoint<B: ByteSink>(_ e: Flow.Endpoint, into b: inout B) {
         var o = JSONObject(&b)
-        o.number("ID", e.id, &b)
-        o.number("identity", e.identity, &b)
-        o.string("namespace", e.namespace, &b)
+        o.number(#","ID":"#, e.id, &b)
+        o.number(#","identity":"#, e.identity, &b)
+        o.string(#","namespace":"#, e.namespace, &b)
         if !e.labels.isEmpty {
-            o.key("labels", &b)
+            o.key(#","labels":"#, &b)
             b.append(UInt8(ascii: "["))
             for (i, label) in e.labels.enumerated() {
                 if i > 0 { b.append(UInt8(ascii: ",")) }
@@ -188,7 +188,7 @@ public struct HubbleJSONWriter: FlowOutput {
             }
             b.append(UInt8(ascii: "]"))
         }
-        o.string("pod_name", e.podName, &b)
+        o.string(#","pod_name":"#, e.podName, &b)
         o.end(&b)
     }
 
@@ -196,18 +196,18 @@ public struct HubbleJSONWriter: FlowOutput {
 
     private static func writeLost<B: ByteSink>(_ l: LostEvent, into b: inout B, _ clock: inout SecondsText) {
         var o = JSONObject(&b)
-        o.protoEnum("source", l.source.rawValue, l.source.name, &b)
-        o.uint64("num_events_lost", l.numEventsLost, &b)
+        o.protoEnum(#","source":"#, l.source.rawValue, lostSourceNames, &b)
+        o.uint64(#","num_events_lost":"#, l.numEventsLost, &b)
         if let cpu = l.cpu {
-            o.key("cpu", &b)
+            o.key(#","cpu":"#, &b)
             b.appendDecimal(cpu)
         }
         if let first = l.first {
-            o.key("first", &b)
+            o.key(#","first":"#, &b)
             b.appendJSONTimestamp(first, &clock)
         }
         if let last = l.last {
-            o.key("last", &b)
+            o.key(#","last":"#, &b)
             b.appendJSONTimestamp(last, &clock)
         }
         o.end(&b)
@@ -215,37 +215,38 @@ public struct HubbleJSONWriter: FlowOutput {
 
     private static func writeDebug<B: ByteSink>(_ d: DebugEvent, into b: inout B) {
         var o = JSONObject(&b)
-        o.protoEnum("type", d.type.rawValue, d.type.protoName, &b)
+        o.protoEnum(#","type":"#, d.type.rawValue, debugTypeNames, &b)
         if let source = d.source {
-            o.key("source", &b)
+            o.key(#","source":"#, &b)
             writeEndpoint(source, into: &b)
         }
         // UInt32Value wrappers: always written, zeros included.
-        o.key("hash", &b)
+        o.key(#","hash":"#, &b)
         b.appendDecimal(d.hash)
-        o.key("arg1", &b)
+        o.key(#","arg1":"#, &b)
         b.appendDecimal(d.arg1)
-        o.key("arg2", &b)
+        o.key(#","arg2":"#, &b)
         b.appendDecimal(d.arg2)
-        o.key("arg3", &b)
+        o.key(#","arg3":"#, &b)
         b.appendDecimal(d.arg3)
-        o.string("message", d.message, &b)
+        o.string(#","message":"#, d.message, &b)
         if let cpu = d.cpu {
-            o.key("cpu", &b)
+            o.key(#","cpu":"#, &b)
             b.appendDecimal(cpu)
         }
         o.end(&b)
     }
 }
 
-/// The TCP flag fields in `flow.TCPFlags` declaration order.
+/// The TCP flag fields in `flow.TCPFlags` declaration order, as keys.
 private let tcpFlagFields: [(TCPFlags, StaticString)] = [
-    (.fin, "FIN"), (.syn, "SYN"), (.rst, "RST"), (.psh, "PSH"), (.ack, "ACK"),
-    (.urg, "URG"), (.ece, "ECE"), (.cwr, "CWR"), (.ns, "NS"),
+    (.fin, #","FIN":"#), (.syn, #","SYN":"#), (.rst, #","RST":"#), (.psh, #","PSH":"#), (.ack, #","ACK":"#),
+    (.urg, #","URG":"#), (.ece, #","ECE":"#), (.cwr, #","CWR":"#), (.ns, #","NS":"#),
 ]
 
 /// Writes one JSON object's fields with the commas between them, leaving out the zero values
-/// protojson omits.
+/// protojson omits. Keys are given whole, comma, quotes and colon included (`#","time":"#`),
+/// and written in one copy; the first field's comma is skipped.
 private struct JSONObject {
     private var empty = true
 
@@ -255,16 +256,10 @@ private struct JSONObject {
 
     /// `,"name":`, without the comma before the first field.
     @inline(__always)
-    mutating func key<B: ByteSink>(_ name: StaticString, _ b: inout B) {
-        if empty {
-            empty = false
-        } else {
-            b.append(UInt8(ascii: ","))
-        }
-        b.append(UInt8(ascii: "\""))
-        b.appendASCII(name)
-        b.append(UInt8(ascii: "\""))
-        b.append(UInt8(ascii: ":"))
+    mutating func key<B: ByteSink>(_ key: StaticString, _ b: inout B) {
+        let skip = empty ? 1 : 0
+        empty = false
+        b.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start + skip, count: key.utf8CodeUnitCount - skip))
     }
 
     func end<B: ByteSink>(_ b: inout B) {
@@ -298,19 +293,57 @@ private struct JSONObject {
     }
 
     /// An enum field: left out when 0, its name when it has one, else the number.
-    mutating func protoEnum<T: BinaryInteger, B: ByteSink>(_ name: StaticString, _ value: T, _ enumName: String?,
+    mutating func protoEnum<T: BinaryInteger, B: ByteSink>(_ name: StaticString, _ value: T, _ names: JSONEnumNames,
                                                          _ b: inout B) {
         guard value != 0 else { return }
         key(name, &b)
-        if let enumName {
-            b.append(UInt8(ascii: "\""))
-            b.append(enumName)
-            b.append(UInt8(ascii: "\""))
-        } else {
+        if !names.append(value, to: &b) {
             b.appendDecimal(value)
         }
     }
 }
+
+/// One proto enum's names as JSON values, quotes included, made once from the enum's own names
+/// for the numbers 0-255 (no enum here has a larger name): a field's value is then one copy,
+/// where making the name's `String` and reading it back cost more than the rest of the field.
+private struct JSONEnumNames: Sendable {
+    private var text: [UInt8] = []
+    /// Per number, where its quoted name starts in `text` (high bits) and its length (low byte);
+    /// 0 for a number without a name.
+    private var spans = [UInt32](repeating: 0, count: 256)
+
+    init(_ name: (Int32) -> String?) {
+        for value in 0..<256 {
+            guard let n = name(Int32(value)) else { continue }
+            let start = text.count
+            text.appendJSONString(n)
+            spans[value] = UInt32(start) << 8 | UInt32(text.count - start)
+        }
+    }
+
+    /// Writes the name of `value`; false, writing nothing, when it has none.
+    @inline(__always)
+    func append<T: BinaryInteger, B: ByteSink>(_ value: T, to b: inout B) -> Bool {
+        guard value >= 0 && value < 256 else { return false }
+        let span = spans[Int(value)]
+        guard span != 0 else { return false }
+        text.withUnsafeBufferPointer {
+            b.append(contentsOf: UnsafeBufferPointer(start: $0.baseAddress! + Int(span >> 8), count: Int(span & 0xFF)))
+        }
+        return true
+    }
+}
+
+private let verdictNames = JSONEnumNames { Flow.Verdict(rawValue: $0)?.name }
+private let ipVersionNames = JSONEnumNames { Flow.IPVersion(rawValue: $0)?.name }
+private let flowTypeNames = JSONEnumNames { Flow.FlowType(rawValue: $0)?.name }
+private let trafficDirectionNames = JSONEnumNames { Flow.TrafficDirection(rawValue: $0)?.name }
+private let observationPointNames = JSONEnumNames { Flow.ObservationPoint(rawValue: $0).name }
+private let traceReasonNames = JSONEnumNames { Flow.Reason(rawValue: $0).name }
+private let dropReasonNames = JSONEnumNames { DropReason(rawValue: UInt8($0)).protoName }
+private let debugCapturePointNames = JSONEnumNames { DebugCapturePoint(rawValue: UInt8($0)).protoName }
+private let debugTypeNames = JSONEnumNames { DebugMessageType(rawValue: UInt8($0)).protoName }
+private let lostSourceNames = JSONEnumNames { LostEvent.Source(rawValue: $0)?.name }
 
 extension ByteSink {
     /// A value written between quotes by `body`; for text that needs no escaping (addresses,
