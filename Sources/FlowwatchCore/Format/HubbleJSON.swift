@@ -16,33 +16,42 @@
 /// `JSONEncoder`, no intermediate strings, each line through a `LineBuffer`.
 public struct HubbleJSONWriter: FlowOutput {
     private var line = LineBuffer()
-    private var clock = SecondsText()
+    private var state = State()
+
+    /// What one line leaves for the next.
+    private struct State {
+        var clock = SecondsText()
+        var endpoints = EndpointTexts()
+    }
 
     public init() {}
 
     public mutating func write(_ event: FlowEvent, into b: inout [UInt8]) {
-        var clock = self.clock  // a copy, as the closure cannot reach self while `line` is in use
-        line.append(to: &b) { Self.write(event, to: &$0, &clock) }
-        self.clock = clock
+        // Moved out and back, as the closure cannot reach self while `line` is in use (a copy
+        // would make the cached texts shared, and the next change to them a copy of them all).
+        var state = State()
+        swap(&state, &self.state)
+        line.append(to: &b) { Self.write(event, to: &$0, &state) }
+        swap(&state, &self.state)
     }
 
-    private static func write<B: ByteSink>(_ event: FlowEvent, to b: inout B, _ clock: inout SecondsText) {
+    private static func write<B: ByteSink>(_ event: FlowEvent, to b: inout B, _ state: inout State) {
         var o = JSONObject(&b)
         // The response's fields from the event already in hand: `event.nodeName` and
         // `event.time` would each copy the flow out of the enum again.
         switch event {
         case .flow(let f):
             o.key(#","flow":"#, &b)
-            writeFlow(f, into: &b, &clock)
-            endResponse(&o, f.nodeName, f.time, &b, &clock)
+            writeFlow(f, into: &b, &state)
+            endResponse(&o, f.nodeName, f.time, &b, &state.clock)
         case .lost(let l):
             o.key(#","lost_events":"#, &b)
-            writeLost(l, into: &b, &clock)
-            endResponse(&o, l.nodeName, l.time, &b, &clock)
+            writeLost(l, into: &b, &state.clock)
+            endResponse(&o, l.nodeName, l.time, &b, &state.clock)
         case .debug(let d):
             o.key(#","debug_event":"#, &b)
-            writeDebug(d, into: &b)
-            endResponse(&o, d.nodeName, d.time, &b, &clock)
+            writeDebug(d, into: &b, &state.endpoints)
+            endResponse(&o, d.nodeName, d.time, &b, &state.clock)
         }
     }
 
@@ -58,10 +67,10 @@ public struct HubbleJSONWriter: FlowOutput {
 
     // MARK: - flow.Flow
 
-    private static func writeFlow<B: ByteSink>(_ f: Flow, into b: inout B, _ clock: inout SecondsText) {
+    private static func writeFlow<B: ByteSink>(_ f: Flow, into b: inout B, _ state: inout State) {
         var o = JSONObject(&b)
         o.key(#","time":"#, &b)
-        b.appendJSONTimestamp(f.time, &clock)
+        b.appendJSONTimestamp(f.time, &state.clock)
         o.protoEnum(#","verdict":"#, f.verdict.rawValue, verdictNames, &b)
         o.number(#","drop_reason":"#, f.dropReason, &b)
         if let ethernet = f.ethernet {
@@ -93,9 +102,9 @@ public struct HubbleJSONWriter: FlowOutput {
             writeLayer4(l4, into: &b)
         }
         o.key(#","source":"#, &b)
-        writeEndpoint(f.source, into: &b)
+        state.endpoints.write(f.source, into: &b)
         o.key(#","destination":"#, &b)
-        writeEndpoint(f.destination, into: &b)
+        state.endpoints.write(f.destination, into: &b)
         o.protoEnum(#","Type":"#, f.type.rawValue, flowTypeNames, &b)
         o.string(#","node_name":"#, f.nodeName, &b)
         o.bool(#","reply":"#, f.isReply == true, &b)
@@ -174,7 +183,7 @@ public struct HubbleJSONWriter: FlowOutput {
         o.end(&b)
     }
 
-    private static func writeEndpoint<B: ByteSink>(_ e: Flow.Endpoint, into b: inout B) {
+    fileprivate static func writeEndpoint<B: ByteSink>(_ e: Flow.Endpoint, into b: inout B) {
         var o = JSONObject(&b)
         o.number(#","ID":"#, e.id, &b)
         o.number(#","identity":"#, e.identity, &b)
@@ -213,12 +222,12 @@ public struct HubbleJSONWriter: FlowOutput {
         o.end(&b)
     }
 
-    private static func writeDebug<B: ByteSink>(_ d: DebugEvent, into b: inout B) {
+    private static func writeDebug<B: ByteSink>(_ d: DebugEvent, into b: inout B, _ endpoints: inout EndpointTexts) {
         var o = JSONObject(&b)
         o.protoEnum(#","type":"#, d.type.rawValue, debugTypeNames, &b)
         if let source = d.source {
             o.key(#","source":"#, &b)
-            writeEndpoint(source, into: &b)
+            endpoints.write(source, into: &b)
         }
         // UInt32Value wrappers: always written, zeros included.
         o.key(#","hash":"#, &b)
@@ -235,6 +244,38 @@ public struct HubbleJSONWriter: FlowOutput {
             b.appendDecimal(cpu)
         }
         o.end(&b)
+    }
+}
+
+/// The text of the endpoints written lately, reused while they come again: a node's flows go
+/// between a few endpoints, and an endpoint, labels and all, is the largest part of a line.
+/// Comparing one is cheap when it is the same: its strings and label list share their storage
+/// with the endpoint seen before, and equal storage is equal text.
+private struct EndpointTexts {
+    private var endpoints: [Flow.Endpoint] = []
+    private var texts: [[UInt8]] = []
+    /// The slot the next new endpoint takes once all are in use.
+    private var next = 0
+    private static let capacity = 8
+
+    mutating func write<B: ByteSink>(_ e: Flow.Endpoint, into b: inout B) {
+        if let i = endpoints.firstIndex(of: e) {
+            texts[i].withUnsafeBufferPointer { b.append(contentsOf: $0) }
+            return
+        }
+        let slot: Int
+        if endpoints.count < Self.capacity {
+            slot = endpoints.count
+            endpoints.append(e)
+            texts.append([])
+        } else {
+            slot = next
+            next = (next + 1) % Self.capacity
+            endpoints[slot] = e
+            texts[slot].removeAll(keepingCapacity: true)
+        }
+        HubbleJSONWriter.writeEndpoint(e, into: &texts[slot])
+        texts[slot].withUnsafeBufferPointer { b.append(contentsOf: $0) }
     }
 }
 
