@@ -20,19 +20,24 @@ public struct HubbleJSONWriter: FlowOutput {
 
     /// What one line leaves for the next.
     private struct State {
-        var clock = SecondsText()
-        var endpoints = EndpointTexts()
+        var clock = JSONClock()
+        var endpoints = RecentTexts<Flow.Endpoint>(capacity: 8)
+        var interfaces = RecentTexts<Flow.NetworkInterface>(capacity: 8)
+        var macs = RecentTexts<MACAddress>(capacity: 8)
+        var nodeNames = RecentTexts<String>(capacity: 2)
     }
 
     public init() {}
 
     public mutating func write(_ event: FlowEvent, into b: inout [UInt8]) {
-        // Moved out and back, as the closure cannot reach self while `line` is in use (a copy
-        // would make the cached texts shared, and the next change to them a copy of them all).
-        var state = State()
-        swap(&state, &self.state)
-        line.append(to: &b) { Self.write(event, to: &$0, &state) }
-        swap(&state, &self.state)
+        Self.write(event, into: &b, &line, &state)
+    }
+
+    /// `line` and `state` as parameters of their own, so that the closure can reach `state`
+    /// while `line` is in use (a copy of it would share the kept texts, and the next change to
+    /// them would copy them all).
+    private static func write(_ event: FlowEvent, into b: inout [UInt8], _ line: inout LineBuffer, _ state: inout State) {
+        line.append(to: &b) { write(event, to: &$0, &state) }
     }
 
     private static func write<B: ByteSink>(_ event: FlowEvent, to b: inout B, _ state: inout State) {
@@ -43,24 +48,24 @@ public struct HubbleJSONWriter: FlowOutput {
         case .flow(let f):
             o.key(#","flow":"#, &b)
             writeFlow(f, into: &b, &state)
-            endResponse(&o, f.nodeName, f.time, &b, &state.clock)
+            endResponse(&o, f.nodeName, f.time, &b, &state)
         case .lost(let l):
             o.key(#","lost_events":"#, &b)
             writeLost(l, into: &b, &state.clock)
-            endResponse(&o, l.nodeName, l.time, &b, &state.clock)
+            endResponse(&o, l.nodeName, l.time, &b, &state)
         case .debug(let d):
             o.key(#","debug_event":"#, &b)
             writeDebug(d, into: &b, &state.endpoints)
-            endResponse(&o, d.nodeName, d.time, &b, &state.clock)
+            endResponse(&o, d.nodeName, d.time, &b, &state)
         }
     }
 
     @inline(__always)
     private static func endResponse<B: ByteSink>(_ o: inout JSONObject, _ nodeName: String, _ time: FlowTime, _ b: inout B,
-                                                 _ clock: inout SecondsText) {
-        o.string(#","node_name":"#, nodeName, &b)
+                                                 _ state: inout State) {
+        o.string(#","node_name":"#, nodeName, &b, recent: &state.nodeNames)
         o.key(#","time":"#, &b)
-        b.appendJSONTimestamp(time, &clock)
+        state.clock.append(time, to: &b)
         o.end(&b)
         b.append(UInt8(ascii: "\n"))
     }
@@ -70,16 +75,16 @@ public struct HubbleJSONWriter: FlowOutput {
     private static func writeFlow<B: ByteSink>(_ f: Flow, into b: inout B, _ state: inout State) {
         var o = JSONObject(&b)
         o.key(#","time":"#, &b)
-        b.appendJSONTimestamp(f.time, &state.clock)
+        state.clock.append(f.time, to: &b)
         o.protoEnum(#","verdict":"#, f.verdict.rawValue, verdictNames, &b)
         o.number(#","drop_reason":"#, f.dropReason, &b)
         if let ethernet = f.ethernet {
             o.key(#","ethernet":"#, &b)
             var e = JSONObject(&b)
             e.key(#","source":"#, &b)
-            b.appendQuoted { $0.appendMAC(ethernet.source) }
+            state.macs.write(ethernet.source, into: &b) { mac, text in text.appendQuoted { $0.appendMAC(mac) } }
             e.key(#","destination":"#, &b)
-            b.appendQuoted { $0.appendMAC(ethernet.destination) }
+            state.macs.write(ethernet.destination, into: &b) { mac, text in text.appendQuoted { $0.appendMAC(mac) } }
             e.end(&b)
         }
         if let ip = f.ip {
@@ -102,11 +107,11 @@ public struct HubbleJSONWriter: FlowOutput {
             writeLayer4(l4, into: &b)
         }
         o.key(#","source":"#, &b)
-        state.endpoints.write(f.source, into: &b)
+        state.endpoints.write(f.source, into: &b, writeEndpoint)
         o.key(#","destination":"#, &b)
-        state.endpoints.write(f.destination, into: &b)
+        state.endpoints.write(f.destination, into: &b, writeEndpoint)
         o.protoEnum(#","Type":"#, f.type.rawValue, flowTypeNames, &b)
-        o.string(#","node_name":"#, f.nodeName, &b)
+        o.string(#","node_name":"#, f.nodeName, &b, recent: &state.nodeNames)
         o.bool(#","reply":"#, f.isReply == true, &b)
         o.key(#","event_type":"#, &b)
         var t = JSONObject(&b)
@@ -137,10 +142,12 @@ public struct HubbleJSONWriter: FlowOutput {
         o.protoEnum(#","debug_capture_point":"#, f.debugCapturePoint.rawValue, debugCapturePointNames, &b)
         if let interface = f.interface {
             o.key(#","interface":"#, &b)
-            var n = JSONObject(&b)
-            n.number(#","index":"#, interface.index, &b)
-            n.string(#","name":"#, interface.name, &b)
-            n.end(&b)
+            state.interfaces.write(interface, into: &b) { interface, text in
+                var n = JSONObject(&text)
+                n.number(#","index":"#, interface.index, &text)
+                n.string(#","name":"#, interface.name, &text)
+                n.end(&text)
+            }
         }
         o.number(#","proxy_port":"#, f.proxyPort, &b)
         if f.summary != .none {
@@ -183,7 +190,7 @@ public struct HubbleJSONWriter: FlowOutput {
         o.end(&b)
     }
 
-    fileprivate static func writeEndpoint<B: ByteSink>(_ e: Flow.Endpoint, into b: inout B) {
+    private static func writeEndpoint(_ e: Flow.Endpoint, into b: inout [UInt8]) {
         var o = JSONObject(&b)
         o.number(#","ID":"#, e.id, &b)
         o.number(#","identity":"#, e.identity, &b)
@@ -203,7 +210,7 @@ public struct HubbleJSONWriter: FlowOutput {
 
     // MARK: - flow.LostEvent, flow.DebugEvent
 
-    private static func writeLost<B: ByteSink>(_ l: LostEvent, into b: inout B, _ clock: inout SecondsText) {
+    private static func writeLost<B: ByteSink>(_ l: LostEvent, into b: inout B, _ clock: inout JSONClock) {
         var o = JSONObject(&b)
         o.protoEnum(#","source":"#, l.source.rawValue, lostSourceNames, &b)
         o.uint64(#","num_events_lost":"#, l.numEventsLost, &b)
@@ -213,21 +220,21 @@ public struct HubbleJSONWriter: FlowOutput {
         }
         if let first = l.first {
             o.key(#","first":"#, &b)
-            b.appendJSONTimestamp(first, &clock)
+            clock.append(first, to: &b)
         }
         if let last = l.last {
             o.key(#","last":"#, &b)
-            b.appendJSONTimestamp(last, &clock)
+            clock.append(last, to: &b)
         }
         o.end(&b)
     }
 
-    private static func writeDebug<B: ByteSink>(_ d: DebugEvent, into b: inout B, _ endpoints: inout EndpointTexts) {
+    private static func writeDebug<B: ByteSink>(_ d: DebugEvent, into b: inout B, _ endpoints: inout RecentTexts<Flow.Endpoint>) {
         var o = JSONObject(&b)
         o.protoEnum(#","type":"#, d.type.rawValue, debugTypeNames, &b)
         if let source = d.source {
             o.key(#","source":"#, &b)
-            endpoints.write(source, into: &b)
+            endpoints.write(source, into: &b, writeEndpoint)
         }
         // UInt32Value wrappers: always written, zeros included.
         o.key(#","hash":"#, &b)
@@ -247,35 +254,70 @@ public struct HubbleJSONWriter: FlowOutput {
     }
 }
 
-/// The text of the endpoints written lately, reused while they come again: a node's flows go
-/// between a few endpoints, and an endpoint, labels and all, is the largest part of a line.
-/// Comparing one is cheap when it is the same: its strings and label list share their storage
-/// with the endpoint seen before, and equal storage is equal text.
-private struct EndpointTexts {
-    private var endpoints: [Flow.Endpoint] = []
+/// The text of the values written lately, reused while they come again: a node's flows go
+/// between a few endpoints (labels and all, the largest part of a line), interfaces and MAC
+/// addresses, under one node name. Comparing is cheap when the value is the same: strings and
+/// label lists share their storage with the value seen before, and the same storage holds the
+/// same text.
+private struct RecentTexts<Value: Equatable & Sendable>: Sendable {
+    private var values: [Value] = []
     private var texts: [[UInt8]] = []
-    /// The slot the next new endpoint takes once all are in use.
+    private let capacity: Int
+    /// The slot the next new value takes once all are in use.
     private var next = 0
-    private static let capacity = 8
 
-    mutating func write<B: ByteSink>(_ e: Flow.Endpoint, into b: inout B) {
-        if let i = endpoints.firstIndex(of: e) {
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Appends the text `make` writes for `value`, made again only when `value` is not among
+    /// the last ones.
+    mutating func write<B: ByteSink>(_ value: Value, into b: inout B, _ make: (Value, inout [UInt8]) -> Void) {
+        if let i = values.firstIndex(of: value) {
             texts[i].withUnsafeBufferPointer { b.append(contentsOf: $0) }
             return
         }
         let slot: Int
-        if endpoints.count < Self.capacity {
-            slot = endpoints.count
-            endpoints.append(e)
+        if values.count < capacity {
+            slot = values.count
+            values.append(value)
             texts.append([])
         } else {
             slot = next
-            next = (next + 1) % Self.capacity
-            endpoints[slot] = e
+            next = (next + 1) % capacity
+            values[slot] = value
             texts[slot].removeAll(keepingCapacity: true)
         }
-        HubbleJSONWriter.writeEndpoint(e, into: &texts[slot])
+        make(value, &texts[slot])
         texts[slot].withUnsafeBufferPointer { b.append(contentsOf: $0) }
+    }
+}
+
+/// protojson `Timestamp`s as JSON strings, with what they share with the one before kept: the
+/// date and time of day while the second lasts, and the rest while the nanoseconds are the same
+/// (a flow's line has its time twice: the flow's and the response's).
+private struct JSONClock {
+    private var seconds = SecondsText()
+    private var nanos: Int32 = -1
+    /// The fraction, `Z` and the closing quote: `.123456789Z"` at most (ten digits for nanoseconds
+    /// out of range).
+    private var rest: (UInt64, UInt64) = (0, 0)
+    private var restCount = 0
+
+    mutating func append<B: ByteSink>(_ time: FlowTime, to b: inout B) {
+        b.append(UInt8(ascii: "\""))
+        seconds.append(time, layout: 0, to: &b) { $0.appendProtoSeconds(time) }
+        if time.nanos != nanos {
+            nanos = time.nanos
+            restCount = withUnsafeMutableBytes(of: &rest) { raw in
+                let room = raw.bindMemory(to: UInt8.self)
+                var cursor = ByteCursor(room)
+                cursor.appendProtoFraction(time)
+                cursor.append(UInt8(ascii: "\""))
+                return cursor.written(in: room)
+            }
+        }
+        withUnsafeBytes(of: &rest) { b.append(contentsOf: UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[..<restCount])) }
     }
 }
 
@@ -331,6 +373,14 @@ private struct JSONObject {
         guard !value.isEmpty else { return }
         key(name, &b)
         b.appendJSONString(value)
+    }
+
+    /// The same, its text kept in `recent`.
+    mutating func string<B: ByteSink>(_ name: StaticString, _ value: String, _ b: inout B,
+                                      recent: inout RecentTexts<String>) {
+        guard !value.isEmpty else { return }
+        key(name, &b)
+        recent.write(value, into: &b) { value, text in text.appendJSONString(value) }
     }
 
     /// An enum field: left out when 0, its name when it has one, else the number.
@@ -392,15 +442,6 @@ extension ByteSink {
     fileprivate mutating func appendQuoted(_ body: (inout Self) -> Void) {
         append(UInt8(ascii: "\""))
         body(&self)
-        append(UInt8(ascii: "\""))
-    }
-
-    /// A protojson `Timestamp`, quoted, its date and time of day kept in `clock` while the second
-    /// lasts.
-    fileprivate mutating func appendJSONTimestamp(_ time: FlowTime, _ clock: inout SecondsText) {
-        append(UInt8(ascii: "\""))
-        clock.append(time, layout: 0, to: &self) { $0.appendProtoSeconds(time) }
-        appendProtoFraction(time)
         append(UInt8(ascii: "\""))
     }
 
