@@ -261,10 +261,16 @@ public struct HubbleJSONWriter: FlowOutput {
 /// same text.
 private struct RecentTexts<Value: Equatable & Sendable>: Sendable {
     private var values: [Value] = []
-    private var texts: [[UInt8]] = []
+    /// Where each value's text is in `texts`.
+    private var spans: [Range<Int>] = []
+    /// The texts one after the other, with those of replaced values still in place until it is
+    /// emptied (one buffer: reading a text takes no reference count).
+    private var texts: [UInt8] = []
     private let capacity: Int
     /// The slot the next new value takes once all are in use.
     private var next = 0
+    /// How large `texts` may grow before it is emptied, along with everything kept.
+    private static var textLimit: Int { 1 << 16 }
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -273,23 +279,29 @@ private struct RecentTexts<Value: Equatable & Sendable>: Sendable {
     /// Appends the text `make` writes for `value`, made again only when `value` is not among
     /// the last ones.
     mutating func write<B: ByteSink>(_ value: Value, into b: inout B, _ make: (Value, inout [UInt8]) -> Void) {
+        let span: Range<Int>
         if let i = values.firstIndex(of: value) {
-            texts[i].withUnsafeBufferPointer { b.append(contentsOf: $0) }
-            return
-        }
-        let slot: Int
-        if values.count < capacity {
-            slot = values.count
-            values.append(value)
-            texts.append([])
+            span = spans[i]
         } else {
-            slot = next
-            next = (next + 1) % capacity
-            values[slot] = value
-            texts[slot].removeAll(keepingCapacity: true)
+            if texts.count > Self.textLimit {
+                values.removeAll(keepingCapacity: true)
+                spans.removeAll(keepingCapacity: true)
+                texts.removeAll(keepingCapacity: true)
+                next = 0
+            }
+            let start = texts.count
+            make(value, &texts)
+            span = start..<texts.count
+            if values.count < capacity {
+                values.append(value)
+                spans.append(span)
+            } else {
+                values[next] = value
+                spans[next] = span
+                next = (next + 1) % capacity
+            }
         }
-        make(value, &texts[slot])
-        texts[slot].withUnsafeBufferPointer { b.append(contentsOf: $0) }
+        texts.withUnsafeBufferPointer { b.append(contentsOf: UnsafeBufferPointer(rebasing: $0[span])) }
     }
 }
 
