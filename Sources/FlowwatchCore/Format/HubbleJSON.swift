@@ -13,7 +13,9 @@
 /// the enum has no name for the value), 64-bit integers are strings, timestamps are RFC 3339 in
 /// UTC with 0, 3, 6 or 9 fraction digits. Strings are escaped as protojson does, plus `<`, `>`,
 /// `&`, U+2028 and U+2029 as `encoding/json` re-escapes them. Written by hand: no
-/// `JSONEncoder`, no intermediate strings, each line through a `LineBuffer`.
+/// `JSONEncoder`, no intermediate strings, each line through a `LineBuffer`; keys and enum
+/// names are copied from bytes made once, and the text of values that come back line after line
+/// (endpoints, interfaces, MAC addresses, the node name, a timestamp's parts) is kept and copied.
 public struct HubbleJSONWriter: FlowOutput {
     private var line = LineBuffer()
     private var state = State()
@@ -76,7 +78,7 @@ public struct HubbleJSONWriter: FlowOutput {
         var o = JSONObject(&b)
         o.key(#","time":"#, &b)
         state.clock.append(f.time, to: &b)
-        o.protoEnum(#","verdict":"#, f.verdict.rawValue, verdictNames, &b)
+        o.protoEnum(f.verdict.rawValue, verdictField, &b)
         o.number(#","drop_reason":"#, f.dropReason, &b)
         if let ethernet = f.ethernet {
             o.key(#","ethernet":"#, &b)
@@ -98,7 +100,7 @@ public struct HubbleJSONWriter: FlowOutput {
             }
             i.key(#","destination":"#, &b)
             b.appendQuoted { $0.appendIP(ip.destination) }
-            i.protoEnum(#","ipVersion":"#, ip.ipVersion.rawValue, ipVersionNames, &b)
+            i.protoEnum(ip.ipVersion.rawValue, ipVersionField, &b)
             i.bool(#","encrypted":"#, ip.encrypted, &b)
             i.end(&b)
         }
@@ -110,7 +112,7 @@ public struct HubbleJSONWriter: FlowOutput {
         state.endpoints.write(f.source, into: &b, writeEndpoint)
         o.key(#","destination":"#, &b)
         state.endpoints.write(f.destination, into: &b, writeEndpoint)
-        o.protoEnum(#","Type":"#, f.type.rawValue, flowTypeNames, &b)
+        o.protoEnum(f.type.rawValue, flowTypeField, &b)
         o.string(#","node_name":"#, f.nodeName, &b, recent: &state.nodeNames)
         o.bool(#","reply":"#, f.isReply == true, &b)
         o.key(#","event_type":"#, &b)
@@ -118,9 +120,9 @@ public struct HubbleJSONWriter: FlowOutput {
         t.number(#","type":"#, f.eventType.type, &b)
         t.number(#","sub_type":"#, f.eventType.subType, &b)
         t.end(&b)
-        o.protoEnum(#","traffic_direction":"#, f.trafficDirection.rawValue, trafficDirectionNames, &b)
-        o.protoEnum(#","trace_observation_point":"#, f.traceObservationPoint.rawValue, observationPointNames, &b)
-        o.protoEnum(#","trace_reason":"#, f.traceReason.rawValue, traceReasonNames, &b)
+        o.protoEnum(f.trafficDirection.rawValue, trafficDirectionField, &b)
+        o.protoEnum(f.traceObservationPoint.rawValue, observationPointField, &b)
+        o.protoEnum(f.traceReason.rawValue, traceReasonField, &b)
         if let file = f.file {
             o.key(#","file":"#, &b)
             var fi = JSONObject(&b)
@@ -134,12 +136,12 @@ public struct HubbleJSONWriter: FlowOutput {
             tr.uint64(#","trace_id":"#, f.ipTraceID, &b)
             tr.end(&b)
         }
-        o.protoEnum(#","drop_reason_desc":"#, f.dropReasonDesc.rawValue, dropReasonNames, &b)
+        o.protoEnum(f.dropReasonDesc.rawValue, dropReasonDescField, &b)
         if let isReply = f.isReply {
             o.key(#","is_reply":"#, &b)
             b.appendASCII(isReply ? "true" : "false")
         }
-        o.protoEnum(#","debug_capture_point":"#, f.debugCapturePoint.rawValue, debugCapturePointNames, &b)
+        o.protoEnum(f.debugCapturePoint.rawValue, debugCapturePointField, &b)
         if let interface = f.interface {
             o.key(#","interface":"#, &b)
             state.interfaces.write(interface, into: &b) { interface, text in
@@ -212,7 +214,7 @@ public struct HubbleJSONWriter: FlowOutput {
 
     private static func writeLost<B: ByteSink>(_ l: LostEvent, into b: inout B, _ clock: inout JSONClock) {
         var o = JSONObject(&b)
-        o.protoEnum(#","source":"#, l.source.rawValue, lostSourceNames, &b)
+        o.protoEnum(l.source.rawValue, lostSourceField, &b)
         o.uint64(#","num_events_lost":"#, l.numEventsLost, &b)
         if let cpu = l.cpu {
             o.key(#","cpu":"#, &b)
@@ -231,7 +233,7 @@ public struct HubbleJSONWriter: FlowOutput {
 
     private static func writeDebug<B: ByteSink>(_ d: DebugEvent, into b: inout B, _ endpoints: inout RecentTexts<Flow.Endpoint>) {
         var o = JSONObject(&b)
-        o.protoEnum(#","type":"#, d.type.rawValue, debugTypeNames, &b)
+        o.protoEnum(d.type.rawValue, debugTypeField, &b)
         if let source = d.source {
             o.key(#","source":"#, &b)
             endpoints.write(source, into: &b, writeEndpoint)
@@ -258,8 +260,8 @@ public struct HubbleJSONWriter: FlowOutput {
 /// between a few endpoints (labels and all, the largest part of a line), interfaces and MAC
 /// addresses, under one node name. Comparing is cheap when the value is the same: strings and
 /// label lists share their storage with the value seen before, and the same storage holds the
-/// same text.
-private struct RecentTexts<Value: Equatable & Sendable>: Sendable {
+/// same bytes.
+private struct RecentTexts<Value: SameText & Sendable>: Sendable {
     private var values: [Value] = []
     /// Where each value's text is in `texts`.
     private var spans: [Range<Int>] = []
@@ -280,7 +282,7 @@ private struct RecentTexts<Value: Equatable & Sendable>: Sendable {
     /// the last ones.
     mutating func write<B: ByteSink>(_ value: Value, into b: inout B, _ make: (Value, inout [UInt8]) -> Void) {
         let span: Range<Int>
-        if let i = values.firstIndex(of: value) {
+        if let i = values.firstIndex(where: { $0.hasSameText(as: value) }) {
             span = spans[i]
         } else {
             if texts.count > Self.textLimit {
@@ -305,12 +307,96 @@ private struct RecentTexts<Value: Equatable & Sendable>: Sendable {
     }
 }
 
+/// A value whose JSON text is the same as another's: `==` would do but for strings, equal
+/// when canonically equivalent even where their bytes, and so their text, differ.
+private protocol SameText {
+    func hasSameText(as other: Self) -> Bool
+}
+
+extension MACAddress: SameText {
+    fileprivate func hasSameText(as other: Self) -> Bool { self == other }
+}
+
+/// Whether two values are the same representation: a small string's bytes are in it, and a
+/// larger string's or an array's storage, held by both, is shared and so left as it is.
+@inline(__always)
+private func sameRepresentation<T>(_ a: T, _ b: T) -> Bool {
+    withUnsafeBytes(of: a) { a in
+        withUnsafeBytes(of: b) { b in
+            var i = 0
+            while i + 8 <= a.count {
+                if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                    return false
+                }
+                i += 8
+            }
+            return a[i...].elementsEqual(b[i...])
+        }
+    }
+}
+
+extension String: SameText {
+    @inline(__always)
+    fileprivate func hasSameText(as other: Self) -> Bool {
+        sameRepresentation(self, other) || sameBytes(self, other)
+    }
+}
+
+/// Whether two strings are the same bytes, when they are not the same representation.
+private func sameBytes(_ a: String, _ b: String) -> Bool {
+    guard a.utf8.count == b.utf8.count else { return false }
+    let same = a.utf8.withContiguousStorageIfAvailable { a in
+        b.utf8.withContiguousStorageIfAvailable { b in sameBytes(a, b) }
+    }
+    return same.flatMap { $0 } ?? a.utf8.elementsEqual(b.utf8)
+}
+
+/// Whether two runs of bytes of the same length are the same, eight bytes at a time.
+private func sameBytes(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    // Both alive, so the same address is the same storage.
+    guard let pa = a.baseAddress, let pb = b.baseAddress, pa != pb else { return true }
+    let count = a.count
+    let ra = UnsafeRawPointer(pa)
+    let rb = UnsafeRawPointer(pb)
+    guard count >= 8 else {
+        for i in 0..<count where pa[i] != pb[i] { return false }
+        return true
+    }
+    var i = 0
+    while i + 8 < count {
+        if ra.loadUnaligned(fromByteOffset: i, as: UInt64.self) != rb.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+            return false
+        }
+        i += 8
+    }
+    return ra.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) == rb.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+}
+
+extension Array: SameText where Element == String {
+    fileprivate func hasSameText(as other: Self) -> Bool {
+        sameRepresentation(self, other) || (count == other.count && zip(self, other).allSatisfy { $0.hasSameText(as: $1) })
+    }
+}
+
+extension Flow.Endpoint: SameText {
+    fileprivate func hasSameText(as other: Self) -> Bool {
+        id == other.id && identity == other.identity && namespace.hasSameText(as: other.namespace)
+            && labels.hasSameText(as: other.labels) && podName.hasSameText(as: other.podName)
+    }
+}
+
+extension Flow.NetworkInterface: SameText {
+    fileprivate func hasSameText(as other: Self) -> Bool {
+        index == other.index && name.hasSameText(as: other.name)
+    }
+}
+
 /// protojson `Timestamp`s as JSON strings, with what they share with the one before kept: the
 /// date and time of day while the second lasts, and the rest while the nanoseconds are the same
 /// (a flow's line has its time twice: the flow's and the response's).
 private struct JSONClock {
     private var seconds = SecondsText()
-    private var nanos: Int32 = -1
+    private var nanos: Int32? = nil
     /// The fraction, `Z` and the closing quote: `.123456789Z"` at most (ten digits for nanoseconds
     /// out of range).
     private var rest: (UInt64, UInt64) = (0, 0)
@@ -396,57 +482,63 @@ private struct JSONObject {
     }
 
     /// An enum field: left out when 0, its name when it has one, else the number.
-    mutating func protoEnum<T: BinaryInteger, B: ByteSink>(_ name: StaticString, _ value: T, _ names: JSONEnumNames,
-                                                         _ b: inout B) {
+    mutating func protoEnum<T: BinaryInteger, B: ByteSink>(_ value: T, _ field: JSONEnumField, _ b: inout B) {
         guard value != 0 else { return }
-        key(name, &b)
-        if !names.append(value, to: &b) {
+        if field.append(value, to: &b, skipping: empty ? 1 : 0) {
+            empty = false
+        } else {
+            key(field.key, &b)
             b.appendDecimal(value)
         }
     }
 }
 
-/// One proto enum's names as JSON values, quotes included, made once from the enum's own names
-/// for the numbers 0-255 (no enum here has a larger name): a field's value is then one copy,
-/// where making the name's `String` and reading it back cost more than the rest of the field.
-private struct JSONEnumNames: Sendable {
+/// An enum field's key and names as JSON, `,"verdict":"FORWARDED"`, made once from the enum's
+/// own names for the numbers 0-255 (no enum here has a larger name): a named value is then one
+/// copy, where making the name's `String`, reading it back and writing the key apart cost more.
+private struct JSONEnumField: Sendable {
+    let key: StaticString
     private var text: [UInt8] = []
-    /// Per number, where its quoted name starts in `text` (high bits) and its length (low byte);
-    /// 0 for a number without a name.
+    /// Per number, where its field starts in `text` (high bits) and its length (low byte); 0
+    /// for a number without a name.
     private var spans = [UInt32](repeating: 0, count: 256)
 
-    init(_ name: (Int32) -> String?) {
+    init(_ key: StaticString, _ name: (Int32) -> String?) {
+        self.key = key
         for value in 0..<256 {
             guard let n = name(Int32(value)) else { continue }
             let start = text.count
+            text.appendASCII(key)
             text.appendJSONString(n)
+            precondition(text.count - start < 256, "an enum field's text is longer than a span holds")
             spans[value] = UInt32(start) << 8 | UInt32(text.count - start)
         }
     }
 
-    /// Writes the name of `value`; false, writing nothing, when it has none.
+    /// Writes the field for `value` without its first `skip` bytes (the comma, before an
+    /// object's first field); false, writing nothing, when the number has no name.
     @inline(__always)
-    func append<T: BinaryInteger, B: ByteSink>(_ value: T, to b: inout B) -> Bool {
+    func append<T: BinaryInteger, B: ByteSink>(_ value: T, to b: inout B, skipping skip: Int) -> Bool {
         guard value >= 0 && value < 256 else { return false }
         let span = spans[Int(value)]
         guard span != 0 else { return false }
         text.withUnsafeBufferPointer {
-            b.append(contentsOf: UnsafeBufferPointer(start: $0.baseAddress! + Int(span >> 8), count: Int(span & 0xFF)))
+            b.append(contentsOf: UnsafeBufferPointer(start: $0.baseAddress! + Int(span >> 8) + skip, count: Int(span & 0xFF) - skip))
         }
         return true
     }
 }
 
-private let verdictNames = JSONEnumNames { Flow.Verdict(rawValue: $0)?.name }
-private let ipVersionNames = JSONEnumNames { Flow.IPVersion(rawValue: $0)?.name }
-private let flowTypeNames = JSONEnumNames { Flow.FlowType(rawValue: $0)?.name }
-private let trafficDirectionNames = JSONEnumNames { Flow.TrafficDirection(rawValue: $0)?.name }
-private let observationPointNames = JSONEnumNames { Flow.ObservationPoint(rawValue: $0).name }
-private let traceReasonNames = JSONEnumNames { Flow.Reason(rawValue: $0).name }
-private let dropReasonNames = JSONEnumNames { DropReason(rawValue: UInt8($0)).protoName }
-private let debugCapturePointNames = JSONEnumNames { DebugCapturePoint(rawValue: UInt8($0)).protoName }
-private let debugTypeNames = JSONEnumNames { DebugMessageType(rawValue: UInt8($0)).protoName }
-private let lostSourceNames = JSONEnumNames { LostEvent.Source(rawValue: $0)?.name }
+private let verdictField = JSONEnumField(#","verdict":"#) { Flow.Verdict(rawValue: $0)?.name }
+private let ipVersionField = JSONEnumField(#","ipVersion":"#) { Flow.IPVersion(rawValue: $0)?.name }
+private let flowTypeField = JSONEnumField(#","Type":"#) { Flow.FlowType(rawValue: $0)?.name }
+private let trafficDirectionField = JSONEnumField(#","traffic_direction":"#) { Flow.TrafficDirection(rawValue: $0)?.name }
+private let observationPointField = JSONEnumField(#","trace_observation_point":"#) { Flow.ObservationPoint(rawValue: $0).name }
+private let traceReasonField = JSONEnumField(#","trace_reason":"#) { Flow.Reason(rawValue: $0).name }
+private let dropReasonDescField = JSONEnumField(#","drop_reason_desc":"#) { DropReason(rawValue: UInt8($0)).protoName }
+private let debugCapturePointField = JSONEnumField(#","debug_capture_point":"#) { DebugCapturePoint(rawValue: UInt8($0)).protoName }
+private let debugTypeField = JSONEnumField(#","type":"#) { DebugMessageType(rawValue: UInt8($0)).protoName }
+private let lostSourceField = JSONEnumField(#","source":"#) { LostEvent.Source(rawValue: $0)?.name }
 
 extension ByteSink {
     /// A value written between quotes by `body`; for text that needs no escaping (addresses,
