@@ -275,6 +275,26 @@ import Testing
         }
     }
 
+    /// A flow written as it is, without an event around it, is the same line, and the lines
+    /// around it, which share what the writer keeps, are unchanged.
+    @Test func flowWithoutAnEvent() throws {
+        let events: [FlowEvent] = [try F.event(F.toEndpointSYN), .flow(HubbleSamples.flow), .debug(HubbleSamples.debug),
+                                   .lost(HubbleSamples.lostWithTimes), try F.event(F.toEndpointSYN)]
+        var asEvents = HubbleJSONWriter()
+        var asFlows = HubbleJSONWriter()
+        for event in events {
+            var expected: [UInt8] = []
+            asEvents.write(event, into: &expected)
+            var line: [UInt8] = []
+            if case .flow(let flow) = event {
+                asFlows.write(flow: flow, into: &line)
+            } else {
+                asFlows.write(event, into: &line)
+            }
+            #expect(line == expected)
+        }
+    }
+
     /// Text is kept by bytes: strings Swift holds equal (canonically equivalent) but spelled
     /// with other bytes are written each with its own bytes.
     @Test func canonicallyEquivalentStringsKeepTheirBytes() throws {

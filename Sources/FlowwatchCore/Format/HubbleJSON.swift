@@ -32,34 +32,46 @@ public struct HubbleJSONWriter: FlowOutput {
     public init() {}
 
     public mutating func write(_ event: FlowEvent, into b: inout [UInt8]) {
-        Self.write(event, into: &b, &line, &state)
+        Self.write(into: &b, &line, &state) { Self.write(event, to: &$0, &$1) }
     }
 
-    /// `line` and `state` as parameters of their own, so that the closure can reach `state`
-    /// while `line` is in use (a copy of it would share the kept texts, and the next change to
-    /// them would copy them all).
-    private static func write(_ event: FlowEvent, into b: inout [UInt8], _ line: inout LineBuffer, _ state: inout State) {
-        line.append(to: &b) { write(event, to: &$0, &state) }
+    /// `write(.flow(flow))` without the flow wrapped in an event, which copies it.
+    public mutating func write(flow: Flow, into b: inout [UInt8]) {
+        Self.write(into: &b, &line, &state) { Self.write(flow: flow, to: &$0, &$1) }
+    }
+
+    /// One line written by `body`. `line` and `state` are parameters of their own so that
+    /// `body` can reach `state` while `line` is in use (a copy of it would share the kept texts,
+    /// and the next change to them would copy them all).
+    private static func write(into b: inout [UInt8], _ line: inout LineBuffer, _ state: inout State,
+                              _ body: (inout ByteCursor, inout State) -> Void) {
+        line.append(to: &b) { body(&$0, &state) }
     }
 
     private static func write<B: ByteSink>(_ event: FlowEvent, to b: inout B, _ state: inout State) {
-        var o = JSONObject(&b)
-        // The response's fields from the event already in hand: `event.nodeName` and
-        // `event.time` would each copy the flow out of the enum again.
         switch event {
         case .flow(let f):
-            o.key(#","flow":"#, &b)
-            writeFlow(f, into: &b, &state)
-            endResponse(&o, f.nodeName, f.time, &b, &state)
+            write(flow: f, to: &b, &state)
         case .lost(let l):
+            var o = JSONObject(&b)
             o.key(#","lost_events":"#, &b)
             writeLost(l, into: &b, &state.clock)
             endResponse(&o, l.nodeName, l.time, &b, &state)
         case .debug(let d):
+            var o = JSONObject(&b)
             o.key(#","debug_event":"#, &b)
             writeDebug(d, into: &b, &state.endpoints)
             endResponse(&o, d.nodeName, d.time, &b, &state)
         }
+    }
+
+    /// The response's fields from the flow in hand: `event.nodeName` and `event.time` would
+    /// each copy the flow out of its event again.
+    private static func write<B: ByteSink>(flow f: Flow, to b: inout B, _ state: inout State) {
+        var o = JSONObject(&b)
+        o.key(#","flow":"#, &b)
+        writeFlow(f, into: &b, &state)
+        endResponse(&o, f.nodeName, f.time, &b, &state)
     }
 
     @inline(__always)
