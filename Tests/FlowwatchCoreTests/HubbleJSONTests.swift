@@ -228,4 +228,135 @@ import Testing
         #expect(times == ["2025-11-21T09:28:33.000000005Z", "2025-11-21T09:28:34Z", "2025-11-21T09:28:33.120Z",
                           "10000-01-01T00:00:00.000000001Z"])
     }
+
+    /// A line as a writer that has seen nothing before writes it.
+    func freshLine(_ event: FlowEvent) -> [UInt8] {
+        var output = HubbleJSONWriter()
+        var line: [UInt8] = []
+        output.write(event, into: &line)
+        return line
+    }
+
+    /// The writer keeps the text of recent endpoints, interfaces, MAC addresses, node names and
+    /// timestamps: every line of a long run, with values coming back, equal to another, replaced,
+    /// and more of them than are kept (long labels past the kept text's limit too), is the line a
+    /// fresh writer makes.
+    @Test func keptTextsAreTheTextsMadeAgain() throws {
+        var events: [FlowEvent] = []
+        for i in 0..<400 {
+            let n = (i * 7) % 23  // revisits values in a varying order
+            // Labels made anew each time: equal values in other storage.
+            let labels = ["k8s:app=app-\(n % 11)", "k8s:tier=\(n % 3 == 0 ? "<front>&\"x\"" : "back")"]
+                + (n % 5 == 0 ? [String(repeating: "k8s:long=\(n)", count: 300)] : [])
+            let endpoint = Flow.Endpoint(id: UInt32(n % 13), identity: UInt32(n % 4), namespace: n % 2 == 0 ? "ns-\(n)" : "",
+                                         labels: labels, podName: "pod-\(n % 9)\u{2028}")
+            var flow = HubbleSamples.flow
+            flow.time = FlowTime(seconds: 1_763_717_313 + Int64(i / 10), nanos: Int32(n % 4) * 250_000_000 + Int32(i % 2))
+            flow.ethernet = Flow.Ethernet(source: MACAddress((0x02, 0, 0, 0, 0, UInt8(n % 17))),
+                                          destination: MACAddress((0x02, 0, 0, 0, 1, UInt8(n % 10))))
+            flow.source = endpoint
+            flow.destination = i % 3 == 0 ? endpoint : HubbleSamples.debug.source!
+            flow.nodeName = ["k8s1", "node<2>", "a-much-longer-node-name-\(n % 3)"][i % 3]
+            flow.interface = Flow.NetworkInterface(index: UInt32(n % 12), name: n % 6 == 0 ? "" : "lxc\(n % 5)")
+            events.append(.flow(flow))
+            if i % 50 == 0 {
+                var debug = HubbleSamples.debug
+                debug.source = endpoint
+                events.append(.debug(debug))
+                events.append(.lost(HubbleSamples.lostWithTimes))
+            }
+        }
+        var output = HubbleJSONWriter()
+        for event in events {
+            var line: [UInt8] = []
+            output.write(event, into: &line)
+            #expect(line == freshLine(event))
+            _ = try JSONSerialization.jsonObject(with: Data(line))
+        }
+    }
+
+    /// A flow written as it is, without an event around it, is the same line, and the lines
+    /// around it, which share what the writer keeps, are unchanged.
+    @Test func flowWithoutAnEvent() throws {
+        let events: [FlowEvent] = [try F.event(F.toEndpointSYN), .flow(HubbleSamples.flow), .debug(HubbleSamples.debug),
+                                   .lost(HubbleSamples.lostWithTimes), try F.event(F.toEndpointSYN)]
+        var asEvents = HubbleJSONWriter()
+        var asFlows = HubbleJSONWriter()
+        for event in events {
+            var expected: [UInt8] = []
+            asEvents.write(event, into: &expected)
+            var line: [UInt8] = []
+            if case .flow(let flow) = event {
+                asFlows.write(flow: flow, into: &line)
+            } else {
+                asFlows.write(event, into: &line)
+            }
+            #expect(line == expected)
+        }
+    }
+
+    /// Text is kept by bytes: strings Swift holds equal (canonically equivalent) but spelled
+    /// with other bytes are written each with its own bytes.
+    @Test func canonicallyEquivalentStringsKeepTheirBytes() throws {
+        let composed = "caf\u{E9}"
+        let decomposed = "cafe\u{301}"
+        #expect(composed == decomposed && Array(composed.utf8) != Array(decomposed.utf8))
+        var output = HubbleJSONWriter()
+        for name in [composed, decomposed, composed, decomposed] {
+            var flow = HubbleSamples.flow
+            flow.nodeName = name
+            flow.source = Flow.Endpoint(identity: 4, namespace: name, labels: ["k8s:app=" + name], podName: name)
+            flow.interface = Flow.NetworkInterface(index: 3, name: name)
+            var line: [UInt8] = []
+            output.write(.flow(flow), into: &line)
+            #expect(line == freshLine(.flow(flow)))
+        }
+    }
+
+    /// A time out of protobuf's range still has its fraction written, on a writer's first line
+    /// too (whose kept fraction belongs to no time yet).
+    @Test func outOfRangeNanosOnTheFirstLine() throws {
+        var flow = HubbleSamples.flow
+        flow.time = FlowTime(seconds: 5, nanos: -1)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(freshLine(.flow(flow)))) as? [String: Any])
+        let time = try #require(parsed["time"] as? String)
+        #expect(time.hasPrefix("1970-01-01T00:00:05.") && time.hasSuffix("Z"))
+        #expect((parsed["flow"] as? [String: Any])?["time"] as? String == time)
+    }
+
+    /// Enum names come from tables made from the enums' names; numbers without a name, and
+    /// numbers past the tables, are written as numbers.
+    @Test func enumNamesAndNumbers() throws {
+        for raw: Int32 in [-1, 0, 1, 5, 13, 14, 100, 101, 255, 256, 1000] {
+            var flow = HubbleSamples.flow
+            flow.traceObservationPoint = Flow.ObservationPoint(rawValue: raw)
+            flow.traceReason = Flow.Reason(rawValue: raw)
+            let parsed = try #require(try JSONSerialization.jsonObject(with: Data(freshLine(.flow(flow)))) as? [String: Any])
+            let written = try #require(parsed["flow"] as? [String: Any])
+            for (key, name) in [("trace_observation_point", flow.traceObservationPoint.name), ("trace_reason", flow.traceReason.name)] {
+                if raw == 0 {
+                    #expect(written[key] == nil)
+                } else if let name {
+                    #expect(written[key] as? String == name)
+                } else {
+                    #expect(written[key] as? Int == Int(raw))
+                }
+            }
+        }
+        for raw in UInt8.min...UInt8.max {
+            var flow = HubbleSamples.flow
+            flow.dropReasonDesc = DropReason(rawValue: raw)
+            flow.debugCapturePoint = DebugCapturePoint(rawValue: raw)
+            let parsed = try #require(try JSONSerialization.jsonObject(with: Data(freshLine(.flow(flow)))) as? [String: Any])
+            let written = try #require(parsed["flow"] as? [String: Any])
+            for (key, name) in [("drop_reason_desc", flow.dropReasonDesc.protoName),
+                                ("debug_capture_point", flow.debugCapturePoint.protoName)] {
+                if raw == 0 {
+                    #expect(written[key] == nil)
+                } else {
+                    #expect((written[key] as? String ?? (written[key] as? Int).map(String.init)) == name ?? String(raw))
+                }
+            }
+        }
+    }
 }
