@@ -8,6 +8,22 @@
 protocol ByteSink {
     mutating func append(_ byte: UInt8)
     mutating func append(contentsOf bytes: UnsafeBufferPointer<UInt8>)
+    /// The first `count` (at most 8) bytes of `word` in memory order (little-endian: the low
+    /// byte first), for text built in a register.
+    mutating func append(word: UInt64, count: Int)
+}
+
+/// Every two-digit decimal, in order: `digitPairs[2n..<2n+2]` is `n` with its leading zero.
+private let digitPairs: StaticString = """
+    00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+    40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899
+    """
+
+extension ByteSink {
+    mutating func append(word: UInt64, count: Int) {
+        withUnsafeBytes(of: word.littleEndian) { append(contentsOf: UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[..<count])) }
+    }
 }
 
 extension Array: ByteSink where Element == UInt8 {}
@@ -34,6 +50,17 @@ struct ByteCursor: ByteSink {
         }
         next.pointee = byte
         next += 1
+    }
+
+    @inline(__always)
+    mutating func append(word: UInt64, count: Int) {
+        if end - next >= 8 {
+            // All eight stored, `count` kept: the rest is overwritten by what comes next.
+            UnsafeMutableRawPointer(next).storeBytes(of: word.littleEndian, as: UInt64.self)
+            next += count
+        } else {
+            withUnsafeBytes(of: word.littleEndian) { append(contentsOf: UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[..<count])) }
+        }
     }
 
     @inline(__always)
@@ -134,15 +161,18 @@ extension ByteSink {
             return
         }
         if value < 100_000 && minimumDigits <= 5 {
-            // Ports, identities, milliseconds: each digit by a constant division, appended
-            // directly, most significant first.
+            // Ports, identities, milliseconds: three to five digits built in a register, two at
+            // a time from a table of pairs, and appended in one store.
             let v = UInt32(truncatingIfNeeded: value)
             let width = max(minimumDigits, v >= 10_000 ? 5 : v >= 1_000 ? 4 : 3)
-            if width == 5 { append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v / 10_000)) }
-            if width >= 4 { append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v / 1_000 % 10)) }
-            append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v / 100 % 10))
-            append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v / 10 % 10))
-            append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v % 10))
+            let low = UInt64(Self.digitPair(Int(v % 100)))
+            let word: UInt64
+            switch width {
+            case 3: word = UInt64(48 + v / 100) | low << 8
+            case 4: word = UInt64(Self.digitPair(Int(v / 100))) | low << 16
+            default: word = UInt64(48 + v / 10_000) | UInt64(Self.digitPair(Int(v / 100 % 100))) << 8 | low << 24
+            }
+            append(word: word, count: width)
             return
         }
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in  // 20 digits fit any UInt64
@@ -170,6 +200,12 @@ extension ByteSink {
             }
             append(contentsOf: UnsafeBufferPointer(start: base + start, count: 20 - start))
         }
+    }
+
+    /// `00` to `99` as two ASCII digits, the tens in the low byte.
+    @inline(__always)
+    private static func digitPair(_ n: Int) -> UInt16 {
+        UnsafeRawPointer(digitPairs.utf8Start).loadUnaligned(fromByteOffset: 2 * n, as: UInt16.self).littleEndian
     }
 
     /// `%x`: lowercase hex without a prefix.
