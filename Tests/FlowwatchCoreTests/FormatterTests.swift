@@ -338,9 +338,9 @@ import Testing
         #expect(String(decoding: out, as: UTF8.self) == "18446744073709551615 -128 05 0x0 0xffffffffffffffff")
     }
 
-    /// Numbers take one of three paths by size (two digits; up to five built in one word; the
-    /// rest through the stack): every boundary, at every width, as `%0*llu` prints it, into an
-    /// array and through a cursor (whose 8 bytes of room make the word's store fall back too).
+    /// Numbers take one of five paths by size (two digits, up to five in one word, up to eight in
+    /// one word, two words, stack): every boundary, at every width, as `%0*llu` prints it, into
+    /// an array and through a cursor (whose 8 bytes of room make the words' stores fall back too).
     @Test func decimalsAtEveryBoundary() {
         var values: [UInt64] = [UInt64.max, UInt64.max - 1]
         var power: UInt64 = 1

@@ -151,8 +151,10 @@ extension ByteSink {
         appendUnsigned(UInt64(value.magnitude), minimumDigits: width)
     }
 
-    /// Digits are written right to left, two at a time, into stack storage, then appended in one
-    /// go; one and two digits (most fields, and every part of a timestamp) are appended directly.
+    /// One and two digits (most fields, and every part of a timestamp) are appended directly; up
+    /// to 16 as one or two words of digits built in registers (up to five, the most common, with
+    /// fewer divisions); longer ones right to left, two at a time, into stack storage, then
+    /// appended in one go.
     private mutating func appendUnsigned(_ value: UInt64, minimumDigits: Int) {
         if value < 100 && minimumDigits <= 2 {
             let tens = UInt8(truncatingIfNeeded: value / 10)
@@ -173,6 +175,21 @@ extension ByteSink {
             default: word = UInt64(48 + v / 10_000) | UInt64(Self.digitPair(Int(v / 100 % 100))) << 8 | low << 24
             }
             append(word: word, count: width)
+            return
+        }
+        if value < 100_000_000 && minimumDigits <= 8 {
+            // Up to eight digits the same way, all four pairs.
+            let v = UInt32(truncatingIfNeeded: value)
+            let width = max(minimumDigits, Self.digitCount(v))
+            append(word: Self.digitsWord(v, width: width), count: width)
+            return
+        }
+        if value < 10_000_000_000_000_000 && minimumDigits <= 16 {
+            // Nanoseconds and the like: the high digits, then the low eight.
+            let high = UInt32(truncatingIfNeeded: value / 100_000_000)
+            let width = max(minimumDigits - 8, Self.digitCount(high))
+            append(word: Self.digitsWord(high, width: width), count: width)
+            append(word: Self.digitsWord(UInt32(truncatingIfNeeded: value % 100_000_000), width: 8), count: 8)
             return
         }
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in  // 20 digits fit any UInt64
@@ -200,6 +217,22 @@ extension ByteSink {
             }
             append(contentsOf: UnsafeBufferPointer(start: base + start, count: 20 - start))
         }
+    }
+
+    /// How many digits `v` (below 10^8) has; 1 for 0.
+    @inline(__always)
+    private static func digitCount(_ v: UInt32) -> Int {
+        v < 10_000 ? (v < 100 ? (v < 10 ? 1 : 2) : (v < 1_000 ? 3 : 4))
+                   : (v < 1_000_000 ? (v < 100_000 ? 5 : 6) : (v < 10_000_000 ? 7 : 8))
+    }
+
+    /// The last `width` (1 to 8) decimal digits of `v` (below 10^8), zero-padded, as ASCII in
+    /// memory order: the eight digits, the leading ones shifted out.
+    @inline(__always)
+    private static func digitsWord(_ v: UInt32, width: Int) -> UInt64 {
+        let all = UInt64(digitPair(Int(v / 1_000_000))) | UInt64(digitPair(Int(v / 10_000 % 100))) << 16
+            | UInt64(digitPair(Int(v / 100 % 100))) << 32 | UInt64(digitPair(Int(v % 100))) << 48
+        return all >> UInt64(8 * (8 - width))
     }
 
     /// `00` to `99` as two ASCII digits, the tens in the low byte.
