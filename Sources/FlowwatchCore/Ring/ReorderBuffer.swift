@@ -26,15 +26,18 @@
 ///   call `advance(to:)` with the current kernel time when the perf poll times out, so that a
 ///   quiet node does not hold its last records until the next one arrives.
 ///
-/// How: each CPU's records arrive in order (one perf ring per CPU, drained in order), so each
-/// CPU gets a FIFO lane and the lanes are merged by a small heap of their heads — O(log CPUs)
-/// per record instead of O(log held): a single heap over 5,000 held records measured ~100 ns
-/// per record (one dependent L2 load per level), the merge a fraction of that. A record that
-/// would break its lane's order (a CPU whose records are not in order, a late record, a CPU
-/// number beyond `maximumLanes`) goes to a straggler heap instead, so order never depends on
-/// that assumption. Both heaps order by (key, arrival), so the output is exactly that of one
-/// heap over all held records. Records wait in a preallocated slab; lanes link slab slots;
-/// heaps move 24-byte entries without touching reference counts.
+/// How: most records arrive in time order already (a recording replayed, a reader that keeps
+/// up with a quiet CPU), so a record no older than the last one that did joins the run, a FIFO
+/// taken from its head: no heap work at all. The others come from CPUs drained in turn; each
+/// CPU's records arrive in order (one perf ring per CPU, drained in order), so each CPU gets a
+/// FIFO lane and the lanes are merged by a small heap of their heads — O(log CPUs) per record
+/// instead of O(log held): a single heap over 5,000 held records measured ~100 ns per record
+/// (one dependent L2 load per level), the merge a fraction of that. A record that would break
+/// its lane's order (a CPU whose records are not in order, a late record, a CPU number beyond
+/// `maximumLanes`) goes to a straggler heap instead, so order never depends on either
+/// assumption. The run's head and both heaps order by (key, arrival), so the output is exactly
+/// that of one heap over all held records. Records wait in a preallocated slab; the run and the
+/// lanes link slab slots; heaps move 24-byte entries without touching reference counts.
 public struct ReorderBuffer: Sendable {
     /// Counts since the buffer was created.
     public struct Statistics: Sendable, Hashable {
@@ -72,6 +75,8 @@ public struct ReorderBuffer: Sendable {
     /// Per slot: its sort key and the next slot in its lane.
     private var nodes: ContiguousArray<Node>
     private var freeSlots: ContiguousArray<Int>
+    /// Records that arrived in time order, oldest first (see above).
+    private var run = Lane(head: ReorderBuffer.none, tail: ReorderBuffer.none)
     private var lanes: ContiguousArray<Lane> = []
     /// Lane of each CPU number seen, -1 for none yet; grows to the highest CPU seen.
     private var laneOfCPU: ContiguousArray<Int> = []
@@ -93,6 +98,11 @@ public struct ReorderBuffer: Sendable {
     private struct Lane {
         var head: Int
         var tail: Int
+    }
+
+    /// Where the oldest held record waits.
+    private enum Place {
+        case run, lane, straggler
     }
 
     /// A heap entry: a record's sort key and, for the merge heap, its lane; for the straggler
@@ -177,6 +187,16 @@ public struct ReorderBuffer: Sendable {
         let cpu = Int(sample.cpu)
         slab[slot] = sample
         nodes[slot] = node
+        // Ties are in arrival order, so a key equal to the tail's keeps the run sorted too.
+        if run.tail == Self.none {
+            run = Lane(head: slot, tail: slot)
+            return
+        }
+        if node.key >= nodes[run.tail].key {
+            nodes[run.tail].next = slot
+            run.tail = slot
+            return
+        }
         if let lane = lane(of: cpu) {
             let tail = lanes[lane].tail
             if tail == Self.none {
@@ -219,36 +239,54 @@ public struct ReorderBuffer: Sendable {
     /// older than the newest time seen, or one too many held.
     @usableFromInline
     mutating func popDue() -> RawSample? {
-        guard let oldest = oldest() else { return nil }
-        if oldest.key > frontier, newest - oldest.key < windowNanoseconds {
+        guard let (key, place) = oldest() else { return nil }
+        if key > frontier, newest - key < windowNanoseconds {
             guard count > maxHeld else { return nil }
             statistics.releasedEarly += 1
         }
-        return removeOldest()
+        return removeOldest(from: place)
     }
 
     @usableFromInline
     mutating func popAny() -> RawSample? {
-        count == 0 ? nil : removeOldest()
+        guard let (_, place) = oldest() else { return nil }
+        return removeOldest(from: place)
     }
 
-    /// The smaller of the first lane head and the first straggler.
-    private func oldest() -> Entry? {
-        switch (merge.first, stragglers.first) {
-        case (nil, nil): nil
-        case (let lane?, nil): lane
-        case (nil, let straggler?): straggler
-        case (let lane?, let straggler?): straggler.precedes(lane) ? straggler : lane
+    /// The key of the oldest record and where it waits: the run's head, the first lane head or
+    /// the first straggler, whichever comes first by (key, arrival).
+    @inline(__always)
+    private func oldest() -> (key: UInt64, place: Place)? {
+        var best: Entry?
+        var place = Place.run
+        if run.head != Self.none {
+            best = Entry(key: nodes[run.head].key, arrival: nodes[run.head].arrival, index: run.head)
+            // Only the run holds records when they all arrive in order: nothing to compare.
+            if merge.isEmpty && stragglers.isEmpty { return (best!.key, .run) }
         }
+        if let lane = merge.first, best.map({ lane.precedes($0) }) ?? true {
+            best = lane
+            place = .lane
+        }
+        if let straggler = stragglers.first, best.map({ straggler.precedes($0) }) ?? true {
+            best = straggler
+            place = .straggler
+        }
+        return best.map { ($0.key, place) }
     }
 
-    /// Removes and returns the oldest record; there must be one.
-    private mutating func removeOldest() -> RawSample {
+    /// Removes and returns the oldest record, which waits at `place`.
+    private mutating func removeOldest(from place: Place) -> RawSample {
         let slot: Int
-        if let straggler = stragglers.first, merge.first.map({ straggler.precedes($0) }) ?? true {
-            slot = straggler.index
+        switch place {
+        case .run:
+            slot = run.head
+            let next = nodes[slot].next
+            run = next == Self.none ? Lane(head: Self.none, tail: Self.none) : Lane(head: next, tail: run.tail)
+        case .straggler:
+            slot = stragglers[0].index
             Self.removeFirst(from: &stragglers)
-        } else {
+        case .lane:
             let lane = merge[0].index
             slot = lanes[lane].head
             let next = nodes[slot].next
