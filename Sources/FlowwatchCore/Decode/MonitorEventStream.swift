@@ -85,19 +85,20 @@ public struct MonitorEventStream: Sendable {
     }
 
     /// Decodes a record as `decode(_:)` does and counts it alike, without making the event or
-    /// copying its packet: the message's header values and the packet as a slice of the
-    /// sample's own bytes. For capture files that need no flow (classic pcap).
+    /// copying its packet: what a packet's record takes of the message, and the packet as a
+    /// slice of the sample's own bytes. For capture files that need no flow (classic pcap).
     @inline(__always)
     mutating func decodeInPlace(_ sample: RawSample) -> InPlaceRecord? {
         guard case .event(let bytes) = sample.kind else {
             decoded += 1
-            return InPlaceRecord(message: nil, packet: [])
+            return InPlaceRecord(fields: nil, packet: [])
         }
         let result = bytes.withUnsafeBytes { raw in
-            Result { () throws(DecodeError) in try MonitorDecoder.decodeMessage(raw) }
+            Result { () throws(DecodeError) in try MonitorDecoder.decodePacketFields(raw) }
         }
-        guard let message = counted(result) else { return nil }
-        return InPlaceRecord(message: message.message, packet: bytes[message.packet])
+        guard let decoded = counted(result) else { return nil }
+        guard let (fields, packet) = decoded else { return InPlaceRecord(fields: nil, packet: []) }
+        return InPlaceRecord(fields: fields, packet: bytes[packet])
     }
 
     /// What was decoded, counted; nil for a failure, counted by kind and kept as the last.
@@ -127,8 +128,8 @@ public struct MonitorEventStream: Sendable {
 
 /// A record decoded in place (`MonitorEventStream.decodeInPlace`).
 struct InPlaceRecord {
-    /// The message's header values; nil for a lost record.
-    var message: MonitorMessage?
+    /// What the packet's record takes of the message; nil for a lost record or a debug message.
+    var fields: PacketFields?
     /// The packet appended to the message, sharing the sample's storage (empty for debug
     /// messages and lost records).
     var packet: ArraySlice<UInt8>
