@@ -241,6 +241,23 @@ import Testing
         #expect(buffer.statistics.late == 1)
     }
 
+    /// A copy is a value: pushing to one and releasing from the other leaves each with its own
+    /// records (the slab is shared until one of them changes).
+    @Test func copiesAreIndependent() {
+        var first = ReorderBuffer(window: .nanoseconds(100), maxHeld: 8)
+        first.push(Self.event(10, tag: 1)) { _ in Issue.record("released early") }
+        first.push(Self.event(20, tag: 2)) { _ in Issue.record("released early") }
+        var second = first
+        var fromFirst: [RawSample] = []
+        var fromSecond: [RawSample] = []
+        first.push(Self.event(500, tag: 3)) { fromFirst.append($0) }
+        second.push(Self.event(15, cpu: 1, tag: 4)) { fromSecond.append($0) }
+        second.flush { fromSecond.append($0) }
+        first.flush { fromFirst.append($0) }
+        #expect(fromFirst == [Self.event(10, tag: 1), Self.event(20, tag: 2), Self.event(500, tag: 3)])
+        #expect(fromSecond == [Self.event(10, tag: 1), Self.event(15, cpu: 1, tag: 4), Self.event(20, tag: 2)])
+    }
+
     /// Random CPUs (some beyond the lane table), CPUs whose own records are out of order, late
     /// records, lost records, clock advances and both bounds, against the model.
     @Test(arguments: 1...20)
