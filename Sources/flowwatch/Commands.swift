@@ -191,7 +191,7 @@ struct Replay: ParsableCommand {
                 guard let sample = try reader.next() else { break }
                 if pcapOnly {
                     pipeline.consume(sample, into: &discard) { captures?.write($0) }
-                    discard.removeAll(keepingCapacity: true)
+                    if !discard.isEmpty { discard.removeAll(keepingCapacity: true) }
                 } else {
                     output.write { pipeline.consume(sample, into: &$0) { captures?.write($0) } }
                 }
