@@ -74,6 +74,7 @@ final class CaptureFile {
 
     /// Room for a record of `size` bytes, flushing the buffer first if the record would not fit.
     /// The caller writes exactly `size` bytes there and then calls `commit`.
+    @inline(__always)
     func reserve(_ size: Int) throws(CaptureError) -> UnsafeMutableRawPointer {
         if count + size > capacity {
             try flush()
@@ -83,6 +84,7 @@ final class CaptureFile {
     }
 
     /// Takes the record written after `reserve` into the buffer.
+    @inline(__always)
     func commit(_ size: Int, packets: Int) {
         count += size
         bufferedPackets += packets

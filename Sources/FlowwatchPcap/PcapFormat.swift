@@ -67,6 +67,7 @@ struct PcapEncoder: CaptureEncoder {
         Self.recordHeaderSize + capturedLength(packet)
     }
 
+    @inline(__always)
     func encode(_ packet: PcapPacket, to target: UnsafeMutableRawPointer) {
         let captured = capturedLength(packet)
         let seconds = packet.timestampNanos / 1_000_000_000

@@ -8,6 +8,7 @@ import Glibc
 /// `flowwatch [observe] --follow`: attach, read, print until Ctrl-C, SIGTERM or --duration.
 struct Observe: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "observe",
         abstract: "Observe this node's datapath live (the default command).")
 
     @Flag(name: .shortAndLong, help: "Print events as they happen (live capture needs it).")
@@ -112,6 +113,7 @@ extension Observe {
 /// `flowwatch record -w FILE`: like `tcpdump -w`, raw events to a file and nothing printed.
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "record",
         abstract: "Record raw datapath events to a file for `flowwatch replay`.")
 
     @Option(name: .customShort("w"), help: "The recording to write.")
@@ -141,6 +143,7 @@ struct Record: ParsableCommand {
 /// `flowwatch replay FILE`: a recording through the same decoder and outputs as live capture.
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "replay",
         abstract: "Print a recording made with --record or `flowwatch record`, in any output format.")
 
     @Argument(help: "The recording.")
@@ -188,7 +191,7 @@ struct Replay: ParsableCommand {
                 guard let sample = try reader.next() else { break }
                 if pcapOnly {
                     pipeline.consume(sample, into: &discard) { captures?.write($0) }
-                    discard.removeAll(keepingCapacity: true)
+                    if !discard.isEmpty { discard.removeAll(keepingCapacity: true) }
                 } else {
                     output.write { pipeline.consume(sample, into: &$0) { captures?.write($0) } }
                 }

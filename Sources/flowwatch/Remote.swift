@@ -48,7 +48,7 @@ struct ServerClientOptions: ParsableArguments {
 
 /// `flowwatch status`: the server's ring and rate, as `hubble status` prints them.
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a running server's status, like `hubble status`.")
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Print a running server's status, like `hubble status`.")
 
     @OptionGroup var client: ServerClientOptions
 

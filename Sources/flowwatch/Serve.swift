@@ -11,6 +11,7 @@ import Glibc
 /// (a unix socket, and TCP for Hubble Relay) and Prometheus metrics until SIGTERM or Ctrl-C.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Observe this node and serve Hubble's Observer API (gRPC) and Prometheus metrics.",
         discussion: """
             Clients: `flowwatch --server unix:///var/run/flowwatch/flowwatch.sock --last 20`, \

@@ -273,6 +273,37 @@ import Testing
         #expect(decodeError(c.bytes) == nil)
     }
 
+    /// The in-place read for classic pcap agrees with the full decode on every prefix, padding
+    /// and corrupted version byte of every case: the same error, or the same packet and fields.
+    @Test(arguments: cases)
+    func packetFieldsAgreeWithTheMessage(_ c: Case) {
+        var inputs = (0...c.bytes.count).map { Array(c.bytes.prefix($0)) } + (1...8).map { c.bytes + zeros($0) }
+        for version in [UInt8(1), 2, 3, 9] where c.bytes.count > 15 {
+            var changed = c.bytes
+            changed[14] = version
+            inputs.append(changed)
+        }
+        for input in inputs {
+            input.withUnsafeBytes { raw in
+                let full = Result { () throws(DecodeError) in try MonitorDecoder.decodeMessage(raw) }
+                let fields = Result { () throws(DecodeError) in try MonitorDecoder.decodePacketFields(raw) }
+                switch (full, fields) {
+                case (.failure(let a), .failure(let b)):
+                    #expect(a == b, "\(input.count) bytes")
+                case (.success(let decoded), .success(let read)):
+                    let expected = PacketFields(decoded.message)
+                    #expect(read?.packet == (expected == nil ? nil : decoded.packet), "\(input.count) bytes")
+                    #expect(read?.fields.ifindex == expected?.ifindex)
+                    #expect(read?.fields.originalLength == expected?.originalLength)
+                    #expect(read?.fields.flags == expected?.flags)
+                    #expect(read?.fields.observationPoint == expected?.observationPoint)
+                default:
+                    Issue.record("\(input.count) bytes: \(full) but \(fields)")
+                }
+            }
+        }
+    }
+
     /// Samples are only 4-byte aligned and the borrowed path must not care where they start.
     @Test(arguments: cases, 1...7)
     func unalignedBorrowedBytes(_ c: Case, offset: Int) throws {

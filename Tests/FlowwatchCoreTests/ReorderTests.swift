@@ -219,6 +219,45 @@ import Testing
         }
     }
 
+    /// A replayed recording: nearly every record newer than the one before (they take the run),
+    /// a few from a second CPU a little behind (a lane) and one far behind (late), against the
+    /// model, with the count bound reached.
+    @Test func mostlyInOrderMatchesTheModel() {
+        let window: UInt64 = 1_000
+        var buffer = ReorderBuffer(window: .nanoseconds(Int64(window)), maxHeld: 50)
+        var model = Model(window: window, maxHeld: 50)
+        var out: [RawSample] = []
+        var clock: UInt64 = 10_000
+        for index in 0..<3_000 {
+            clock += UInt64(index % 7) * 3
+            let behind: UInt64 = index % 97 == 0 ? 40 : index == 1_500 ? 5_000 : 0
+            let sample = Self.event(clock - behind, cpu: behind == 0 ? 0 : 1, tag: UInt8(truncatingIfNeeded: index))
+            buffer.push(sample) { out.append($0) }
+            model.push(sample)
+        }
+        buffer.flush { out.append($0) }
+        model.release(all: true)
+        #expect(out == model.out)
+        #expect(buffer.statistics.late == 1)
+    }
+
+    /// A copy is a value: pushing to one and releasing from the other leaves each with its own
+    /// records (the slab is shared until one of them changes).
+    @Test func copiesAreIndependent() {
+        var first = ReorderBuffer(window: .nanoseconds(100), maxHeld: 8)
+        first.push(Self.event(10, tag: 1)) { _ in Issue.record("released early") }
+        first.push(Self.event(20, tag: 2)) { _ in Issue.record("released early") }
+        var second = first
+        var fromFirst: [RawSample] = []
+        var fromSecond: [RawSample] = []
+        first.push(Self.event(500, tag: 3)) { fromFirst.append($0) }
+        second.push(Self.event(15, cpu: 1, tag: 4)) { fromSecond.append($0) }
+        second.flush { fromSecond.append($0) }
+        first.flush { fromFirst.append($0) }
+        #expect(fromFirst == [Self.event(10, tag: 1), Self.event(20, tag: 2), Self.event(500, tag: 3)])
+        #expect(fromSecond == [Self.event(10, tag: 1), Self.event(15, cpu: 1, tag: 4), Self.event(20, tag: 2)])
+    }
+
     /// Random CPUs (some beyond the lane table), CPUs whose own records are out of order, late
     /// records, lost records, clock advances and both bounds, against the model.
     @Test(arguments: 1...20)

@@ -53,25 +53,59 @@ public enum MonitorDecoder {
     public static func decodeMessage(
         _ bytes: UnsafeRawBufferPointer
     ) throws(DecodeError) -> (message: MonitorMessage, packet: Range<Int>) {
+        let type = try messageType(bytes)
+        switch type {
+        case .debug:
+            return (.debug(try decodeDebug(bytes)), NotifyLayout.debugLength..<NotifyLayout.debugLength)
+        case .trace:
+            let header = try captureHeader(bytes, type: type.rawValue, lengths: NotifyLayout.traceLengths)
+            return (.trace(decodeTrace(bytes, header)), header.packet)
+        case .drop:
+            let header = try captureHeader(bytes, type: type.rawValue, lengths: NotifyLayout.dropLengths)
+            return (.drop(decodeDrop(bytes, header)), header.packet)
+        case .capture:
+            let header = try captureHeader(bytes, type: type.rawValue, lengths: NotifyLayout.captureLengths)
+            return (.capture(decodeCapture(bytes, header)), header.packet)
+        }
+    }
+
+    /// `decodeMessage(_:)` for a capture file that keeps no meaning (classic pcap): the same
+    /// checks, so the same samples fail with the same errors, but only the fields a packet's
+    /// record takes are read, and no message is built. Nil for a debug message, which carries no
+    /// packet.
+    static func decodePacketFields(
+        _ bytes: UnsafeRawBufferPointer
+    ) throws(DecodeError) -> (fields: PacketFields, packet: Range<Int>)? {
+        let type = try messageType(bytes)
+        switch type {
+        case .debug:
+            _ = try decodeDebug(bytes)
+            return nil
+        case .trace:
+            let h = try captureHeader(bytes, type: type.rawValue, lengths: NotifyLayout.traceLengths)
+            return (PacketFields(ifindex: traceIfindex(bytes), originalLength: h.originalLength, flags: traceFlags(bytes),
+                                 observationPoint: TraceObservationPoint(rawValue: h.subtype)), h.packet)
+        case .drop:
+            let h = try captureHeader(bytes, type: type.rawValue, lengths: NotifyLayout.dropLengths)
+            return (PacketFields(ifindex: dropIfindex(bytes), originalLength: h.originalLength,
+                                 flags: dropFlags(bytes, version: h.version), observationPoint: nil), h.packet)
+        case .capture:
+            let h = try captureHeader(bytes, type: type.rawValue, lengths: NotifyLayout.captureLengths)
+            let point = DebugCapturePoint(rawValue: h.subtype)
+            return (PacketFields(capture: point, arg1: captureArg1(bytes), originalLength: h.originalLength), h.packet)
+        }
+    }
+
+    /// Byte 0, the message type.
+    @inline(__always)
+    static func messageType(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> MonitorMessageType {
         guard let typeByte = bytes.u8(at: 0) else {
             throw .truncated(offset: 0, needed: 1, have: 0)
         }
         guard let type = MonitorMessageType(rawValue: typeByte) else {
             throw .unknownType(typeByte)
         }
-        switch type {
-        case .debug:
-            return (.debug(try decodeDebug(bytes)), NotifyLayout.debugLength..<NotifyLayout.debugLength)
-        case .trace:
-            let header = try captureHeader(bytes, type: typeByte, lengths: NotifyLayout.traceLengths)
-            return (.trace(decodeTrace(bytes, header)), header.packet)
-        case .drop:
-            let header = try captureHeader(bytes, type: typeByte, lengths: NotifyLayout.dropLengths)
-            return (.drop(decodeDrop(bytes, header)), header.packet)
-        case .capture:
-            let header = try captureHeader(bytes, type: typeByte, lengths: NotifyLayout.captureLengths)
-            return (.capture(decodeCapture(bytes, header)), header.packet)
-        }
+        return type
     }
 
     // MARK: - Headers
@@ -143,8 +177,18 @@ public enum MonitorDecoder {
             arg3: bytes.le(UInt32.self, at: 16) ?? 0)
     }
 
+    // The fields a packet's record takes, read by the full decode and by `decodePacketFields`
+    // alike; `captureHeader` has checked the header's length for each.
+    static func traceFlags(_ bytes: UnsafeRawBufferPointer) -> TraceFlags { TraceFlags(rawValue: bytes.u8(at: 27) ?? 0) }
+    static func traceIfindex(_ bytes: UnsafeRawBufferPointer) -> UInt32 { bytes.le(UInt32.self, at: 28) ?? 0 }
+    static func dropIfindex(_ bytes: UnsafeRawBufferPointer) -> UInt32 { bytes.le(UInt32.self, at: 32) ?? 0 }
+    static func dropFlags(_ bytes: UnsafeRawBufferPointer, version: UInt8) -> TraceFlags {
+        TraceFlags(rawValue: version >= 2 ? bytes.u8(at: 36) ?? 0 : 0)
+    }
+    static func captureArg1(_ bytes: UnsafeRawBufferPointer) -> UInt32 { bytes.le(UInt32.self, at: 16) ?? 0 }
+
     static func decodeTrace(_ bytes: UnsafeRawBufferPointer, _ h: CaptureHeader) -> TraceNotify {
-        let flags = TraceFlags(rawValue: bytes.u8(at: 27) ?? 0)
+        let flags = traceFlags(bytes)
         var originalIP: IPAddress?
         if h.version >= 1 && bytes.contains(32, length: 16) {
             originalIP = flags.contains(.ipv6)
@@ -161,7 +205,7 @@ public enum MonitorDecoder {
             destinationID: bytes.le(UInt16.self, at: 24) ?? 0,
             reason: TraceReason(rawValue: bytes.u8(at: 26) ?? 0),
             flags: flags,
-            ifindex: bytes.le(UInt32.self, at: 28) ?? 0,
+            ifindex: traceIfindex(bytes),
             originalIP: originalIP,
             ipTraceID: h.version >= 2 ? bytes.le(UInt64.self, at: 48) ?? 0 : 0)
     }
@@ -178,8 +222,8 @@ public enum MonitorDecoder {
             line: bytes.le(UInt16.self, at: 28) ?? 0,
             file: BPFSourceFile(rawValue: bytes.u8(at: 30) ?? 0),
             extError: Int8(bitPattern: bytes.u8(at: 31) ?? 0),
-            ifindex: bytes.le(UInt32.self, at: 32) ?? 0,
-            flags: TraceFlags(rawValue: h.version >= 2 ? bytes.u8(at: 36) ?? 0 : 0),
+            ifindex: dropIfindex(bytes),
+            flags: dropFlags(bytes, version: h.version),
             ipTraceID: h.version >= 3 ? bytes.le(UInt64.self, at: 40) ?? 0 : 0)
     }
 
@@ -189,8 +233,45 @@ public enum MonitorDecoder {
             source: h.source, hash: h.hash,
             originalLength: h.originalLength, capturedLength: h.capturedLength,
             version: h.version, extVersion: h.extVersion,
-            arg1: bytes.le(UInt32.self, at: 16) ?? 0,
+            arg1: captureArg1(bytes),
             arg2: bytes.le(UInt32.self, at: 20) ?? 0)
+    }
+}
+
+/// What a packet's capture record takes from the message that carried the packet: trace, drop
+/// and debug-capture messages have it; debug messages carry no packet.
+struct PacketFields: Sendable {
+    /// The device the packet was seen on.
+    var ifindex: UInt32
+    var originalLength: UInt32
+    var flags: TraceFlags
+    /// A trace's observation point, which gives the direction; nil for drops and captures.
+    var observationPoint: TraceObservationPoint?
+
+    init(ifindex: UInt32, originalLength: UInt32, flags: TraceFlags, observationPoint: TraceObservationPoint?) {
+        self.ifindex = ifindex
+        self.originalLength = originalLength
+        self.flags = flags
+        self.observationPoint = observationPoint
+    }
+
+    /// A debug capture names its device only at local delivery (its first argument).
+    init(capture point: DebugCapturePoint, arg1: UInt32, originalLength: UInt32) {
+        self.init(ifindex: point == .delivery ? arg1 : 0, originalLength: originalLength, flags: [], observationPoint: nil)
+    }
+
+    /// The same fields from a decoded message; nil for a debug message.
+    init?(_ message: MonitorMessage) {
+        switch message {
+        case .trace(let t):
+            self.init(ifindex: t.ifindex, originalLength: t.originalLength, flags: t.flags, observationPoint: t.observationPoint)
+        case .drop(let d):
+            self.init(ifindex: d.ifindex, originalLength: d.originalLength, flags: d.flags, observationPoint: nil)
+        case .capture(let c):
+            self.init(capture: c.point, arg1: c.arg1, originalLength: c.originalLength)
+        case .debug:
+            return nil
+        }
     }
 }
 

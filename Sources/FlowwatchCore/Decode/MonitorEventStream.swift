@@ -85,19 +85,20 @@ public struct MonitorEventStream: Sendable {
     }
 
     /// Decodes a record as `decode(_:)` does and counts it alike, without making the event or
-    /// copying its packet: the message's header values and the packet as a slice of the
-    /// sample's own bytes. For capture files that need no flow (classic pcap).
+    /// copying its packet: what a packet's record takes of the message, and where in the
+    /// sample's own bytes the packet lies. For capture files that need no flow (classic pcap).
     @inline(__always)
     mutating func decodeInPlace(_ sample: RawSample) -> InPlaceRecord? {
         guard case .event(let bytes) = sample.kind else {
             decoded += 1
-            return InPlaceRecord(message: nil, packet: [])
+            return InPlaceRecord(fields: nil, packet: 0..<0)
         }
         let result = bytes.withUnsafeBytes { raw in
-            Result { () throws(DecodeError) in try MonitorDecoder.decodeMessage(raw) }
+            Result { () throws(DecodeError) in try MonitorDecoder.decodePacketFields(raw) }
         }
-        guard let message = counted(result) else { return nil }
-        return InPlaceRecord(message: message.message, packet: bytes[message.packet])
+        guard let decoded = counted(result) else { return nil }
+        guard let (fields, packet) = decoded else { return InPlaceRecord(fields: nil, packet: 0..<0) }
+        return InPlaceRecord(fields: fields, packet: packet)
     }
 
     /// What was decoded, counted; nil for a failure, counted by kind and kept as the last.
@@ -125,13 +126,14 @@ public struct MonitorEventStream: Sendable {
     }
 }
 
-/// A record decoded in place (`MonitorEventStream.decodeInPlace`).
+/// A record decoded in place (`MonitorEventStream.decodeInPlace`). Plain values only: a
+/// reference here made destroying each one a generic runtime call (about 130 instructions).
 struct InPlaceRecord {
-    /// The message's header values; nil for a lost record.
-    var message: MonitorMessage?
-    /// The packet appended to the message, sharing the sample's storage (empty for debug
+    /// What the packet's record takes of the message; nil for a lost record or a debug message.
+    var fields: PacketFields?
+    /// Where in the sample's bytes the packet appended to the message lies (empty for debug
     /// messages and lost records).
-    var packet: ArraySlice<UInt8>
+    var packet: Range<Int>
 }
 
 extension RawSample {

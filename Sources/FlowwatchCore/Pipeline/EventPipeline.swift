@@ -146,8 +146,8 @@ public struct EventPipeline: Sendable {
             if capturesInPlace {
                 guard let record = matcher.matchInPlace(sample), selects(matcher.wallTime(sample.timestamp)) else { return }
                 // Lost records have no message, debug messages no packet: neither makes a record.
-                if let message = record.message,
-                    let packet = packets!.record(message, packet: record.packet, timestamp: sample.timestamp, flow: nil)
+                if let fields = record.fields, case .event(let bytes) = sample.kind,
+                    let packet = packets!.record(fields, packet: bytes[record.packet], timestamp: sample.timestamp, flow: nil)
                 {
                     capture(packet)
                 }

@@ -56,35 +56,20 @@ public struct PacketRecordBuilder: Sendable {
     /// The record for an event that carries packet bytes (trace, drop, capture); nil otherwise.
     /// `flow` gives the comment and is only read when `withMeaning`.
     public mutating func record(_ event: MonitorEvent, flow: Flow?) -> PacketRecord? {
-        guard case .message(let message, let packet) = event.payload else { return nil }
-        return record(message, packet: packet[...], timestamp: event.timestamp, flow: flow)
+        guard case .message(let message, let packet) = event.payload, let fields = PacketFields(message) else { return nil }
+        return record(fields, packet: packet[...], timestamp: event.timestamp, message: message, flow: flow)
     }
 
-    /// The record for a message and its packet bytes (which it keeps as they are, without a
-    /// copy, unless an Ethernet header is put in front); nil for messages without a packet.
-    mutating func record(_ message: MonitorMessage, packet: ArraySlice<UInt8>, timestamp: UInt64,
-                         flow: Flow?) -> PacketRecord? {
+    /// The record for a packet and what its message says of it (`PacketFields`, read in place
+    /// or from the decoded message); the bytes are kept as they are, without a copy, unless an
+    /// Ethernet header is put in front. Nil for an empty packet. `message` and `flow` give the
+    /// comment and are only read when `withMeaning`.
+    mutating func record(_ fields: PacketFields, packet: ArraySlice<UInt8>, timestamp: UInt64,
+                         message: MonitorMessage? = nil, flow: Flow?) -> PacketRecord? {
         guard !packet.isEmpty else { return nil }
-        let ifindex: UInt32, originalLength: UInt32, flags: TraceFlags, direction: PacketRecord.Direction
-        switch message {
-        case .trace(let t):
-            ifindex = t.ifindex
-            originalLength = t.originalLength
-            flags = t.flags
-            direction = Self.direction(t.observationPoint)
-        case .drop(let d):
-            ifindex = d.ifindex
-            originalLength = d.originalLength
-            flags = d.flags
-            direction = .unknown
-        case .capture(let c):
-            ifindex = c.point == .delivery ? c.arg1 : 0
-            originalLength = c.originalLength
-            flags = []
-            direction = .unknown
-        case .debug:
-            return nil
-        }
+        let ifindex = fields.ifindex, flags = fields.flags
+        let direction = fields.observationPoint.map(Self.direction) ?? .unknown
+        let originalLength = fields.originalLength
         var bytes = packet
         if flags.contains(.l3Device) {
             // Capture files here are Ethernet: give L3 packets a header with zero addresses.
@@ -102,7 +87,7 @@ public struct PacketRecordBuilder: Sendable {
         }
         let device = self.device(ifindex)
         var comment: String?
-        if let flow {
+        if let flow, let message {
             // Into a reused buffer, then one String: interpolation made a string per piece.
             text.removeAll(keepingCapacity: true)
             Self.what(message, into: &text)

@@ -4,7 +4,7 @@ import CFlowwatchCRC
 /// and final XOR 0xFFFFFFFF), so `crc32` from any language can check a recording by hand.
 ///
 /// Every record of a recording is checksummed on both the `--record` and the `replay` path, so
-/// this is C (Sources/CFlowwatchCRC): carry-less multiply folding for 64 bytes and more where
+/// this is C (Sources/CFlowwatchCRC): carry-less multiply folding for 16 bytes and more where
 /// the CPU has it, slice-by-8 tables otherwise. zlib's `crc32` (Debian's 1.2.13) has no folding
 /// and measured slower than either on these sizes.
 enum CRC32 {

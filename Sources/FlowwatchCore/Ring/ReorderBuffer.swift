@@ -26,15 +26,20 @@
 ///   call `advance(to:)` with the current kernel time when the perf poll times out, so that a
 ///   quiet node does not hold its last records until the next one arrives.
 ///
-/// How: each CPU's records arrive in order (one perf ring per CPU, drained in order), so each
-/// CPU gets a FIFO lane and the lanes are merged by a small heap of their heads — O(log CPUs)
-/// per record instead of O(log held): a single heap over 5,000 held records measured ~100 ns
-/// per record (one dependent L2 load per level), the merge a fraction of that. A record that
-/// would break its lane's order (a CPU whose records are not in order, a late record, a CPU
-/// number beyond `maximumLanes`) goes to a straggler heap instead, so order never depends on
-/// that assumption. Both heaps order by (key, arrival), so the output is exactly that of one
-/// heap over all held records. Records wait in a preallocated slab; lanes link slab slots;
-/// heaps move 24-byte entries without touching reference counts.
+/// How: most records arrive in time order already (a recording replayed, a reader that keeps
+/// up with a quiet CPU), so a record no older than the last one that did joins the run, a FIFO
+/// taken from its head: no heap work at all. The others come from CPUs drained in turn; each
+/// CPU's records arrive in order (one perf ring per CPU, drained in order), so each CPU gets a
+/// FIFO lane and the lanes are merged by a small heap of their heads — O(log CPUs) per record
+/// instead of O(log held): a single heap over 5,000 held records measured ~100 ns per record
+/// (one dependent L2 load per level), the merge a fraction of that. A record that would break
+/// its lane's order (a CPU whose records are not in order, a late record, a CPU number beyond
+/// `maximumLanes`) goes to a straggler heap instead, so order never depends on either
+/// assumption. The run's head and both heaps order by (key, arrival), so the output is exactly
+/// that of one heap over all held records. Records wait in a preallocated slab; the run and the
+/// lanes link slab slots; heaps move 24-byte entries without touching reference counts. The slab,
+/// its nodes and the free slots are one copy-on-write allocation, checked for sharing once per
+/// call rather than on every access (arrays measured about 60 instructions a record for that).
 public struct ReorderBuffer: Sendable {
     /// Counts since the buffer was created.
     public struct Statistics: Sendable, Hashable {
@@ -67,11 +72,10 @@ public struct ReorderBuffer: Sendable {
     private var frontier: UInt64 = 0
     private var arrivals: UInt64 = 0
 
-    /// Where held records wait; free slots hold a trivial placeholder.
-    private var slab: ContiguousArray<RawSample>
-    /// Per slot: its sort key and the next slot in its lane.
-    private var nodes: ContiguousArray<Node>
-    private var freeSlots: ContiguousArray<Int>
+    /// The slab, its nodes and the free slots.
+    private var storage: Storage
+    /// Records that arrived in time order, oldest first (see above).
+    private var run = Lane(head: ReorderBuffer.none, tail: ReorderBuffer.none)
     private var lanes: ContiguousArray<Lane> = []
     /// Lane of each CPU number seen, -1 for none yet; grows to the highest CPU seen.
     private var laneOfCPU: ContiguousArray<Int> = []
@@ -90,9 +94,60 @@ public struct ReorderBuffer: Sendable {
         var next: Int
     }
 
+    /// Where held records wait (`slab`; free slots hold a trivial placeholder), their nodes and
+    /// the stack of free slots: `capacity` of each, allocated once. Shared only between copies of
+    /// a buffer, and copied before one of them changes it (`makeUnique`).
+    private final class Storage: @unchecked Sendable {
+        let capacity: Int
+        let slab: UnsafeMutablePointer<RawSample>
+        let nodes: UnsafeMutablePointer<Node>
+        let freeSlots: UnsafeMutablePointer<Int>
+        var freeCount: Int
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            slab = .allocate(capacity: capacity)
+            slab.initialize(repeating: ReorderBuffer.placeholder, count: capacity)
+            nodes = .allocate(capacity: capacity)
+            nodes.initialize(repeating: Node(key: 0, arrival: 0, next: ReorderBuffer.none), count: capacity)
+            freeSlots = .allocate(capacity: capacity)
+            for i in 0..<capacity { (freeSlots + i).initialize(to: capacity - 1 - i) }
+            freeCount = capacity
+        }
+
+        init(copying other: Storage) {
+            capacity = other.capacity
+            slab = .allocate(capacity: capacity)
+            slab.initialize(from: other.slab, count: capacity)
+            nodes = .allocate(capacity: capacity)
+            nodes.initialize(from: other.nodes, count: capacity)
+            freeSlots = .allocate(capacity: capacity)
+            freeSlots.initialize(from: other.freeSlots, count: capacity)
+            freeCount = other.freeCount
+        }
+
+        deinit {
+            slab.deinitialize(count: capacity)
+            slab.deallocate()
+            nodes.deallocate()
+            freeSlots.deallocate()
+        }
+    }
+
+    /// Copies the storage if another copy of this buffer shares it.
+    @inline(__always)
+    private mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = Storage(copying: storage) }
+    }
+
     private struct Lane {
         var head: Int
         var tail: Int
+    }
+
+    /// Where the oldest held record waits.
+    private enum Place {
+        case run, lane, straggler
     }
 
     /// A heap entry: a record's sort key and, for the merge heap, its lane; for the straggler
@@ -120,9 +175,7 @@ public struct ReorderBuffer: Sendable {
         windowNanoseconds = overflow ? .max : nanoseconds.addingReportingOverflow(
             UInt64(attoseconds / 1_000_000_000)).partialValue
         // One more than maxHeld: a record is taken in before the oldest is released early.
-        slab = ContiguousArray(repeating: Self.placeholder, count: maxHeld + 1)
-        nodes = ContiguousArray(repeating: Node(key: 0, arrival: 0, next: Self.none), count: maxHeld + 1)
-        freeSlots = ContiguousArray((0...maxHeld).reversed())
+        storage = Storage(capacity: maxHeld + 1)
         stragglers.reserveCapacity(maxHeld + 1)
     }
 
@@ -173,10 +226,24 @@ public struct ReorderBuffer: Sendable {
         let node = Node(key: isLate ? frontier : sample.timestamp, arrival: arrivals, next: Self.none)
         arrivals += 1
         count += 1
-        let slot = freeSlots.removeLast()
+        makeUnique()
+        let (slab, nodes) = (storage.slab, storage.nodes)
+        storage.freeCount -= 1
+        let slot = storage.freeSlots[storage.freeCount]
         let cpu = Int(sample.cpu)
-        slab[slot] = sample
+        // The slot holds the placeholder, which has nothing to release: no need to destroy it.
+        (slab + slot).initialize(to: sample)
         nodes[slot] = node
+        // Ties are in arrival order, so a key equal to the tail's keeps the run sorted too.
+        if run.tail == Self.none {
+            run = Lane(head: slot, tail: slot)
+            return
+        }
+        if node.key >= nodes[run.tail].key {
+            nodes[run.tail].next = slot
+            run.tail = slot
+            return
+        }
         if let lane = lane(of: cpu) {
             let tail = lanes[lane].tail
             if tail == Self.none {
@@ -219,36 +286,57 @@ public struct ReorderBuffer: Sendable {
     /// older than the newest time seen, or one too many held.
     @usableFromInline
     mutating func popDue() -> RawSample? {
-        guard let oldest = oldest() else { return nil }
-        if oldest.key > frontier, newest - oldest.key < windowNanoseconds {
+        guard let (key, place) = oldest() else { return nil }
+        if key > frontier, newest - key < windowNanoseconds {
             guard count > maxHeld else { return nil }
             statistics.releasedEarly += 1
         }
-        return removeOldest()
+        return removeOldest(from: place)
     }
 
     @usableFromInline
     mutating func popAny() -> RawSample? {
-        count == 0 ? nil : removeOldest()
+        guard let (_, place) = oldest() else { return nil }
+        return removeOldest(from: place)
     }
 
-    /// The smaller of the first lane head and the first straggler.
-    private func oldest() -> Entry? {
-        switch (merge.first, stragglers.first) {
-        case (nil, nil): nil
-        case (let lane?, nil): lane
-        case (nil, let straggler?): straggler
-        case (let lane?, let straggler?): straggler.precedes(lane) ? straggler : lane
+    /// The key of the oldest record and where it waits: the run's head, the first lane head or
+    /// the first straggler, whichever comes first by (key, arrival).
+    @inline(__always)
+    private func oldest() -> (key: UInt64, place: Place)? {
+        let nodes = storage.nodes
+        var best: Entry?
+        var place = Place.run
+        if run.head != Self.none {
+            best = Entry(key: nodes[run.head].key, arrival: nodes[run.head].arrival, index: run.head)
+            // Only the run holds records when they all arrive in order: nothing to compare.
+            if merge.isEmpty && stragglers.isEmpty { return (best!.key, .run) }
         }
+        if let lane = merge.first, best.map({ lane.precedes($0) }) ?? true {
+            best = lane
+            place = .lane
+        }
+        if let straggler = stragglers.first, best.map({ straggler.precedes($0) }) ?? true {
+            best = straggler
+            place = .straggler
+        }
+        return best.map { ($0.key, place) }
     }
 
-    /// Removes and returns the oldest record; there must be one.
-    private mutating func removeOldest() -> RawSample {
+    /// Removes and returns the oldest record, which waits at `place`.
+    private mutating func removeOldest(from place: Place) -> RawSample {
+        makeUnique()
+        let (slab, nodes) = (storage.slab, storage.nodes)
         let slot: Int
-        if let straggler = stragglers.first, merge.first.map({ straggler.precedes($0) }) ?? true {
-            slot = straggler.index
+        switch place {
+        case .run:
+            slot = run.head
+            let next = nodes[slot].next
+            run = next == Self.none ? Lane(head: Self.none, tail: Self.none) : Lane(head: next, tail: run.tail)
+        case .straggler:
+            slot = stragglers[0].index
             Self.removeFirst(from: &stragglers)
-        } else {
+        case .lane:
             let lane = merge[0].index
             slot = lanes[lane].head
             let next = nodes[slot].next
@@ -265,9 +353,10 @@ public struct ReorderBuffer: Sendable {
         frontier = nodes[slot].key
         statistics.released += 1
         count -= 1
-        var sample = Self.placeholder
-        swap(&sample, &slab[slot])
-        freeSlots.append(slot)
+        let sample = (slab + slot).move()
+        (slab + slot).initialize(to: Self.placeholder)
+        storage.freeSlots[storage.freeCount] = slot
+        storage.freeCount += 1
         return sample
     }
 
