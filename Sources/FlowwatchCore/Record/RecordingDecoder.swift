@@ -390,56 +390,80 @@ public struct RecordingDecoder: Sendable {
 /// window, a test collecting samples) would copy it on write, so that array is left to its
 /// holder, a new one takes its place and the set grows by one: it settles at a little more
 /// than the number of samples held downstream at once.
+///
+/// Small samples (debug messages, most records of a `-v` capture) and the rest take arrays of
+/// two sets, sized for each: thousands of samples wait in a reorder window, and arrays sized
+/// for a trace would make a debug message take four times the memory it needs there, which
+/// took the held samples out of the CPU's cache (replay of a `-v` flood recording: 2x slower).
 public struct SampleArrays: Sendable {
-    private var arrays: [[UInt8]] = []
-    private var next = 0
-    /// Beyond this many (a holder that keeps every sample) new arrays are not kept.
-    private let limit: Int
-
-    /// Keeps at most `keep` arrays.
-    public init(keep limit: Int = 1 << 16) {
-        self.limit = limit
-    }
-    /// First capacity of an array: a trace with its default 128 captured bytes fits, so arrays
-    /// rarely grow when reused for larger samples.
+    private var small: Ring
+    private var large: Ring
+    /// Samples up to this size take a small array.
+    static let smallCapacity = 64
+    /// First capacity of a large array: a trace with its default 128 captured bytes fits, so
+    /// arrays rarely grow when reused for larger samples.
     static let minimumCapacity = 256
+
+    /// Keeps at most `keep` arrays of each size.
+    public init(keep limit: Int = 1 << 16) {
+        small = Ring(limit: limit, capacity: Self.smallCapacity)
+        large = Ring(limit: limit, capacity: Self.minimumCapacity)
+    }
 
     /// An array holding `bytes`.
     @inline(__always)
     public mutating func take(copying bytes: UnsafeRawBufferPointer) -> [UInt8] {
-        if next < arrays.count {
-            if arrays[next].isUniquelyReferenced {
-                if arrays[next].capacity >= bytes.count {
-                    arrays[next].refill(bytes)
-                    return advance()
-                }
-            } else if arrays[next].capacity > 0, arrays.count < limit {
-                // Still held downstream: keep it there and make room, as many slots again at
-                // once so that growing costs one move of the set, not one per record.
-                arrays.insert(contentsOf: repeatElement([], count: min(arrays.count, limit - arrays.count)), at: next)
-            }
-        } else if arrays.count < limit {
-            arrays.append([])
-        } else {
-            return Self.make(bytes)
+        bytes.count <= Self.smallCapacity ? small.take(copying: bytes) : large.take(copying: bytes)
+    }
+
+    private struct Ring: Sendable {
+        var arrays: [[UInt8]] = []
+        var next = 0
+        /// Beyond this many (a holder that keeps every sample) new arrays are not kept.
+        let limit: Int
+        let capacity: Int
+
+        init(limit: Int, capacity: Int) {
+            self.limit = limit
+            self.capacity = capacity
         }
-        arrays[next] = Self.make(bytes)
-        return advance()
-    }
 
-    @inline(__always)
-    private mutating func advance() -> [UInt8] {
-        let array = arrays[next]
-        next += 1
-        if next == arrays.count { next = 0 }
-        return array
-    }
+        @inline(__always)
+        mutating func take(copying bytes: UnsafeRawBufferPointer) -> [UInt8] {
+            if next < arrays.count {
+                if arrays[next].isUniquelyReferenced {
+                    if arrays[next].capacity >= bytes.count {
+                        arrays[next].refill(bytes)
+                        return advance()
+                    }
+                } else if arrays[next].capacity > 0, arrays.count < limit {
+                    // Still held downstream: keep it there and make room, as many slots again at
+                    // once so that growing costs one move of the set, not one per record.
+                    arrays.insert(contentsOf: repeatElement([], count: min(arrays.count, limit - arrays.count)), at: next)
+                }
+            } else if arrays.count < limit {
+                arrays.append([])
+            } else {
+                return make(bytes)
+            }
+            arrays[next] = make(bytes)
+            return advance()
+        }
 
-    private static func make(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
-        var array = [UInt8]()
-        array.reserveCapacity(max(bytes.count, minimumCapacity))
-        array.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
-        return array
+        @inline(__always)
+        private mutating func advance() -> [UInt8] {
+            let array = arrays[next]
+            next += 1
+            if next == arrays.count { next = 0 }
+            return array
+        }
+
+        private func make(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+            var array = [UInt8]()
+            array.reserveCapacity(max(bytes.count, capacity))
+            array.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
+            return array
+        }
     }
 }
 
