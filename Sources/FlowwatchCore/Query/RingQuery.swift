@@ -25,7 +25,7 @@ public struct RingQuery: Sendable {
         case end
     }
 
-    public let selection: EventSelection
+    public var selection: EventSelection { state.selection }
     private var reader: RingReader
     /// What deciding on an entry updates, apart from the reader, so that both can be updated
     /// in one step without copying the reader.
@@ -65,7 +65,6 @@ public struct RingQuery: Sendable {
     }
 
     public init(ring: EventRing, selection: EventSelection, matcher: EventMatcher) {
-        self.selection = selection
         var remaining = UInt64.max
         switch selection.number {
         case .first(let n):
@@ -105,9 +104,10 @@ public struct RingQuery: Sendable {
     /// Entries are decoded from the ring's borrowed bytes: nothing is copied or allocated per
     /// entry but the packet bytes of a matching event, in arrays the decoder reuses.
     public mutating func next(timeout: Duration = .milliseconds(100)) -> Result {
+        let follow = state.selection.follow
         while !state.done {
-            guard let read = Self.step(&reader, &state, follow: selection.follow, timeout: timeout) else {
-                if selection.follow { return .idle }
+            guard let read = Self.step(&reader, &state, follow: follow, timeout: timeout) else {
+                if follow { return .idle }
                 state.done = true
                 break
             }
