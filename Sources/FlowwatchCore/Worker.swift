@@ -12,10 +12,10 @@ public final class Worker: @unchecked Sendable {
     private let name: String
     private let nice: Int32
 
-    /// `nice` other than 0 sets the thread's own nice value (Linux schedules threads one by
-    /// one): a reader that must drain a kernel buffer in time runs before the threads that
-    /// format what it read. Lowering it needs CAP_SYS_NICE; without, the thread keeps the
-    /// process's value, which only costs the head start.
+    /// `nice` other than 0 adds to the thread's own nice value (Linux schedules threads one by
+    /// one): a thread whose delays cost nothing but latency (the printer) gives way to the one
+    /// that must drain a kernel buffer in time and to the node's own work. Raising it needs no
+    /// privilege; lowering it needs CAP_SYS_NICE, and without it the thread keeps the value.
     public init(name: String, nice: Int32 = 0, body: @escaping () -> Void) {
         self.body = body
         self.name = name
@@ -25,7 +25,10 @@ public final class Worker: @unchecked Sendable {
             let worker = Unmanaged<Worker>.fromOpaque(ctx!).takeRetainedValue()
             worker.nameThread()
             // PRIO_PROCESS with 0 is the calling thread on Linux (NPTL: nice is per thread).
-            if worker.nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, worker.nice) }
+            if worker.nice != 0 {
+                let which = __priority_which_t(PRIO_PROCESS.rawValue)
+                _ = setpriority(which, 0, min(max(getpriority(which, 0) + worker.nice, -20), 19))
+            }
             worker.body()
             return nil
         }, ctx)

@@ -147,10 +147,7 @@ public final class Datapath: @unchecked Sendable {
         workers.append(Worker(name: "fw-devices") {
             do throws(DatapathError) { try watcher.run() } catch { handlers.failed(error) }
         })
-        // Ahead of everything else in the process (the printer, a server's clients): what it
-        // does not drain in time is lost in the kernel, while the others fall behind in the
-        // flow ring, where it shows.
-        workers.append(Worker(name: "fw-perf", nice: -10) {
+        workers.append(Worker(name: "fw-perf") {
             do throws(DatapathError) { try reader.run() } catch { handlers.failed(error) }
         })
     }
