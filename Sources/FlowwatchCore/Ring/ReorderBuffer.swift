@@ -9,13 +9,15 @@
 /// - A record is held until a record (or an `advance(to:)` clock reading) at least `window`
 ///   newer has been seen, then released; records are released in timestamp order, equal
 ///   timestamps in arrival order. Default window: 50 ms — far more than the skew between CPUs
-///   when the reader keeps up (microseconds), and more than a reader needs to drain a full
-///   256 KiB ring of one CPU (about 1,300 records) before the next; it is also the delay a
-///   record waits before it is printed.
+///   when the reader keeps up (microseconds), and more than a reader needs to drain a quarter
+///   of one CPU's default ring (its wake-up mark: about 5,000 traces of 4 MiB) before the
+///   next; it is also the delay a record waits before it is printed.
 /// - At most `maxHeld` records are held (default 16,384, Hubble's largest events queue); when
 ///   one more arrives, the oldest is released before its window is up (counted in
 ///   `statistics.releasedEarly`). Memory is bounded by that count, storage is reserved at init
-///   and the buffer does not allocate afterwards.
+///   and the buffer does not allocate afterwards. A reader kept away until a CPU's 4 MiB ring
+///   is full (about 20,000 traces) drains more than that in one go: another CPU's older
+///   records may then come late, which is counted and shown, never dropped.
 /// - A record older than one already released is late: it is released at once — never dropped
 ///   — right after what was already released, and counted in `statistics.late`. So the output
 ///   is in order except for late records, and every record comes out exactly once.
