@@ -46,9 +46,9 @@ public struct FlowBuilder: Sendable {
                                    numEventsLost: count, cpu: Int32(truncatingIfNeeded: event.cpu)))
         case .message(.debug(let d), _):
             return .debug(debugEvent(d, cpu: event.cpu, time))
-        case .message:
+        case .message(let message, let packet):
             var flow = Flow(time: time, eventType: Flow.CiliumEventType(type: 0, subType: 0))
-            _ = build(event, into: &flow)
+            fill(&flow, message, packet, time)
             return .flow(flow)
         }
     }
@@ -59,17 +59,23 @@ public struct FlowBuilder: Sendable {
     /// copy of it, where returning one costs two.
     public func build(_ event: MonitorEvent, into flow: inout Flow) -> Bool {
         guard case .message(let message, let packet) = event.payload else { return false }
-        let time = FlowTime(bootNanoseconds: event.timestamp, offset: wallClockOffset)
-        switch message {
-        case .trace(let t): fill(&flow, t, packet, time)
-        case .drop(let d): fill(&flow, d, packet, time)
-        case .capture(let c): fill(&flow, c, packet, time)
-        case .debug: return false
-        }
+        if case .debug = message { return false }
+        fill(&flow, message, packet, FlowTime(bootNanoseconds: event.timestamp, offset: wallClockOffset))
         return true
     }
 
     // MARK: - Flows
+
+    /// The flow of a packet message (not a debug message, which has none).
+    @inline(__always)
+    private func fill(_ f: inout Flow, _ message: MonitorMessage, _ packet: [UInt8], _ time: FlowTime) {
+        switch message {
+        case .trace(let t): fill(&f, t, packet, time)
+        case .drop(let d): fill(&f, d, packet, time)
+        case .capture(let c): fill(&f, c, packet, time)
+        case .debug: break
+        }
+    }
 
     /// Sets the fields every packet event sets, and the rest to their defaults.
     @inline(__always)

@@ -21,7 +21,11 @@ private let digitPairs: StaticString = """
     """
 
 extension ByteSink {
-    mutating func append(word: UInt64, count: Int) {
+    mutating func append(word: UInt64, count: Int) { appendBytes(of: word, count: count) }
+
+    /// `append(word:count:)` through `append(contentsOf:)`.
+    @inline(__always)
+    fileprivate mutating func appendBytes(of word: UInt64, count: Int) {
         withUnsafeBytes(of: word.littleEndian) { append(contentsOf: UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[..<count])) }
     }
 }
@@ -59,7 +63,7 @@ struct ByteCursor: ByteSink {
             UnsafeMutableRawPointer(next).storeBytes(of: word.littleEndian, as: UInt64.self)
             next += count
         } else {
-            withUnsafeBytes(of: word.littleEndian) { append(contentsOf: UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[..<count])) }
+            appendBytes(of: word, count: count)
         }
     }
 
