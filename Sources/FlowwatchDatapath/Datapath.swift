@@ -45,9 +45,8 @@ public struct DatapathOptions: Sendable {
     /// about 1,300 traces of a 128-byte capture per wake-up, so under 5 ns each, while three
     /// quarters stay free for the reader to come.
     public static func defaultWakeupBytes(ringBytes: UInt32) -> UInt32 { ringBytes / 4 }
-    /// Have the kernel time the program while observing (BPF_ENABLE_STATS), for
-    /// `Datapath.runStatistics()`. It times every BPF program on the machine meanwhile.
-    public var measureRunTime = true
+    /// When the kernel times the program (see `RunTiming`).
+    public var runTiming = RunTiming.sampled
 
     public init() {}
 }
@@ -100,9 +99,9 @@ public final class Datapath: @unchecked Sendable {
     private var watcher: DeviceWatcher?
     private var workers: [Worker] = []
     private let logger: Logger
-    /// Keeps the kernel's run-time statistics on while open.
-    private var runTimeStatsFD: Int32 = -1
-    /// Why there is no run time to show, when `measureRunTime` was asked for and the kernel refused.
+    /// Turns the kernel's timing on and off (nil with `RunTiming.off` or when refused).
+    private var timer: RunTimer?
+    /// Why there is no run time to show, when timing was asked for and the kernel refused.
     public private(set) var runTimeUnavailable: DatapathError?
 
     /// Checks privileges, loads the program and fills its maps from the config. Nothing is
@@ -134,9 +133,9 @@ public final class Datapath: @unchecked Sendable {
         let watcher = try DeviceWatcher { [weak self] link in self?.handle(link, handlers.device) }
         self.reader = reader
         self.watcher = watcher
-        if options.measureRunTime {
+        if options.runTiming != .off {
             do throws(DatapathError) {
-                runTimeStatsFD = try ObserverProgram.enableRunTimeStatistics()
+                timer = try RunTimer()
             } catch {
                 runTimeUnavailable = error
                 logger.debug("no kernel run time", metadata: ["datapath.error": "\(error)"])
@@ -150,6 +149,14 @@ public final class Datapath: @unchecked Sendable {
         workers.append(Worker(name: "fw-perf") {
             do throws(DatapathError) { try reader.run() } catch { handlers.failed(error) }
         })
+        if let timer, options.runTiming == .sampled {
+            let logger = logger
+            workers.append(Worker(name: "fw-timing") {
+                if let error = timer.sample(window: RunTiming.window, period: RunTiming.period) {
+                    logger.warning("the kernel stopped timing the program", metadata: ["datapath.error": "\(error)"])
+                }
+            })
+        }
     }
 
     /// Stops reading, detaches from every device (reverse order of attach) and forgets them.
@@ -162,6 +169,7 @@ public final class Datapath: @unchecked Sendable {
         guard first else { return }
         watcher?.stop()
         reader?.stop()
+        timer?.stop()
         for w in workers { w.join() }
         workers.removeAll()
         let attachments = state.withLock { s -> [DeviceAttachment] in
@@ -174,14 +182,12 @@ public final class Datapath: @unchecked Sendable {
             a.detach()
             program.removeDevice(ifindex: UInt32(a.ifindex))
         }
-        if runTimeStatsFD >= 0 {
-            close(runTimeStatsFD)
-            runTimeStatsFD = -1
-        }
+        timer?.close()
+        timer = nil
     }
 
-    /// The kernel's figures for the program: runs and run time while observing (nothing is
-    /// counted without `measureRunTime`, see `runTimeUnavailable`), verifier work at load.
+    /// The kernel's figures for the program: runs and run time while it timed them (see
+    /// `RunTiming` and `runTimeUnavailable`), verifier work at load.
     public func runStatistics() -> RunStatistics { program.runStatistics() }
 
     /// The name of a device by ifindex, for output; nil if never seen.

@@ -24,9 +24,12 @@ public struct ObserverStatus: Sendable, Equatable {
     public var uptimeNanoseconds: UInt64
     /// Flows per second over the last minute.
     public var flowsRate: Double
+    /// The observer program's runs while the kernel timed them, and their total time.
+    public var programTimedRuns: UInt64
+    public var programRunTimeNanoseconds: UInt64
 
     public init(nodeName: String, version: String, numFlows: UInt64, maxFlows: UInt64, seenFlows: UInt64,
-                uptimeNanoseconds: UInt64, flowsRate: Double) {
+                uptimeNanoseconds: UInt64, flowsRate: Double, programTimedRuns: UInt64 = 0, programRunTimeNanoseconds: UInt64 = 0) {
         self.nodeName = nodeName
         self.version = version
         self.numFlows = numFlows
@@ -34,6 +37,8 @@ public struct ObserverStatus: Sendable, Equatable {
         self.seenFlows = seenFlows
         self.uptimeNanoseconds = uptimeNanoseconds
         self.flowsRate = flowsRate
+        self.programTimedRuns = programTimedRuns
+        self.programRunTimeNanoseconds = programRunTimeNanoseconds
     }
 }
 
@@ -137,6 +142,8 @@ public struct ObserverService: Observer_Observer.SimpleServiceProtocol {
         out.uptimeNs = s.uptimeNanoseconds
         out.version = s.version
         out.flowsRate = s.flowsRate
+        out.programTimedRuns = s.programTimedRuns
+        out.programRunTimeNs = s.programRunTimeNanoseconds
         // A single node, always connected to itself (what Hubble's local server reports too).
         out.numConnectedNodes = Google_Protobuf_UInt32Value(1)
         out.numUnavailableNodes = Google_Protobuf_UInt32Value(0)

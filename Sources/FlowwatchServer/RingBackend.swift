@@ -10,15 +10,19 @@ public final class RingBackend: ObserverBackend {
     private let version: String
     private let started: UInt64
     private let rate = Mutex(RateWindow())
+    private let programTiming: @Sendable () -> (runs: UInt64, nanoseconds: UInt64)
 
     /// - Parameters:
     ///   - builder: the node's flow builder (config, clock offset, interface names).
     ///   - started: CLOCK_BOOTTIME nanoseconds when the observer started (uptime).
-    public init(ring: EventRing, builder: FlowBuilder, version: String, started: UInt64 = KernelClock.boottimeNow()) {
+    ///   - programTiming: the observer program's timed runs and their kernel time so far.
+    public init(ring: EventRing, builder: FlowBuilder, version: String, started: UInt64 = KernelClock.boottimeNow(),
+                programTiming: @escaping @Sendable () -> (runs: UInt64, nanoseconds: UInt64) = { (0, 0) }) {
         self.ring = ring
         self.builder = builder
         self.version = version
         self.started = started
+        self.programTiming = programTiming
     }
 
     public func query(_ kind: EventKind, _ selection: EventSelection, filter: FlowFilterSet,
@@ -56,9 +60,11 @@ public final class RingBackend: ObserverBackend {
         let now = KernelClock.boottimeNow()
         let written = ring.writtenTotal
         let perSecond = rate.withLock { $0.rate(now: now, written: written) }
+        let timing = programTiming()
         return ObserverStatus(nodeName: builder.nodeName, version: version, numFlows: UInt64(ring.count),
                               maxFlows: UInt64(ring.capacity), seenFlows: written,
-                              uptimeNanoseconds: now &- started, flowsRate: perSecond)
+                              uptimeNanoseconds: now &- started, flowsRate: perSecond,
+                              programTimedRuns: timing.runs, programRunTimeNanoseconds: timing.nanoseconds)
     }
 
     /// Call about once a second (the metrics reader does): keeps the last minute's samples of

@@ -5,6 +5,8 @@ import FlowwatchDatapath
 import Glibc
 #endif
 
+extension RunTiming: ExpressibleByArgument {}
+
 /// How events are printed: shared by live observation and replay.
 struct OutputOptions: ParsableArguments {
     @Option(name: [.customShort("o"), .customLong("output")],
@@ -70,6 +72,9 @@ struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("attach"), help: "How to attach: auto (tcx where the kernel has it), tcx, or tc.")
     var attachMode: AttachMode = .auto
 
+    @Option(name: .customLong("program-timing"), help: "When the kernel times the observer program, for its cost per packet: sampled (1s in every 10), always, or off. Timing slows every BPF program on the machine while it is on.")
+    var programTiming = RunTiming.sampled
+
     @Option(help: ArgumentHelp("Monitor aggregation, Cilium's levels: none (every packet at every point), lowest or low (no from-* observation points), medium or maximum (per connection: new, new TCP flags, FIN/RST, else once per --aggregation-interval). Default: medium, but none when writing --pcap, --pcapng or a recording. Debug messages are never aggregated.", valueName: "level"))
     var aggregation: String?
 
@@ -93,8 +98,8 @@ struct CaptureOptions: ParsableArguments {
         }
     }
 
-    static let valueOptions = ["--device", "--config", "--duration", "--capture-len", "--perf-pages", "--attach", "--aggregation",
-                               "--aggregation-interval", "--ready-file"]
+    static let valueOptions = ["--device", "--config", "--duration", "--capture-len", "--perf-pages", "--attach", "--program-timing",
+                               "--aggregation", "--aggregation-interval", "--ready-file"]
 
     /// Chooses the aggregation level if none was asked for: none when every packet is written
     /// to a file (pcap, pcapng, a recording; tcpdump -w keeps them all), else medium, the level
@@ -108,6 +113,7 @@ struct CaptureOptions: ParsableArguments {
         if !device.isEmpty { options.devicePatterns = device }
         options.attachMode = attachMode
         options.perfPages = perfPages
+        options.runTiming = programTiming
         options.settings = ProgramSettings(captureLength: captureLength, debug: debug,
                                            aggregation: aggregation.flatMap(MonitorAggregation.init(name:)) ?? .medium,
                                            aggregationInterval: UInt32(aggregationInterval.nanoseconds / 1_000_000_000))

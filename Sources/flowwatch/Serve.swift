@@ -50,7 +50,10 @@ struct Serve: ParsableCommand {
         }) { datapath in
             let interfaceName: @Sendable (UInt32) -> String? = { [datapath] in datapath.interfaceName($0) }
             let builder = FlowBuilder(config: config, wallClockOffset: datapath.wallClockOffset, interfaceName: interfaceName)
-            let backend = RingBackend(ring: ring, builder: builder, version: "flowwatch \(Flowwatch.configuration.version)")
+            let backend = RingBackend(ring: ring, builder: builder, version: "flowwatch \(Flowwatch.configuration.version)") { [datapath] in
+                let stats = datapath.runStatistics()
+                return (stats.runs, stats.runTimeNanoseconds)
+            }
             var options = ObserverService.Options()
             options.address = serving.listenAddress ?? ""
             options.tls = serving.tlsCertFile != nil
@@ -162,11 +165,11 @@ func ownMetrics(datapath: Datapath, ring: EventRing, devices: Int, decodeErrors:
                              labels: [("cpu", "\(ring.cpu)")], value: ring.peakRatio))
     }
     let stats = datapath.runStatistics()
-    samples.append(.init(name: "flowwatch_bpf_runs_total", help: "Runs of the observer program (BPF_ENABLE_STATS)", type: "counter", value: Double(stats.runs)))
+    samples.append(.init(name: "flowwatch_bpf_runs_total", help: "Runs of the observer program while the kernel timed them (BPF_ENABLE_STATS, --program-timing)", type: "counter", value: Double(stats.runs)))
     samples.append(.init(name: "flowwatch_bpf_run_time_seconds_total", help: "Kernel time spent in the observer program",
                          type: "counter", value: Double(stats.runTimeNanoseconds) / 1e9))
     if let perPacket = stats.nanosecondsPerPacket {
-        samples.append(.init(name: "flowwatch_bpf_run_time_per_packet_seconds", help: "Mean kernel time per packet", value: perPacket / 1e9))
+        samples.append(.init(name: "flowwatch_bpf_run_time_per_packet_seconds", help: "Mean kernel time per packet over the timed runs", value: perPacket / 1e9))
     }
     return samples
 }

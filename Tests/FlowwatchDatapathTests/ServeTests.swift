@@ -80,7 +80,8 @@ struct ServeTests {
     func serveOneNode() async throws {
         let node = try DemoNode("s")
         defer { node.down() }
-        let server = try Server(node: node, ["--aggregation", "none"])
+        // Timed all along, so status has the program's cost whenever the traffic came.
+        let server = try Server(node: node, ["--aggregation", "none", "--program-timing", "always"])
         defer { server.stop() }
         var st = stat()
         #expect(stat(server.socket, &st) == 0 && st.st_mode & 0o777 == 0o660)
@@ -126,7 +127,8 @@ struct ServeTests {
                 "remote:\n\(remote.stdout)\nlocal:\n\(local.stdout)")
         let status = try DemoNode.run([DemoNode.binary, "status", "--server", "unix://\(server.socket)"])
         #expect(status.status == 0 && status.stdout.contains("Healthcheck (via unix://\(server.socket)): Ok")
-                && status.stdout.contains("Current/Max Flows: ") && status.stdout.contains("/4,095 (") && status.stdout.contains("Flows/s: "),
+                && status.stdout.contains("Current/Max Flows: ") && status.stdout.contains("/4,095 (") && status.stdout.contains("Flows/s: ")
+                && status.stdout.contains(" ns per packet in the kernel (over ") && status.stdout.contains(" timed runs)"),
                 "\(status.stdout)\(status.stderr)")
         // Over TCP inside the node's namespace, as Hubble Relay would connect.
         let tcp = try DemoNode.run(["ip", "netns", "exec", node.node, DemoNode.binary, "--server", "127.0.0.1:4244", "--last", "2", "-o", "json"])

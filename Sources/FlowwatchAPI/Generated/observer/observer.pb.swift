@@ -76,6 +76,13 @@ public nonisolated struct Observer_ServerStatusResponse: Sendable {
   /// Flows per second over the last minute.
   public var flowsRate: Double = 0
 
+  /// flowwatch's own, numbered past Hubble's (its clients skip them): the observer program's
+  /// runs while the kernel timed them (BPF_ENABLE_STATS; see --program-timing) and their total
+  /// kernel time. Both 0 while nothing was timed.
+  public var programTimedRuns: UInt64 = 0
+
+  public var programRunTimeNs: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -358,7 +365,7 @@ nonisolated extension Observer_ServerStatusRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Observer_ServerStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}num_flows\0\u{3}max_flows\0\u{3}seen_flows\0\u{3}uptime_ns\0\u{3}num_connected_nodes\0\u{3}num_unavailable_nodes\0\u{3}unavailable_nodes\0\u{1}version\0\u{3}flows_rate\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}num_flows\0\u{3}max_flows\0\u{3}seen_flows\0\u{3}uptime_ns\0\u{3}num_connected_nodes\0\u{3}num_unavailable_nodes\0\u{3}unavailable_nodes\0\u{1}version\0\u{3}flows_rate\0\u{4}_\u{f}program_timed_runs\0\u{3}program_run_time_ns\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -375,6 +382,8 @@ nonisolated extension Observer_ServerStatusResponse: SwiftProtobuf.Message, Swif
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.unavailableNodes) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.version) }()
       case 9: try { try decoder.decodeSingularDoubleField(value: &self.flowsRate) }()
+      case 1000: try { try decoder.decodeSingularUInt64Field(value: &self.programTimedRuns) }()
+      case 1001: try { try decoder.decodeSingularUInt64Field(value: &self.programRunTimeNs) }()
       default: break
       }
     }
@@ -412,6 +421,12 @@ nonisolated extension Observer_ServerStatusResponse: SwiftProtobuf.Message, Swif
     if self.flowsRate.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.flowsRate, fieldNumber: 9)
     }
+    if self.programTimedRuns != 0 {
+      try visitor.visitSingularUInt64Field(value: self.programTimedRuns, fieldNumber: 1000)
+    }
+    if self.programRunTimeNs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.programRunTimeNs, fieldNumber: 1001)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -425,6 +440,8 @@ nonisolated extension Observer_ServerStatusResponse: SwiftProtobuf.Message, Swif
     if lhs.unavailableNodes != rhs.unavailableNodes {return false}
     if lhs.version != rhs.version {return false}
     if lhs.flowsRate != rhs.flowsRate {return false}
+    if lhs.programTimedRuns != rhs.programTimedRuns {return false}
+    if lhs.programRunTimeNs != rhs.programRunTimeNs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
