@@ -413,6 +413,28 @@ extension FlowEvent {
         #expect(refilled > 1000)
     }
 
+    /// Endpoints built from one config entry share their names; each is still a value: equal
+    /// by contents and hashed alike, and changing one leaves its copies alone.
+    @Test func endpointsAreValues() {
+        let pod = "client-6f7d9c8b5-x2k4q"
+        let a = Flow.Endpoint(id: 1, identity: 2, namespace: "default", labels: ["k8s:app=client"], podName: pod)
+        let same = Flow.Endpoint(id: 1, identity: 2, namespace: "default", labels: ["k8s:app=client"], podName: pod)
+        #expect(a == same && a.hashValue == same.hashValue)
+        var b = a
+        b.podName = "server"
+        #expect(a.podName == pod && b.podName == "server" && b.namespace == "default" && b.labels == a.labels && a != b)
+        b.podName = pod
+        #expect(a == b && a.hashValue == b.hashValue)
+        b.labels = []
+        #expect(a != b && a.labels == ["k8s:app=client"])
+        b = a
+        b.namespace = "kube-system"
+        #expect(a != b && a.namespace == "default")
+        #expect(Flow.Endpoint() == Flow.Endpoint(namespace: "", labels: [], podName: ""))
+        #expect(Flow.Endpoint(identity: 2) != Flow.Endpoint(identity: 2, podName: "x"))
+        #expect(Flow.Endpoint(identity: 2) != Flow.Endpoint(identity: 3))
+    }
+
     /// A config without pods still names reserved identities and leaves endpoints bare.
     @Test func emptyConfig() throws {
         let f = try F.flow(F.toEndpointSYN, config: NodeConfig())

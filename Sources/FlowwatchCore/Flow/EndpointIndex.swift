@@ -12,7 +12,9 @@ struct EndpointIndex: Sendable {
     private let localByIP: AddressSlots
     /// Local endpoints and the host endpoint by endpoint id, for debug messages.
     private let byID: [UInt16: Flow.Endpoint]
-    private let labelsByIdentity: [UInt32: [String]]
+    /// The endpoint of an address that is no local endpoint's, by identity: built once, so a
+    /// flow shares its names instead of building them per event.
+    private let remotes: [UInt32: Flow.Endpoint]
     /// The ipcache prefixes, longest first, so the first match is the most specific.
     private let prefixes: [NodeConfig.PrefixIdentity]
 
@@ -49,7 +51,7 @@ struct EndpointIndex: Sendable {
         self.locals = locals
         self.localByIP = AddressSlots(localByIP)
         self.byID = byID
-        self.labelsByIdentity = labels
+        self.remotes = Dictionary(uniqueKeysWithValues: labels.map { ($0.key, Flow.Endpoint(identity: $0.key, labels: $0.value)) })
         self.prefixes = config.prefixes.sorted { $0.prefix.length > $1.prefix.length }
     }
 
@@ -58,7 +60,7 @@ struct EndpointIndex: Sendable {
     /// the packet had no IP header, which leaves only the identity to go by.
     func resolve(_ ip: IPAddress?, datapathIdentity: UInt32, into endpoint: inout Flow.Endpoint) {
         if let ip, let i = localByIP[ip] {
-            endpoint = locals[i]
+            endpoint.assign(locals[i])
             if datapathIdentity != 0 { endpoint.identity = datapathIdentity }
             return
         }
@@ -66,7 +68,11 @@ struct EndpointIndex: Sendable {
         if identity == 0, let ip, let entry = prefixes.first(where: { $0.prefix.contains(ip) }) {
             identity = entry.identity
         }
-        endpoint = Flow.Endpoint(identity: identity, labels: labelsByIdentity[identity] ?? [])
+        if let remote = remotes[identity] {
+            endpoint.assign(remote)
+        } else {
+            endpoint.assign(Flow.Endpoint(identity: identity))
+        }
     }
 
     /// The endpoint a debug message came from; only the id is known for ids not in the config.

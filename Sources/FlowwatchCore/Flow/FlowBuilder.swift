@@ -87,12 +87,14 @@ public struct FlowBuilder: Sendable {
         f.ip = p.ip
         f.l4 = p.l4
         f.type = .l3L4
-        f.nodeName = nodeName
+        // The same string again (compared by its storage first) is not stored again: storing
+        // releases the old one and retains the new, for every line.
+        if f.nodeName != nodeName { f.nodeName = nodeName }
         f.eventType = Flow.CiliumEventType(type: Int32(type.rawValue), subType: Int32(subType))
         f.trafficDirection = .unknown
         f.traceObservationPoint = .unknown
         f.traceReason = .unknown
-        f.file = nil
+        if f.file != nil { f.file = nil }
         f.ipTraceID = 0
         f.dropReasonDesc = DropReason(rawValue: 0)
         f.isReply = nil
