@@ -119,6 +119,8 @@ public struct EventPipeline: Sendable {
         /// filters or `--last N`. Each record's message is then read in place and its packet
         /// written from the record's own bytes, without building an event or a flow.
         let capturesInPlace: Bool
+        /// The flow a packet record's meaning comes from, refilled for every packet.
+        private var flow = Flow(time: FlowTime(seconds: 0, nanos: 0), eventType: Flow.CiliumEventType(type: 0, subType: 0))
 
         init(matcher: EventMatcher, printer: EventPrinter, packets: PacketRecordBuilder?,
              selection: EventSelection, ring: EventRing?) {
@@ -147,7 +149,7 @@ public struct EventPipeline: Sendable {
                 guard let record = matcher.matchInPlace(sample), selects(matcher.wallTime(sample.timestamp)) else { return }
                 // Lost records have no message, debug messages no packet: neither makes a record.
                 if let fields = record.fields, case .event(let bytes) = sample.kind,
-                    let packet = packets!.record(fields, packet: bytes[record.packet], timestamp: sample.timestamp, flow: nil)
+                    let packet = packets!.record(fields, packet: bytes[record.packet], timestamp: sample.timestamp)
                 {
                     capture(packet)
                 }
@@ -184,15 +186,20 @@ public struct EventPipeline: Sendable {
         }
 
         mutating func emit(_ match: inout EventMatcher.Match, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
-            // The flow is built for a packet's record only when its meaning is written, and
-            // then before printing, so both use one build.
-            let withFlow = capturesMeaning && !match.isDebug
-            if withFlow { _ = match.flow(with: matcher.builder) }
             if !printer.isSilent { printer.write(match, builder: matcher.builder, into: &buffer) }
             guard captures, !match.isDebug else { return }
-            var flow: Flow?
-            if withFlow, case .flow(let f)? = match.flow { flow = f }
-            if let record = packets!.record(match.event, flow: flow) { capture(record) }
+            let record: PacketRecord?
+            if !capturesMeaning {
+                record = packets!.record(match.event)
+            } else if case .flow(let f)? = match.flow {
+                record = packets!.record(match.event, flow: f)
+            } else if matcher.builder.build(match.event, into: &flow) {
+                // The flow gives the record its meaning: refilled in place, as the printer's.
+                record = packets!.record(match.event, flow: flow)
+            } else {
+                record = packets!.record(match.event)
+            }
+            if let record { capture(record) }
         }
 
         /// Appends what an output held back (the table's rows).

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One packet at one observation point, as a capture file holds it: the bytes and, beside them,
 /// what the packet meant (device, direction, identities, verdict). Capture writers take it as is.
 public struct PacketRecord: Sendable, Equatable {
@@ -42,8 +46,10 @@ public struct PacketRecordBuilder: Sendable {
     /// no device looked up per packet.
     public let withMeaning: Bool
     private var devices: [UInt32: (name: String, description: String)] = [:]
-    /// Where a comment is built, reused from packet to packet.
+    /// Where a comment is written, and the strings of the last ones.
+    private var line = LineBuffer(capacity: 512)
     private var text: [UInt8] = []
+    private var comments = RecentStrings(capacity: 16)
 
     public init(config: NodeConfig, wallClockOffset: Int64, withMeaning: Bool,
                 interfaceName: @escaping @Sendable (UInt32) -> String?) {
@@ -54,18 +60,25 @@ public struct PacketRecordBuilder: Sendable {
     }
 
     /// The record for an event that carries packet bytes (trace, drop, capture); nil otherwise.
-    /// `flow` gives the comment and is only read when `withMeaning`.
-    public mutating func record(_ event: MonitorEvent, flow: Flow?) -> PacketRecord? {
+    /// `flow` (the event's) gives the comment when `withMeaning`; without a flow there is none.
+    public mutating func record(_ event: MonitorEvent, flow: borrowing Flow) -> PacketRecord? {
+        guard case .message(let message, let packet) = event.payload, let fields = PacketFields(message),
+              var record = record(fields, packet: packet[...], timestamp: event.timestamp)
+        else { return nil }
+        if withMeaning { record.comment = comment(message, flow) }
+        return record
+    }
+
+    /// The record for an event that carries packet bytes, without a comment.
+    public mutating func record(_ event: MonitorEvent) -> PacketRecord? {
         guard case .message(let message, let packet) = event.payload, let fields = PacketFields(message) else { return nil }
-        return record(fields, packet: packet[...], timestamp: event.timestamp, message: message, flow: flow)
+        return record(fields, packet: packet[...], timestamp: event.timestamp)
     }
 
     /// The record for a packet and what its message says of it (`PacketFields`, read in place
-    /// or from the decoded message); the bytes are kept as they are, without a copy, unless an
-    /// Ethernet header is put in front. Nil for an empty packet. `message` and `flow` give the
-    /// comment and are only read when `withMeaning`.
-    mutating func record(_ fields: PacketFields, packet: ArraySlice<UInt8>, timestamp: UInt64,
-                         message: MonitorMessage? = nil, flow: Flow?) -> PacketRecord? {
+    /// or from the decoded message), without a comment; the bytes are kept as they are, without
+    /// a copy, unless an Ethernet header is put in front. Nil for an empty packet.
+    mutating func record(_ fields: PacketFields, packet: ArraySlice<UInt8>, timestamp: UInt64) -> PacketRecord? {
         guard !packet.isEmpty else { return nil }
         let ifindex = fields.ifindex, flags = fields.flags
         let direction = fields.observationPoint.map(Self.direction) ?? .unknown
@@ -86,25 +99,30 @@ public struct PacketRecordBuilder: Sendable {
                                 comment: nil)
         }
         let device = self.device(ifindex)
-        var comment: String?
-        if let flow, let message {
-            // Into a reused buffer, then one String: interpolation made a string per piece.
-            text.removeAll(keepingCapacity: true)
-            Self.what(message, into: &text)
-            text.appendASCII(" ")
-            text.append(flow.verdict.name)
-            text.appendASCII(" state ")
-            if let reason = flow.traceReason.name { Self.reasonText(reason, into: &text) } else { text.appendASCII("unknown") }
-            text.appendASCII(": ")
-            Self.describe(flow.source, flow.ip?.source, into: &text)
-            text.appendASCII(" -> ")
-            Self.describe(flow.destination, flow.ip?.destination, into: &text)
-            comment = String(decoding: text, as: UTF8.self)
-        }
         return PacketRecord(
             timeNanos: wallTime, bytes: bytes, originalLength: length,
             ifindex: ifindex, interfaceName: device.name, interfaceDescription: device.description,
-            direction: direction, packetID: ids.id(for: bytes, at: timestamp), comment: comment)
+            direction: direction, packetID: ids.id(for: bytes, at: timestamp), comment: nil)
+    }
+
+    /// The flow's meaning, e.g. `to-endpoint FORWARDED state new: default/a (ID:22099, endpoint
+    /// 2073) -> default/b (ID:11575, endpoint 149)`: written into a reused buffer, and one of the
+    /// last strings when it says the same (the packets of a flow mostly do), so most packets
+    /// allocate nothing for it.
+    private mutating func comment(_ message: MonitorMessage, _ flow: borrowing Flow) -> String {
+        text.removeAll(keepingCapacity: true)
+        line.append(to: &text) { c in
+            Self.what(message, into: &c)
+            c.append(UInt8(ascii: " "))
+            c.append(flow.verdict.name)
+            c.appendASCII(" state ")
+            c.append(Self.reasonTexts[Int(flow.traceReason.rawValue)] ?? "unknown")
+            c.appendASCII(": ")
+            Self.describe(flow.source, flow.ip?.source, into: &c)
+            c.appendASCII(" -> ")
+            Self.describe(flow.destination, flow.ip?.destination, into: &c)
+        }
+        return comments.string(for: text)
     }
 
     /// A device's name and description, looked up again only when its name changes.
@@ -117,7 +135,7 @@ public struct PacketRecordBuilder: Sendable {
     }
 
     /// The event's kind at the start of a comment: `to-endpoint`, `drop (Invalid packet)`.
-    static func what(_ message: MonitorMessage, into text: inout [UInt8]) {
+    static func what<B: ByteSink>(_ message: MonitorMessage, into text: inout B) {
         switch message {
         case .trace(let t):
             if let name = t.observationPoint.name {
@@ -150,16 +168,17 @@ public struct PacketRecordBuilder: Sendable {
         }
     }
 
-    /// A trace reason's proto name as the comment says it: `new`, `established`, `unknown`.
-    static func reasonText(_ protoName: String, into text: inout [UInt8]) {
-        if protoName == "TRACE_REASON_UNKNOWN" {
-            text.appendASCII("unknown")
-            return
+    /// Trace reasons as the comment says them, by number: the proto name in lower case (`new`,
+    /// `established`, `srv6_encap`), `unknown` for TRACE_REASON_UNKNOWN; nil past the names.
+    static let reasonTexts: [Int: String] = {
+        var texts: [Int: String] = [0: "unknown"]
+        var raw: Int32 = 1
+        while let name = Flow.Reason(rawValue: raw).name {
+            texts[Int(raw)] = name.lowercased()
+            raw += 1
         }
-        for byte in protoName.utf8 {
-            text.append(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte)
-        }
-    }
+        return texts
+    }()
 
     func describe(device name: String) -> String {
         if let ep = config.endpoint(interface: name) {
@@ -171,7 +190,7 @@ public struct PacketRecordBuilder: Sendable {
     }
 
     /// One side of a comment: `default/a (ID:22099, endpoint 2073)`, `198.51.100.10 (world)`.
-    static func describe(_ ep: Flow.Endpoint, _ ip: IPAddress?, into text: inout [UInt8]) {
+    static func describe<B: ByteSink>(_ ep: borrowing Flow.Endpoint, _ ip: IPAddress?, into text: inout B) {
         if !ep.podName.isEmpty {
             if !ep.namespace.isEmpty {
                 text.append(ep.namespace)
@@ -223,25 +242,68 @@ struct PacketIdentifier: Sendable {
     /// FNV-1a over the bytes that stay the same hop to hop.
     static func invariantHash(_ b: UnsafeRawBufferPointer) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ range: Range<Int>) {
-            for i in range where i < b.count { h = (h ^ UInt64(b[i])) &* 0x100_0000_01b3 }
-        }
-        guard b.count >= 14 else { mix(0..<b.count); return h }
+        guard b.count >= 14 else { return mix(h, b, 0, b.count) }
         let type = Int(b[12]) << 8 | Int(b[13])
         switch type {
         case 0x0800 where b.count >= 34:
             let ihl = Int(b[14] & 0x0f) * 4
-            mix(14..<22)        // version, TOS, length, id, fragment: not TTL (22) or checksum (24-25)
-            mix(23..<24)        // protocol
-            mix(26..<34)        // addresses
-            mix((14 + ihl)..<(14 + ihl + 16)) // ports, TCP sequence and acknowledgement
+            h = mix(h, b, 14, 22)        // version, TOS, length, id, fragment: not TTL (22) or checksum (24-25)
+            h = mix(h, b, 23, 24)        // protocol
+            h = mix(h, b, 26, 34)        // addresses
+            h = mix(h, b, 14 + ihl, 14 + ihl + 16) // ports, TCP sequence and acknowledgement
         case 0x86dd where b.count >= 54:
-            mix(14..<21)        // version, class, flow label, payload length, next header: not hop limit
-            mix(22..<54)        // addresses
-            mix(54..<70)
+            h = mix(h, b, 14, 21)        // version, class, flow label, payload length, next header: not hop limit
+            h = mix(h, b, 22, 54)        // addresses
+            h = mix(h, b, 54, 70)
         default:
-            mix(12..<b.count)   // not the MAC addresses
+            h = mix(h, b, 12, b.count)   // not the MAC addresses
         }
         return h
+    }
+
+    /// `h` with the bytes from `start` up to `end` mixed in, those past the buffer's end left out.
+    @inline(__always)
+    private static func mix(_ h: UInt64, _ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UInt64 {
+        var h = h
+        var i = start
+        let end = min(end, b.count)
+        while i < end {
+            h = (h ^ UInt64(b[i])) &* 0x100_0000_01b3
+            i += 1
+        }
+        return h
+    }
+}
+
+/// The strings of the last texts made, so a text made again is the string already made: no
+/// allocation when it is one of them. Compared byte for byte.
+struct RecentStrings: Sendable {
+    private var bytes: [[UInt8]] = []
+    private var strings: [String] = []
+    private let capacity: Int
+    /// The slot the next new text takes once all are in use.
+    private var next = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    mutating func string(for text: [UInt8]) -> String {
+        let found = text.withUnsafeBytes { t in
+            bytes.firstIndex { b in
+                b.count == t.count && (t.isEmpty || b.withUnsafeBytes { memcmp($0.baseAddress!, t.baseAddress!, t.count) == 0 })
+            }
+        }
+        if let found { return strings[found] }
+        let string = String(decoding: text, as: UTF8.self)
+        if bytes.count < capacity {
+            bytes.append(text)
+            strings.append(string)
+        } else {
+            bytes[next] = text
+            strings[next] = string
+            next = (next + 1) % capacity
+        }
+        return string
     }
 }
