@@ -5,21 +5,13 @@ public struct EventMatcher: Sendable {
     /// A record the filters kept.
     public struct Match: Sendable {
         public var event: MonitorEvent
-        /// The Hubble event, when the filters built it to decide, or `flow(with:)` did.
+        /// The Hubble event, when the filters built it to decide.
         public var flow: FlowEvent? { built?.event }
         /// Boxed: a flow is large, and a match is moved several times on its way to an output.
         fileprivate var built: BuiltFlow?
         /// Kernel time moved to wall-clock time, in nanoseconds.
         public var wallTime: Int64 { Int64(truncatingIfNeeded: event.timestamp) &+ wallClockOffset }
         let wallClockOffset: Int64
-
-        /// The Hubble event, built once: the filters' build, or one built now and kept.
-        public mutating func flow(with builder: borrowing FlowBuilder) -> FlowEvent {
-            if let built { return built.event }
-            let event = builder.build(event)
-            built = BuiltFlow(event)
-            return event
-        }
 
         public var isDebug: Bool { event.isDebug }
     }
