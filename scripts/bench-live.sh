@@ -4,7 +4,7 @@
 # network namespaces of its own, with iperf3 between two pods; and the program's cost per packet
 # without traffic (fwbench kernel: BPF_PROG_TEST_RUN on an established TCP connection).
 #   scripts/bench-live.sh path/to/flowwatch [path/to/fwbench]
-# Env: RUNS (iperf3 runs per setting, default 3), SECONDS_PER_RUN (default 5), RATES (UDP packet
+# Env: RUNS (iperf3 runs per setting, default 5), SECONDS_PER_RUN (default 5), RATES (UDP packet
 # rates tried for the zero-loss figure, default "25000 50000 100000 200000 400000"), DRIVE_RATES
 # (test-run rates tried for it, default "250000 500000 1000000 1500000 2000000").
 set -euo pipefail
@@ -12,7 +12,7 @@ set -euo pipefail
 flowwatch=$(realpath "${1:?usage: bench-live.sh path/to/flowwatch [path/to/fwbench]}")
 fwbench=${2:-$(dirname "$flowwatch")/fwbench}
 here=$(dirname "$(realpath "$0")")
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 secs=${SECONDS_PER_RUN:-5}
 rates=${RATES:-25000 50000 100000 200000 400000}
 drive_rates=${DRIVE_RATES:-250000 500000 1000000 1500000 2000000}
