@@ -9,9 +9,9 @@ import Glibc
 ///
 /// Timing is the kernel's switch for every BPF program on the machine, and each run then reads
 /// the clock twice: about 50 ns per run on this VM (`fwbench output-floor`, "nothing at all").
-/// A 64-byte UDP flood between two pods of the demo node went from 0.95 to 0.91 of its rate
-/// without any program when a program that does nothing was timed, so by default the kernel
-/// times one second in every ten.
+/// A 64-byte UDP flood between two pods of the demo node ran at 0.95 of its rate with a tc
+/// program that does nothing attached to their lxc devices, and at 0.91 with that program
+/// timed; so by default the kernel times one second in every ten.
 public enum RunTiming: String, Sendable, CaseIterable {
     /// On for `window` at the start of every `period`.
     case sampled
