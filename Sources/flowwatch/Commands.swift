@@ -188,13 +188,15 @@ struct Replay: ParsableCommand {
         var discard: [UInt8] = []
         while !output.closed && !pipeline.isComplete {
             do {
-                guard let sample = try reader.next() else { break }
-                if pcapOnly {
-                    pipeline.consume(sample, into: &discard) { captures?.write($0) }
-                    if !discard.isEmpty { discard.removeAll(keepingCapacity: true) }
+                // Each record is read where it lies in the reader's buffer: the pipeline copies
+                // only those it keeps.
+                let more = if pcapOnly {
+                    try reader.next { pipeline.consume($0, into: &discard) { captures?.write($0) } }
                 } else {
-                    output.write { pipeline.consume(sample, into: &$0) { captures?.write($0) } }
+                    try reader.next { record in output.write { pipeline.consume(record, into: &$0) { captures?.write($0) } } }
                 }
+                guard more else { break }
+                if pcapOnly, !discard.isEmpty { discard.removeAll(keepingCapacity: true) }
             } catch {
                 failure = "\(error)"
                 break

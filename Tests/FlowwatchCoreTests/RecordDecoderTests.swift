@@ -56,6 +56,8 @@ import Testing
             for max: UInt64 in [3, 100, 5000, 200_000] {
                 let chunks = Self.randomChunks(bytes.count, seed: seed &* max, max: max)
                 #expect(decodeRecording(bytes, chunks: chunks) == whole, "\(name), seed \(seed), batches below \(max)")
+                #expect(decodeRecording(bytes, chunks: chunks, inPlace: true) == whole,
+                        "\(name) in place, seed \(seed), batches below \(max)")
             }
         }
         if name == "valid" { #expect(whole == RecordingOutcome(header: Self.header, samples: Self.samples)) }

@@ -16,13 +16,21 @@ struct RecordingOutcome: Equatable, CustomStringConvertible {
     }
 }
 
-/// Decodes `bytes` fed in pieces of the given sizes (the rest in one piece), draining after each.
-func decodeRecording(_ bytes: [UInt8], chunks: [Int] = []) -> RecordingOutcome {
+/// Decodes `bytes` fed in pieces of the given sizes (the rest in one piece), draining after each;
+/// `inPlace` takes each record through `next(inPlace:)` and copies it here.
+func decodeRecording(_ bytes: [UInt8], chunks: [Int] = [], inPlace: Bool = false) -> RecordingOutcome {
     var decoder = RecordingDecoder()
     var outcome = RecordingOutcome()
     func drain() -> Bool {
         do throws(RecordingError) {
-            while let sample = try decoder.next() { outcome.samples.append(sample) }
+            if inPlace {
+                while try decoder.next(inPlace: { view in
+                    outcome.samples.append(RawSample(cpu: view.cpu, timestamp: view.timestamp,
+                                                     kind: view.lostCount.map { .lost($0) } ?? .event(Array(view.bytes))))
+                }) {}
+            } else {
+                while let sample = try decoder.next() { outcome.samples.append(sample) }
+            }
             return true
         } catch {
             outcome.error = error

@@ -135,13 +135,28 @@ public struct RecordingDecoder: Sendable {
     /// The next whole record, or nil when the bytes fed so far hold no further whole record. After
     /// `finish()`, nil means the input is done, and `truncation` describes a cut tail if any.
     public mutating func next() throws(RecordingError) -> RawSample? {
+        try next { view, arrays in view.sample(arrays: &arrays) }
+    }
+
+    /// `next()` without the copy: hands the next whole record to `body` in place, in the
+    /// buffer; false where `next()` returns nil. The view is valid only during the call. For a
+    /// reader that sets most records aside (debug messages nothing shows) and copies the
+    /// others itself.
+    public mutating func next(inPlace body: (RawSampleView) -> Void) throws(RecordingError) -> Bool {
+        try next { view, _ in body(view) } != nil
+    }
+
+    @inline(__always)
+    private mutating func next<Result>(
+        _ body: (RawSampleView, inout SampleArrays) -> Result
+    ) throws(RecordingError) -> Result? {
         do throws(RecordingError) {
             switch phase {
             case .records: break
             case .failed(let error): throw error
             case .header: if try parseHeader() == nil { return nil }
             }
-            return try parseRecord()
+            return try parseRecord(body)
         } catch {
             phase = .failed(error)
             throw error
@@ -283,7 +298,10 @@ public struct RecordingDecoder: Sendable {
 
     // MARK: Records
 
-    private mutating func parseRecord() throws(RecordingError) -> RawSample? {
+    @inline(__always)
+    private mutating func parseRecord<Result>(
+        _ body: (RawSampleView, inout SampleArrays) -> Result
+    ) throws(RecordingError) -> Result? {
         // Interface records are taken in passing; a loop, not recursion, so a file of nothing
         // but them cannot exhaust the stack.
         while true {
@@ -303,16 +321,19 @@ public struct RecordingDecoder: Sendable {
                 throw error
             case .sample(let cpu, let timestamp, let length):
                 let payloadStart = start + RecordingFormat.recordHeaderSize
-                let bytes = buffer.withUnsafeBytes { all in
-                    arrays.take(copying: UnsafeRawBufferPointer(rebasing: all[payloadStart..<payloadStart + length]))
-                }
+                // Consumed before `body` runs, so the record counts as read whatever it does.
                 start = payloadStart + length + RecordingFormat.recordTrailerSize
                 recordsDecoded += 1
-                return RawSample(cpu: cpu, timestamp: timestamp, kind: .event(bytes))
+                return buffer.withUnsafeBytes { all in
+                    let bytes = UnsafeRawBufferPointer(rebasing: all[payloadStart..<payloadStart + length])
+                    return body(RawSampleView(cpu: cpu, timestamp: timestamp, bytes: bytes, lostCount: nil), &arrays)
+                }
             case .lost(let cpu, let timestamp, let count):
                 start += RecordingFormat.recordHeaderSize + RecordingFormat.lostPayloadLength + RecordingFormat.recordTrailerSize
                 recordsDecoded += 1
-                return RawSample(cpu: cpu, timestamp: timestamp, kind: .lost(count))
+                let view = RawSampleView(cpu: cpu, timestamp: timestamp, bytes: UnsafeRawBufferPointer(start: nil, count: 0),
+                                         lostCount: count)
+                return body(view, &arrays)
             case .interface(let ifindex, let length):
                 let nameStart = start + RecordingFormat.recordHeaderSize + 4
                 let nameEnd = start + RecordingFormat.recordHeaderSize + length

@@ -77,6 +77,20 @@ public final class RecordingReader {
         }
     }
 
+    /// `next()` without the copy: hands the next record to `body` where it lies in the read
+    /// buffer (see `RecordingDecoder.next(inPlace:)`); false at the end of the file.
+    public func next(inPlace body: (RawSampleView) -> Void) throws(RecordingFileError) -> Bool {
+        while true {
+            do throws(RecordingError) {
+                if try decoder.next(inPlace: body) { return true }
+            } catch {
+                throw RecordingFileError(path: path, problem: .format(error))
+            }
+            if atEnd { return false }
+            atEnd = try Self.read(fd, path: path, chunkSize: chunkSize, decoder: &decoder)
+        }
+    }
+
     /// Reads one chunk straight into the decoder's buffer; true (and the decoder finished) at the
     /// end of the file.
     private static func read(_ fd: Int32, path: String, chunkSize: Int,
