@@ -167,6 +167,13 @@ func headerField(_ tag: UInt16, _ value: [UInt8]) -> [UInt8] {
                     return CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[mid..<end]), continuing: first)
                 }
                 #expect(split == fast)
+                // A pair in one call: this range and the 20 bytes a record header checks.
+                let pair = data.withUnsafeBytes {
+                    CRC32.checksums(UnsafeRawBufferPointer(rebasing: $0[start + 1..<start + 21]),
+                                    UnsafeRawBufferPointer(rebasing: $0[start..<end]))
+                }
+                let header = data.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[start + 1..<start + 21])) }
+                #expect(pair.0 == header && pair.1 == fast, "pair with bytes \(start)..<\(end)")
             }
         }
     }

@@ -363,13 +363,23 @@ public struct RecordingDecoder: Sendable {
     private static func scan(_ raw: UnsafeRawBufferPointer, at offset: Int) -> Scan {
         guard raw.count >= RecordingFormat.recordHeaderSize else { return .incomplete }
         let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self))
-        let computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<20]))
+        let length = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        let header = UnsafeRawBufferPointer(rebasing: raw[0..<20])
+        // When the whole record is there by the length it states, both checksums are computed in
+        // one call; the payload's is used only once the header's has shown that length to be
+        // the writer's.
+        let computed: UInt32, payloadComputed: UInt32?
+        if Int(length) <= raw.count - RecordingFormat.recordHeaderSize - RecordingFormat.recordTrailerSize {
+            let payload = UnsafeRawBufferPointer(rebasing: raw[RecordingFormat.recordHeaderSize..<RecordingFormat.recordHeaderSize + Int(length)])
+            (computed, payloadComputed) = CRC32.checksums(header, payload)
+        } else {
+            (computed, payloadComputed) = (CRC32.checksum(header), nil)
+        }
         guard stored == computed else {
             return .failed(.checksumMismatch(offset: offset, part: .recordHeader, stored: stored, computed: computed))
         }
         // The header is intact, so its length is the writer's. Checked before waiting for the
         // payload, so a bad length is an error and never mistaken for a cut tail.
-        let length = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         let kindByte = raw[4]
         guard raw[5] == 0 && raw[6] == 0 && raw[7] == 0 else { return .failed(.reservedBitsSet(offset: offset)) }
         guard let kind = RecordingFormat.Kind(rawValue: kindByte) else {
@@ -382,10 +392,9 @@ public struct RecordingDecoder: Sendable {
         }
         guard possible else { return .failed(.impossibleRecordLength(offset: offset, kind: kindByte, length: length)) }
         let payloadEnd = RecordingFormat.recordHeaderSize + Int(length)
-        guard raw.count >= payloadEnd + RecordingFormat.recordTrailerSize else { return .incomplete }
+        guard let payloadComputed else { return .incomplete }
         let payload = UnsafeRawBufferPointer(rebasing: raw[RecordingFormat.recordHeaderSize..<payloadEnd])
         let payloadStored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: payloadEnd, as: UInt32.self))
-        let payloadComputed = CRC32.checksum(payload)
         guard payloadStored == payloadComputed else {
             return .failed(.checksumMismatch(offset: offset, part: .recordPayload, stored: payloadStored,
                                              computed: payloadComputed))
