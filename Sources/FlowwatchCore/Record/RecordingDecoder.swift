@@ -308,7 +308,7 @@ public struct RecordingDecoder: Sendable {
             let recordOffset = base + start
             let (from, to) = (start, end)
             let scan = buffer.withUnsafeBytes { all in
-                Self.scan(UnsafeRawBufferPointer(rebasing: all[from..<to]), at: recordOffset)
+                Self.scan(UnsafeRawBufferPointer(rebasing: all[from..<to]))
             }
             switch scan {
             case .incomplete:
@@ -317,8 +317,8 @@ public struct RecordingDecoder: Sendable {
                     truncation = RecordingTruncation(offset: recordOffset, bytes: rest)
                 }
                 return nil
-            case .failed(let error):
-                throw error
+            case .failed(let failure):
+                throw failure.error(at: recordOffset)
             case .sample(let cpu, let timestamp, let length):
                 let payloadStart = start + RecordingFormat.recordHeaderSize
                 // Consumed before `body` runs, so the record counts as read whatever it does.
@@ -346,10 +346,10 @@ public struct RecordingDecoder: Sendable {
     }
 
     /// What the bytes at the start of the unconsumed input hold. Only plain values, so that
-    /// returning it copies no references.
+    /// returning it copies no references and destroying it is nothing.
     private enum Scan {
         case incomplete
-        case failed(RecordingError)
+        case failed(Failure)
         /// A sample whose payload is the `length` bytes after the record header.
         case sample(cpu: UInt32, timestamp: UInt64, length: Int)
         case lost(cpu: UInt32, timestamp: UInt64, count: UInt64)
@@ -357,10 +357,28 @@ public struct RecordingDecoder: Sendable {
         case interface(ifindex: UInt32, length: Int)
     }
 
-    /// Checks the record at the start of `raw` (file offset `offset`): `.incomplete` if `raw`
-    /// ends inside it.
+    /// Why a record is bad, in plain values: the error, which may hold text, is made from it
+    /// only when it is thrown.
+    private enum Failure {
+        case checksum(RecordingError.ChecksummedPart, stored: UInt32, computed: UInt32)
+        case reservedBits
+        case unknownKind(UInt8)
+        case impossibleLength(kind: UInt8, length: UInt32)
+
+        func error(at offset: Int) -> RecordingError {
+            switch self {
+            case let .checksum(part, stored, computed):
+                .checksumMismatch(offset: offset, part: part, stored: stored, computed: computed)
+            case .reservedBits: .reservedBitsSet(offset: offset)
+            case .unknownKind(let kind): .unknownRecordKind(offset: offset, kind: kind)
+            case let .impossibleLength(kind, length): .impossibleRecordLength(offset: offset, kind: kind, length: length)
+            }
+        }
+    }
+
+    /// Checks the record at the start of `raw`: `.incomplete` if `raw` ends inside it.
     @inline(__always)
-    private static func scan(_ raw: UnsafeRawBufferPointer, at offset: Int) -> Scan {
+    private static func scan(_ raw: UnsafeRawBufferPointer) -> Scan {
         guard raw.count >= RecordingFormat.recordHeaderSize else { return .incomplete }
         let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self))
         let length = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
@@ -376,28 +394,27 @@ public struct RecordingDecoder: Sendable {
             (computed, payloadComputed) = (CRC32.checksum(header), nil)
         }
         guard stored == computed else {
-            return .failed(.checksumMismatch(offset: offset, part: .recordHeader, stored: stored, computed: computed))
+            return .failed(.checksum(.recordHeader, stored: stored, computed: computed))
         }
         // The header is intact, so its length is the writer's. Checked before waiting for the
         // payload, so a bad length is an error and never mistaken for a cut tail.
         let kindByte = raw[4]
-        guard raw[5] == 0 && raw[6] == 0 && raw[7] == 0 else { return .failed(.reservedBitsSet(offset: offset)) }
+        guard raw[5] == 0 && raw[6] == 0 && raw[7] == 0 else { return .failed(.reservedBits) }
         guard let kind = RecordingFormat.Kind(rawValue: kindByte) else {
-            return .failed(.unknownRecordKind(offset: offset, kind: kindByte))
+            return .failed(.unknownKind(kindByte))
         }
         let possible = switch kind {
         case .sample: length <= RecordingFormat.maxPayloadLength
         case .lost: length == RecordingFormat.lostPayloadLength
         case .interface: RecordingFormat.interfacePayloadRange.contains(Int(length))
         }
-        guard possible else { return .failed(.impossibleRecordLength(offset: offset, kind: kindByte, length: length)) }
+        guard possible else { return .failed(.impossibleLength(kind: kindByte, length: length)) }
         let payloadEnd = RecordingFormat.recordHeaderSize + Int(length)
         guard let payloadComputed else { return .incomplete }
         let payload = UnsafeRawBufferPointer(rebasing: raw[RecordingFormat.recordHeaderSize..<payloadEnd])
         let payloadStored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: payloadEnd, as: UInt32.self))
         guard payloadStored == payloadComputed else {
-            return .failed(.checksumMismatch(offset: offset, part: .recordPayload, stored: payloadStored,
-                                             computed: payloadComputed))
+            return .failed(.checksum(.recordPayload, stored: payloadStored, computed: payloadComputed))
         }
         let cpu = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         let timestamp = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
