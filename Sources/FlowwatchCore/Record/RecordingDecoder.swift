@@ -16,9 +16,9 @@
 /// Errors are final: once `next()` has thrown, it throws the same error again.
 public struct RecordingDecoder: Sendable {
     /// Bytes fed and not yet consumed are `buffer[start..<end]`; `buffer[0]` is at file offset
-    /// `base`. The array's count is its usable capacity: bytes past `end` are free space that
+    /// `base`. Bytes past `end`, up to the buffer's capacity, are free space that
     /// `fill(upTo:_:)` reads into directly, so the reader copies nothing.
-    private var buffer: [UInt8] = []
+    private var buffer = InputBuffer(capacity: 0)
     private var start = 0
     private var end = 0
     private var base = 0
@@ -68,8 +68,7 @@ public struct RecordingDecoder: Sendable {
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
         reserveFree(bytes.count)
-        let at = end
-        buffer.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: at).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        (buffer.base + end).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         end += bytes.count
     }
 
@@ -85,29 +84,26 @@ public struct RecordingDecoder: Sendable {
     /// returns what it returned; bytes are appended only when that is positive.
     public mutating func fill(upTo count: Int, _ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
         reserveFree(count)
-        let at = end
-        let n = buffer.withUnsafeMutableBytes { read(UnsafeMutableRawBufferPointer(rebasing: $0[at..<at + count])) }
+        let n = read(UnsafeMutableRawBufferPointer(start: buffer.base + end, count: count))
         if n > 0 { end += min(n, count) }
         return n
     }
 
-    /// Makes room for `count` more bytes after `end`: consumed bytes go first, then the buffer
-    /// grows (to twice what it holds, so feeding byte by byte stays linear).
+    /// Makes room for `count` more bytes after `end` (and makes the buffer this decoder's own):
+    /// consumed bytes go first, then the buffer grows (to twice what it holds, so feeding byte
+    /// by byte stays linear).
     private mutating func reserveFree(_ count: Int) {
-        if buffer.count - end >= count { return }
+        if !isKnownUniquelyReferenced(&buffer) { buffer = buffer.copy(count: end) }
+        if buffer.capacity - end >= count { return }
         if start > 0 {
             let live = end - start
-            let from = start
-            buffer.withUnsafeMutableBytes { raw in
-                if live > 0 { raw.baseAddress!.copyMemory(from: raw.baseAddress! + from, byteCount: live) }
-            }
+            if live > 0 { buffer.base.copyMemory(from: buffer.base + start, byteCount: live) }
             base += start
             start = 0
             end = live
-            if buffer.count - end >= count { return }
+            if buffer.capacity - end >= count { return }
         }
-        let needed = end + count
-        buffer.append(contentsOf: repeatElement(0, count: max(needed, 2 * buffer.count) - buffer.count))
+        buffer.grow(to: max(end + count, 2 * buffer.capacity), keeping: end)
     }
 
     /// Marks the end of input (nothing is fed after it): from now on an incomplete header is an
@@ -167,13 +163,7 @@ public struct RecordingDecoder: Sendable {
 
     private mutating func parseHeader() throws(RecordingError) -> RecordingHeader? {
         // Nothing is consumed before the header, so offsets in the buffer are file offsets.
-        // `withUnsafeBytes` only rethrows untyped errors, hence the Result.
-        let (from, to) = (start, end)
-        let parsed = try buffer.withUnsafeBytes { all in
-            Result { () throws(RecordingError) in
-                try Self.header(in: UnsafeRawBufferPointer(rebasing: all[from..<to]), ended: ended)
-            }
-        }.get()
+        let parsed = try Self.header(in: buffer.bytes(start..<end), ended: ended)
         guard let parsed else { return nil }
         header = parsed.header
         version = parsed.version
@@ -306,10 +296,7 @@ public struct RecordingDecoder: Sendable {
         // but them cannot exhaust the stack.
         while true {
             let recordOffset = base + start
-            let (from, to) = (start, end)
-            let scan = buffer.withUnsafeBytes { all in
-                Self.scan(UnsafeRawBufferPointer(rebasing: all[from..<to]))
-            }
+            let scan = Self.scan(buffer.bytes(start..<end))
             switch scan {
             case .incomplete:
                 let rest = end - start
@@ -324,10 +311,8 @@ public struct RecordingDecoder: Sendable {
                 // Consumed before `body` runs, so the record counts as read whatever it does.
                 start = payloadStart + length + RecordingFormat.recordTrailerSize
                 recordsDecoded += 1
-                return buffer.withUnsafeBytes { all in
-                    let bytes = UnsafeRawBufferPointer(rebasing: all[payloadStart..<payloadStart + length])
-                    return body(RawSampleView(cpu: cpu, timestamp: timestamp, bytes: bytes, lostCount: nil), &arrays)
-                }
+                let bytes = buffer.bytes(payloadStart..<payloadStart + length)
+                return body(RawSampleView(cpu: cpu, timestamp: timestamp, bytes: bytes, lostCount: nil), &arrays)
             case .lost(let cpu, let timestamp, let count):
                 start += RecordingFormat.recordHeaderSize + RecordingFormat.lostPayloadLength + RecordingFormat.recordTrailerSize
                 recordsDecoded += 1
@@ -337,9 +322,7 @@ public struct RecordingDecoder: Sendable {
             case .interface(let ifindex, let length):
                 let nameStart = start + RecordingFormat.recordHeaderSize + 4
                 let nameEnd = start + RecordingFormat.recordHeaderSize + length
-                names[ifindex] = buffer.withUnsafeBytes { all in
-                    String(decoding: UnsafeRawBufferPointer(rebasing: all[nameStart..<nameEnd]), as: UTF8.self)
-                }
+                names[ifindex] = String(decoding: buffer.bytes(nameStart..<nameEnd), as: UTF8.self)
                 start = nameEnd + RecordingFormat.recordTrailerSize
             }
         }
@@ -426,6 +409,44 @@ public struct RecordingDecoder: Sendable {
         case .interface:
             return .interface(ifindex: UInt32(littleEndian: payload.loadUnaligned(as: UInt32.self)), length: Int(length))
         }
+    }
+}
+
+/// A decoder's input bytes: one allocation, read through its address. An array read around
+/// the closure a record is handed to was retained and released for every record; this is held
+/// by the decoder, which nothing changes during that call. Copies of a decoder share it until
+/// one of them writes (`RecordingDecoder.reserveFree`).
+private final class InputBuffer: @unchecked Sendable {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(byteCount: max(capacity, 1), alignment: 16)
+    }
+
+    deinit { base.deallocate() }
+
+    /// The bytes at `range` (offsets from `base`).
+    @inline(__always)
+    func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
+    }
+
+    /// A buffer of its own with the same capacity and the first `count` bytes.
+    func copy(count: Int) -> InputBuffer {
+        let copy = InputBuffer(capacity: capacity)
+        copy.base.copyMemory(from: base, byteCount: count)
+        return copy
+    }
+
+    /// Grows to `newCapacity` bytes, keeping the first `count`.
+    func grow(to newCapacity: Int, keeping count: Int) {
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        grown.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
     }
 }
 
