@@ -186,20 +186,24 @@ struct Replay: ParsableCommand {
         let pcapOnly = files.pcapOnly
         var failure: String?
         var discard: [UInt8] = []
-        while !output.closed && !pipeline.isComplete {
+        // Each record is read where it lies in the reader's buffer (the pipeline copies only
+        // those it keeps), until the output is gone or the selection is complete.
+        if !output.closed && !pipeline.isComplete {
             do {
-                // Each record is read where it lies in the reader's buffer: the pipeline copies
-                // only those it keeps.
-                let more = if pcapOnly {
-                    try reader.next { pipeline.consume($0, into: &discard) { captures?.write($0) } }
+                if pcapOnly {
+                    try reader.forEach { record in
+                        pipeline.consume(record, into: &discard) { captures?.write($0) }
+                        if !discard.isEmpty { discard.removeAll(keepingCapacity: true) }
+                        return !pipeline.isComplete
+                    }
                 } else {
-                    try reader.next { record in output.write { pipeline.consume(record, into: &$0) { captures?.write($0) } } }
+                    try reader.forEach { record in
+                        output.write { pipeline.consume(record, into: &$0) { captures?.write($0) } }
+                        return !output.closed && !pipeline.isComplete
+                    }
                 }
-                guard more else { break }
-                if pcapOnly, !discard.isEmpty { discard.removeAll(keepingCapacity: true) }
             } catch {
                 failure = "\(error)"
-                break
             }
         }
         if pcapOnly {

@@ -17,16 +17,18 @@ struct RecordingOutcome: Equatable, CustomStringConvertible {
 }
 
 /// Decodes `bytes` fed in pieces of the given sizes (the rest in one piece), draining after each;
-/// `inPlace` takes each record through `next(inPlace:)` and copies it here.
+/// `inPlace` takes each record through `forEach(inPlace:)`, stopping it after every third
+/// record, and copies it here.
 func decodeRecording(_ bytes: [UInt8], chunks: [Int] = [], inPlace: Bool = false) -> RecordingOutcome {
     var decoder = RecordingDecoder()
     var outcome = RecordingOutcome()
     func drain() -> Bool {
         do throws(RecordingError) {
             if inPlace {
-                while try decoder.next(inPlace: { view in
+                while try !decoder.forEach(inPlace: { view in
                     outcome.samples.append(RawSample(cpu: view.cpu, timestamp: view.timestamp,
                                                      kind: view.lostCount.map { .lost($0) } ?? .event(Array(view.bytes))))
+                    return outcome.samples.count % 3 != 0
                 }) {}
             } else {
                 while let sample = try decoder.next() { outcome.samples.append(sample) }

@@ -29,7 +29,10 @@ import FlowwatchCore
         var pipeline = try EventPipeline(replaying: reader, output: output, showDebugEvents: debug)
         var buffer: [UInt8] = []
         if inPlace {
-            while try reader.next(inPlace: { pipeline.consume($0, into: &buffer) }) {}
+            try reader.forEach { record in
+                pipeline.consume(record, into: &buffer)
+                return true
+            }
         } else {
             while let sample = try reader.next() { pipeline.consume(sample, into: &buffer) }
         }

@@ -86,8 +86,15 @@ public struct MonitorEventStream: Sendable {
 
     /// `check(_:)` on the borrowed bytes of a debug message (type byte 2), which makes no
     /// event and has no packet: its length is all there is to check.
+    @inline(__always)
     mutating func checkDebug(bytes: UnsafeRawBufferPointer) {
-        _ = counted(Result { () throws(DecodeError) in try MonitorDecoder.decodeDebug(bytes) })
+        do throws(DecodeError) {
+            try MonitorDecoder.checkDebug(bytes)
+            decoded += 1
+        } catch {
+            errors.record(error.kind)
+            lastError = error
+        }
     }
 
     /// Decodes a record as `decode(_:)` does and counts it alike, without making the event or

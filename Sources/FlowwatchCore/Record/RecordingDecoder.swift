@@ -134,12 +134,17 @@ public struct RecordingDecoder: Sendable {
         try next { view, arrays in view.sample(arrays: &arrays) }
     }
 
-    /// `next()` without the copy: hands the next whole record to `body` in place, in the
-    /// buffer; false where `next()` returns nil. The view is valid only during the call. For a
-    /// reader that sets most records aside (debug messages nothing shows) and copies the
-    /// others itself.
-    public mutating func next(inPlace body: (RawSampleView) -> Void) throws(RecordingError) -> Bool {
-        try next { view, _ in body(view) } != nil
+    /// `next()` without the copies, one call for a whole buffer of records: hands each whole
+    /// record fed so far to `body` in place, in the buffer (the view is valid only during the
+    /// call), while `body` returns true. False once `body` has returned false (the next call
+    /// goes on with the record after), true when the records fed so far are used up (where
+    /// `next()` returns nil). For a reader that sets most records aside (debug messages nothing
+    /// shows) and copies the others itself.
+    public mutating func forEach(inPlace body: (RawSampleView) -> Bool) throws(RecordingError) -> Bool {
+        while let goOn = try next({ view, _ in body(view) }) {
+            if !goOn { return false }
+        }
+        return true
     }
 
     @inline(__always)

@@ -77,16 +77,17 @@ public final class RecordingReader {
         }
     }
 
-    /// `next()` without the copy: hands the next record to `body` where it lies in the read
-    /// buffer (see `RecordingDecoder.next(inPlace:)`); false at the end of the file.
-    public func next(inPlace body: (RawSampleView) -> Void) throws(RecordingFileError) -> Bool {
+    /// Hands each following record to `body` where it lies in the read buffer (see
+    /// `RecordingDecoder.forEach(inPlace:)`), without copying it, until `body` returns false or the
+    /// file ends.
+    public func forEach(inPlace body: (RawSampleView) -> Bool) throws(RecordingFileError) {
         while true {
             do throws(RecordingError) {
-                if try decoder.next(inPlace: body) { return true }
+                if try !decoder.forEach(inPlace: body) { return }
             } catch {
                 throw RecordingFileError(path: path, problem: .format(error))
             }
-            if atEnd { return false }
+            if atEnd { return }
             atEnd = try Self.read(fd, path: path, chunkSize: chunkSize, decoder: &decoder)
         }
     }
