@@ -32,8 +32,9 @@ __attribute__((constructor)) static void fill_tables(void)
 			tables[k][n] = tables[0][tables[k - 1][n] & 0xff] ^ (tables[k - 1][n] >> 8);
 }
 
-/* Advances the raw CRC register (not inverted) over `count` bytes, eight at a time. */
-static uint32_t by_tables(uint32_t c, const uint8_t *p, size_t count)
+/* Advances the raw CRC register (not inverted) over `count` bytes, eight at a time. Inlined: it
+ * ends every CRC, and a call of its own measured a sixth of a short one. */
+static inline __attribute__((always_inline)) uint32_t by_tables(uint32_t c, const uint8_t *p, size_t count)
 {
 	while (count >= 8) {
 		uint64_t word;
@@ -142,7 +143,7 @@ __attribute__((constructor)) static void detect(void)
 	has_folding = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
 }
 
-uint32_t fw_crc32(uint32_t crc, const void *bytes, size_t count)
+static inline __attribute__((always_inline)) uint32_t crc32(uint32_t crc, const void *bytes, size_t count)
 {
 	const uint8_t *p = bytes;
 	uint32_t c = ~crc;
@@ -155,8 +156,19 @@ uint32_t fw_crc32(uint32_t crc, const void *bytes, size_t count)
 	return ~by_tables(c, p, count);
 }
 #else
-uint32_t fw_crc32(uint32_t crc, const void *bytes, size_t count)
+static inline uint32_t crc32(uint32_t crc, const void *bytes, size_t count)
 {
 	return fw_crc32_portable(crc, bytes, count);
 }
 #endif
+
+uint32_t fw_crc32(uint32_t crc, const void *bytes, size_t count)
+{
+	return crc32(crc, bytes, count);
+}
+
+/* Replay checks a header and a payload per record: one call for both. */
+uint64_t fw_crc32_pair(const void *a, size_t na, const void *b, size_t nb)
+{
+	return (uint64_t)crc32(0, b, nb) << 32 | crc32(0, a, na);
+}

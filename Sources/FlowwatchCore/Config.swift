@@ -104,7 +104,10 @@ extension NodeConfig {
     public static func parse(_ text: String, file: String = "config") throws(ConfigError) -> NodeConfig {
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            // No tag resolution: the reader takes every scalar as text and converts it itself,
+            // and Yams' default resolver compiles a set of regular expressions on first use
+            // (9M instructions, most of reading a recording's config at the start of a replay).
+            root = try Yams.compose(yaml: text, .basic)
         } catch let error as YamlError {
             throw ConfigError.syntax(error, file: file)
         } catch {

@@ -23,3 +23,28 @@ public struct RawSample: Sendable, Equatable {
         self.kind = kind
     }
 }
+
+/// A record as `RawSample` holds it, with its bytes borrowed where they lie (a recording's
+/// record in the reader's buffer): valid only during the call it is handed to.
+public struct RawSampleView {
+    public var cpu: UInt32
+    public var timestamp: UInt64
+    /// The sample's bytes; empty for a lost record.
+    public var bytes: UnsafeRawBufferPointer
+    /// For a lost record, the samples the ring dropped; nil for a sample.
+    public var lostCount: UInt64?
+
+    public init(cpu: UInt32, timestamp: UInt64, bytes: UnsafeRawBufferPointer, lostCount: UInt64?) {
+        self.cpu = cpu
+        self.timestamp = timestamp
+        self.bytes = bytes
+        self.lostCount = lostCount
+    }
+
+    /// The record as a sample of its own, its bytes copied into an array from `arrays`.
+    @inline(__always)
+    public func sample(arrays: inout SampleArrays) -> RawSample {
+        if let lostCount { return RawSample(cpu: cpu, timestamp: timestamp, kind: .lost(lostCount)) }
+        return RawSample(cpu: cpu, timestamp: timestamp, kind: .event(arrays.take(copying: bytes)))
+    }
+}

@@ -13,7 +13,11 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
     private let rotation: CaptureRotation?
     private let intervalNanos: UInt64?
     @exclusivity(unchecked) private var encoder: Encoder
-    @exclusivity(unchecked) private var file: CaptureFile?
+    @exclusivity(unchecked) private var file: CaptureFile? {
+        didSet { borrowedFile = file.map { Unmanaged.passUnretained($0) } }
+    }
+    /// `file`, unretained: what `write` borrows per packet.
+    @exclusivity(unchecked) private var borrowedFile: Unmanaged<CaptureFile>?
     private(set) var failure: CaptureError?
     private(set) var currentPath: String
 
@@ -36,7 +40,9 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
         self.intervalNanos = options.rotation?.intervalNanos
         self.encoder = encoder
         self.currentPath = options.rotation == nil ? path : CaptureRotation.fileName(for: path, number: 1)
-        file = try openFile(currentPath)
+        let file = try openFile(currentPath)
+        self.file = file
+        borrowedFile = Unmanaged.passUnretained(file)
     }
 
     var packetsWritten: Int { packetsInClosedFiles + (file?.packetsOnDisk ?? 0) }
@@ -45,9 +51,11 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
     // calls and reference counting around it measured more than the record itself.
     @inline(__always)
     func write(_ packet: Encoder.Packet) throws(CaptureError) {
-        guard let file else { throw failure ?? .closed(path: currentPath) }
+        guard let file = borrowedFile else { throw failure ?? .closed(path: currentPath) }
         do {
-            try place(packet, in: file)
+            // `file` holds the open file while a packet is placed: borrowed from there, not
+            // retained and released per packet (rotation, which replaces it, keeps it alive).
+            try file.borrowing { (file) throws(CaptureError) in try place(packet, in: file) }
         } catch {
             fail(error)
             throw error
@@ -80,16 +88,26 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
     }
 
     @inline(__always)
-    private func place(_ packet: Encoder.Packet, in current: CaptureFile) throws(CaptureError) {
-        var file = current
+    private func place(_ packet: Encoder.Packet, in file: CaptureFile) throws(CaptureError) {
+        // The file is only read here (a variable holding it would be retained per packet); a
+        // rotation places the packet as the first of the next file.
         if let intervalNanos, packetsInFile > 0, packet.timestampNanos / intervalNanos > intervalIndex {
-            file = try rotate(file)
+            return try placeFirst(packet, in: rotate(file))
         }
-        var size = encoder.size(of: packet)
+        let size = encoder.size(of: packet)
         if let limit = rotation?.maxFileBytes, packetsInFile > 0, try !file.fits(size, within: limit) {
-            file = try rotate(file)
-            size = encoder.size(of: packet)
+            return try placeFirst(packet, in: rotate(file))
         }
+        try append(packet, size: size, to: file)
+    }
+
+    /// The first packet of a file just opened.
+    private func placeFirst(_ packet: Encoder.Packet, in file: CaptureFile) throws(CaptureError) {
+        try append(packet, size: encoder.size(of: packet), to: file)
+    }
+
+    @inline(__always)
+    private func append(_ packet: Encoder.Packet, size: Int, to file: CaptureFile) throws(CaptureError) {
         let target = try file.reserve(size)
         encoder.encode(packet, to: target)
         file.commit(size, packets: 1)
@@ -99,6 +117,10 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
 
     /// Closes the current file, removes the oldest if the ring is full, and opens the next.
     private func rotate(_ old: CaptureFile) throws(CaptureError) -> CaptureFile {
+        // `old` may be borrowed from `file` (see `write`): this strong reference keeps it alive
+        // until it is finished, now that `file` no longer holds it.
+        let retiring = file
+        defer { withExtendedLifetime(retiring) {} }
         file = nil
         try finish(old)
         fileNumber += 1
@@ -151,5 +173,24 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
             packetsInClosedFiles += file.packetsOnDisk
         }
         file = nil
+    }
+}
+
+extension Unmanaged {
+    /// Calls `body` with the instance borrowed: not retained and released around the call, as
+    /// it would be when read from a class's property for each packet. A strong reference
+    /// elsewhere must keep the instance alive throughout.
+    @inlinable @inline(__always)
+    public func borrowing<Failure: Error>(_ body: (Instance) throws(Failure) -> Void) throws(Failure) {
+        // `_withUnsafeGuaranteedRef` rethrows untyped errors: the outcome comes out as a value.
+        let failure = _withUnsafeGuaranteedRef { instance -> Failure? in
+            do throws(Failure) {
+                try body(instance)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
     }
 }

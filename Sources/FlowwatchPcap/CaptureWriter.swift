@@ -103,6 +103,8 @@ public struct CaptureRotation: Sendable, Hashable {
 /// written. A name ending in `.gz` writes gzip.
 public final class PcapWriter: CaptureWriter {
     private let output: CaptureOutput<PcapEncoder>
+    /// `output`, borrowed per packet (see `Unmanaged.borrowing`).
+    private let packetOutput: Unmanaged<CaptureOutput<PcapEncoder>>
 
     /// Creates the (first) file at once, so a bad path fails before capture starts.
     /// `snapshotLength` is the capture length; 0 means whole packets.
@@ -110,6 +112,7 @@ public final class PcapWriter: CaptureWriter {
         output = try CaptureOutput(
             path: path, options: options,
             encoder: PcapEncoder(snapshotLength: SnapshotLength.effective(snapshotLength)))
+        packetOutput = Unmanaged.passUnretained(output)
     }
 
     public func write(_ packet: CapturedPacket) throws(CaptureError) {
@@ -124,7 +127,24 @@ public final class PcapWriter: CaptureWriter {
     /// `write(_:)` with only what this format keeps of a packet, so a caller that has no
     /// `CapturedPacket` builds none.
     public func write(timestampNanos: UInt64, bytes: ArraySlice<UInt8>, originalLength: UInt32) throws(CaptureError) {
-        try output.write(PcapPacket(timestampNanos: timestampNanos, bytes: bytes, originalLength: originalLength))
+        // `withUnsafeBytes` rethrows untyped errors as well.
+        let failure = bytes.withUnsafeBytes { raw -> CaptureError? in
+            do throws(CaptureError) {
+                try write(timestampNanos: timestampNanos, bytes: raw, originalLength: originalLength)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// `write(timestampNanos:bytes:originalLength:)` with the bytes borrowed, read only during
+    /// the call.
+    @inline(__always)
+    public func write(timestampNanos: UInt64, bytes: UnsafeRawBufferPointer, originalLength: UInt32) throws(CaptureError) {
+        let packet = PcapPacket(timestampNanos: timestampNanos, bytes: bytes, originalLength: originalLength)
+        try packetOutput.borrowing { (output) throws(CaptureError) in try output.write(packet) }
     }
 }
 

@@ -24,10 +24,11 @@ protocol TimestampedPacket {
 
 extension CapturedPacket: TimestampedPacket {}
 
-/// What classic pcap keeps of a packet: its time, bytes and length on the wire.
+/// What classic pcap keeps of a packet: its time, bytes and length on the wire. The bytes are
+/// borrowed for the one write that encodes them: no reference is counted per packet.
 struct PcapPacket: TimestampedPacket {
     var timestampNanos: UInt64
-    var bytes: ArraySlice<UInt8>
+    var bytes: UnsafeRawBufferPointer
     var originalLength: UInt32
 }
 
@@ -76,7 +77,7 @@ struct PcapEncoder: CaptureEncoder {
             of: UInt32(packet.timestampNanos - seconds * 1_000_000_000), toByteOffset: 4, as: UInt32.self)
         target.storeBytes(of: UInt32(captured), toByteOffset: 8, as: UInt32.self)
         target.storeBytes(of: max(packet.originalLength, UInt32(captured)), toByteOffset: 12, as: UInt32.self)
-        copyCaptured(packet.bytes, count: captured, to: target + Self.recordHeaderSize)
+        if captured > 0 { (target + Self.recordHeaderSize).copyMemory(from: packet.bytes.baseAddress!, byteCount: captured) }
     }
 
     private func capturedLength(_ packet: PcapPacket) -> Int {

@@ -65,28 +65,38 @@ extension CaptureError {
 /// the others, and printing, go on; the exit status reports it. Owned by one thread.
 final class CaptureSink: @unchecked Sendable {
     // Concrete writers, not `any CaptureWriter`: a packet goes to each without generic copies.
+    // Constants, with a flag for whether each is still written; the classic one is borrowed per
+    // packet, not retained and released around each (see `Unmanaged.borrowing`).
+    private let pcap: PcapWriter?
+    private let pcapForPackets: Unmanaged<PcapWriter>?
+    private let pcapng: PcapngWriter?
     // One thread calls one method at a time: no run-time exclusivity checks.
-    @exclusivity(unchecked) private var pcap: PcapWriter?
-    @exclusivity(unchecked) private var pcapng: PcapngWriter?
+    @exclusivity(unchecked) private var pcapOpen: Bool
+    @exclusivity(unchecked) private var pcapngOpen: Bool
     private(set) var failed = false
     private var lastFlush: UInt64 = 0
 
     init(pcap: PcapWriter?, pcapng: PcapngWriter?) {
         self.pcap = pcap
+        pcapForPackets = pcap.map { Unmanaged.passUnretained($0) }
         self.pcapng = pcapng
+        pcapOpen = pcap != nil
+        pcapngOpen = pcapng != nil
     }
 
     func write(_ r: PacketRecord) {
-        if let pcap {
+        if pcapOpen, let pcap = pcapForPackets {
             // What classic pcap keeps of a packet: the device and the meaning have no place there.
             do throws(CaptureError) {
-                try pcap.write(timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength)
+                try pcap.borrowing { (pcap) throws(CaptureError) in
+                    try pcap.write(timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength)
+                }
             } catch {
-                self.pcap = nil
-                stop(pcap, error)
+                pcapOpen = false
+                stop(pcap.takeUnretainedValue(), error)
             }
         }
-        if let pcapng {
+        if pcapngOpen, let pcapng {
             let packet = CapturedPacket(
                 timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength,
                 interface: CaptureInterface(index: r.ifindex, name: r.interfaceName, description: r.interfaceDescription),
@@ -95,7 +105,7 @@ final class CaptureSink: @unchecked Sendable {
             do throws(CaptureError) {
                 try pcapng.write(packet)
             } catch {
-                self.pcapng = nil
+                pcapngOpen = false
                 stop(pcapng, error)
             }
         }
@@ -111,21 +121,21 @@ final class CaptureSink: @unchecked Sendable {
     /// Closes every file (complete records, gzip streams ended).
     func close() {
         each { (w) throws(CaptureError) in try w.close() }
-        pcap = nil
-        pcapng = nil
+        pcapOpen = false
+        pcapngOpen = false
     }
 
     /// Runs `body` on each open writer; one that fails stops.
     private func each(_ body: (any CaptureWriter) throws(CaptureError) -> Void) {
-        if let w = pcap {
+        if pcapOpen, let w = pcap {
             do throws(CaptureError) { try body(w) } catch {
-                pcap = nil
+                pcapOpen = false
                 stop(w, error)
             }
         }
-        if let w = pcapng {
+        if pcapngOpen, let w = pcapng {
             do throws(CaptureError) { try body(w) } catch {
-                pcapng = nil
+                pcapngOpen = false
                 stop(w, error)
             }
         }

@@ -56,6 +56,8 @@ import Testing
             for max: UInt64 in [3, 100, 5000, 200_000] {
                 let chunks = Self.randomChunks(bytes.count, seed: seed &* max, max: max)
                 #expect(decodeRecording(bytes, chunks: chunks) == whole, "\(name), seed \(seed), batches below \(max)")
+                #expect(decodeRecording(bytes, chunks: chunks, inPlace: true) == whole,
+                        "\(name) in place, seed \(seed), batches below \(max)")
             }
         }
         if name == "valid" { #expect(whole == RecordingOutcome(header: Self.header, samples: Self.samples)) }
@@ -191,5 +193,26 @@ import Testing
         while let sample = try decoder.next() { samples.append(sample) }
         #expect(samples == Self.small)
         #expect(decoder.truncation == nil)
+    }
+
+    @Test("a copy of a decoder goes on by itself: what one is fed or reads leaves the other as it was")
+    func copiesAreIndependent() throws {
+        let file = recordingBytes(Self.header, Self.samples)
+        let half = file.count / 2
+        var original = RecordingDecoder()
+        original.feed(file[..<half])
+        var copy = original
+        // The copy reads what it has and is fed garbage; the original then gets the rest.
+        var copied: [RawSample] = []
+        while let sample = try copy.next() { copied.append(sample) }
+        copy.feed([UInt8](repeating: 0xA5, count: 70_000))
+        copy.finish()
+        #expect(throws: RecordingError.self) { while try copy.next() != nil {} }
+        original.feed(file[half...])
+        original.finish()
+        var samples: [RawSample] = []
+        while let sample = try original.next() { samples.append(sample) }
+        #expect(samples == Self.samples)
+        #expect(copied == Array(Self.samples.prefix(copied.count)) && !copied.isEmpty)
     }
 }

@@ -16,13 +16,23 @@ struct RecordingOutcome: Equatable, CustomStringConvertible {
     }
 }
 
-/// Decodes `bytes` fed in pieces of the given sizes (the rest in one piece), draining after each.
-func decodeRecording(_ bytes: [UInt8], chunks: [Int] = []) -> RecordingOutcome {
+/// Decodes `bytes` fed in pieces of the given sizes (the rest in one piece), draining after each;
+/// `inPlace` takes each record through `forEach(inPlace:)`, stopping it after every third
+/// record, and copies it here.
+func decodeRecording(_ bytes: [UInt8], chunks: [Int] = [], inPlace: Bool = false) -> RecordingOutcome {
     var decoder = RecordingDecoder()
     var outcome = RecordingOutcome()
     func drain() -> Bool {
         do throws(RecordingError) {
-            while let sample = try decoder.next() { outcome.samples.append(sample) }
+            if inPlace {
+                while try !decoder.forEach(inPlace: { view in
+                    outcome.samples.append(RawSample(cpu: view.cpu, timestamp: view.timestamp,
+                                                     kind: view.lostCount.map { .lost($0) } ?? .event(Array(view.bytes))))
+                    return outcome.samples.count % 3 != 0
+                }) {}
+            } else {
+                while let sample = try decoder.next() { outcome.samples.append(sample) }
+            }
             return true
         } catch {
             outcome.error = error
@@ -159,6 +169,13 @@ func headerField(_ tag: UInt16, _ value: [UInt8]) -> [UInt8] {
                     return CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[mid..<end]), continuing: first)
                 }
                 #expect(split == fast)
+                // A pair in one call: this range and the 20 bytes a record header checks.
+                let pair = data.withUnsafeBytes {
+                    CRC32.checksums(UnsafeRawBufferPointer(rebasing: $0[start + 1..<start + 21]),
+                                    UnsafeRawBufferPointer(rebasing: $0[start..<end]))
+                }
+                let header = data.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[start + 1..<start + 21])) }
+                #expect(pair.0 == header && pair.1 == fast, "pair with bytes \(start)..<\(end)")
             }
         }
     }

@@ -21,21 +21,43 @@ import FlowwatchCore
 
     static let cases: [(String, Int)] = names.flatMap { n in outputs.indices.map { (n, $0) } }
 
-    func replay(_ name: String, _ output: OutputChoice, debug: Bool) throws -> (text: String, reader: RecordingReader) {
+    /// Replays a sample, each record copied into a sample first, or read in place as
+    /// `flowwatch replay` does.
+    func replay(_ name: String, _ output: OutputChoice, debug: Bool,
+                inPlace: Bool = false) throws -> (text: String, reader: RecordingReader, pipeline: EventPipeline) {
         let reader = try RecordingReader(path: Self.samples.appendingPathComponent("\(name).fwrec").path)
         var pipeline = try EventPipeline(replaying: reader, output: output, showDebugEvents: debug)
         var buffer: [UInt8] = []
-        while let sample = try reader.next() { pipeline.consume(sample, into: &buffer) }
+        if inPlace {
+            try reader.forEach { record in
+                pipeline.consume(record, into: &buffer)
+                return true
+            }
+        } else {
+            while let sample = try reader.next() { pipeline.consume(sample, into: &buffer) }
+        }
         pipeline.finish(into: &buffer)
         #expect(pipeline.decodeErrors.total == 0)
-        return (String(decoding: buffer, as: UTF8.self), reader)
+        return (String(decoding: buffer, as: UTF8.self), reader, pipeline)
+    }
+
+    @Test("records read in place print and count as samples do", arguments: cases)
+    func inPlaceReplay(name: String, index: Int) throws {
+        let (_, output, debug) = Self.outputs[index]
+        let inPlace = try replay(name, output, debug: debug, inPlace: true)
+        let copied = try replay(name, output, debug: debug)
+        #expect(inPlace.text == copied.text)
+        #expect(inPlace.pipeline.samples == copied.pipeline.samples)
+        #expect(inPlace.pipeline.decoded == copied.pipeline.decoded)
+        #expect(inPlace.pipeline.lost == copied.pipeline.lost)
+        #expect(inPlace.pipeline.late == copied.pipeline.late)
     }
 
     @Test("replay matches the expected output", arguments: cases)
     func golden(name: String, index: Int) throws {
         let (file, output, debug) = Self.outputs[index]
         let expected = try String(contentsOf: Self.samples.appendingPathComponent(name).appendingPathComponent(file), encoding: .utf8)
-        let (text, reader) = try replay(name, output, debug: debug)
+        let (text, reader, _) = try replay(name, output, debug: debug)
         #expect(reader.truncation == nil)
         #expect(text == expected, "samples/\(name)/\(file) differs; if the change is meant, run scripts/make-samples.sh --render")
     }
@@ -106,6 +128,23 @@ import FlowwatchCore
         #expect(pipeline.decodeErrors.truncated == 1)
         #expect(pipeline.lost == 3)
         #expect(records == 0)
+    }
+
+    @Test("a bad debug message read in place and passed over is still a counted decode error",
+          arguments: [(UInt8(2), OutputChoice.none), (2, .hubble(.compact)), (2, .monitor(.debug)), (4, .none)])
+    func inPlaceDebugErrors(type: UInt8, output: OutputChoice) {
+        var pipeline = EventPipeline(output: output, config: NodeConfig(nodeName: "n"), wallClockOffset: 0,
+                                     capturePackets: true, captureMeaning: false)
+        var text: [UInt8] = []
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        pipeline.consume(RawSampleView(cpu: 0, timestamp: 1, bytes: empty, lostCount: 1), into: &text)
+        [type, 0, 0].withUnsafeBytes { pipeline.consume(RawSampleView(cpu: 0, timestamp: 2, bytes: $0, lostCount: nil), into: &text) }
+        pipeline.consume(RawSampleView(cpu: 1, timestamp: 3, bytes: empty, lostCount: 2), into: &text)
+        pipeline.finish(into: &text)
+        #expect(pipeline.samples == 3)
+        #expect(pipeline.decoded == 2)
+        #expect(pipeline.decodeErrors.truncated == 1)
+        #expect(pipeline.lost == 3)
     }
 
     @Test("the lost-events sample holds lost records, and every output shows them")

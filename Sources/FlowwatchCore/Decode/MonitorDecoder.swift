@@ -161,13 +161,7 @@ public enum MonitorDecoder {
     }
 
     static func decodeDebug(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> DebugMessage {
-        let length = NotifyLayout.debugLength
-        guard bytes.count >= length else {
-            throw .truncated(offset: 0, needed: length, have: bytes.count)
-        }
-        guard bytes.count - length <= maxPerfPadding else {
-            throw .lengthMismatch(offset: length, declared: 0, available: bytes.count - length)
-        }
+        try checkDebug(bytes)
         return DebugMessage(
             subtype: DebugMessageType(rawValue: bytes[1]),
             source: bytes.le(UInt16.self, at: 2) ?? 0,
@@ -175,6 +169,18 @@ public enum MonitorDecoder {
             arg1: bytes.le(UInt32.self, at: 8) ?? 0,
             arg2: bytes.le(UInt32.self, at: 12) ?? 0,
             arg3: bytes.le(UInt32.self, at: 16) ?? 0)
+    }
+
+    /// What there is to check of a debug message: its length, perf padding allowed.
+    @inline(__always)
+    static func checkDebug(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) {
+        let length = NotifyLayout.debugLength
+        guard bytes.count >= length else {
+            throw .truncated(offset: 0, needed: length, have: bytes.count)
+        }
+        guard bytes.count - length <= maxPerfPadding else {
+            throw .lengthMismatch(offset: length, declared: 0, available: bytes.count - length)
+        }
     }
 
     // The fields a packet's record takes, read by the full decode and by `decodePacketFields`

@@ -84,6 +84,19 @@ public struct MonitorEventStream: Sendable {
         counted(Result { () throws(DecodeError) in try MonitorDecoder.decodeMessage(bytes) }) != nil
     }
 
+    /// `check(_:)` on the borrowed bytes of a debug message (type byte 2), which makes no
+    /// event and has no packet: its length is all there is to check.
+    @inline(__always)
+    mutating func checkDebug(bytes: UnsafeRawBufferPointer) {
+        do throws(DecodeError) {
+            try MonitorDecoder.checkDebug(bytes)
+            decoded += 1
+        } catch {
+            errors.record(error.kind)
+            lastError = error
+        }
+    }
+
     /// Decodes a record as `decode(_:)` does and counts it alike, without making the event or
     /// copying its packet: what a packet's record takes of the message, and where in the
     /// sample's own bytes the packet lies. For capture files that need no flow (classic pcap).
@@ -142,6 +155,12 @@ extension RawSample {
     var isDebugMessage: Bool {
         if case .event(let bytes) = kind { bytes.first == MonitorMessageType.debug.rawValue } else { false }
     }
+}
+
+extension RawSampleView {
+    /// Whether the record holds a datapath debug message (type byte 2), read without decoding.
+    @inline(__always)
+    var isDebugMessage: Bool { lostCount == nil && bytes.first == MonitorMessageType.debug.rawValue }
 }
 
 extension RingEntryView {

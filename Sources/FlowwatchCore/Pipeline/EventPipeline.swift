@@ -15,6 +15,8 @@ public enum OutputChoice: Sendable, Equatable {
 public struct EventPipeline: Sendable {
     private var reorder: ReorderBuffer
     private var stages: Stages
+    /// Arrays for the records taken in place and kept (`consume(_: RawSampleView, …)`).
+    private var arrays = SampleArrays()
 
     /// Records handed in, lost records included.
     public private(set) var samples: UInt64 = 0
@@ -77,6 +79,22 @@ public struct EventPipeline: Sendable {
             return
         }
         reorder.push(sample) { stages.process($0, into: &buffer, capture: capture) }
+    }
+
+    /// `consume(_:into:capture:)` on a record read in place (a replay's reader buffer): a debug
+    /// message that is passed over is checked there, and only the records that go on are
+    /// copied into arrays of their own. Most records of a -v recording are debug messages.
+    public mutating func consume(_ record: RawSampleView, into buffer: inout [UInt8],
+                                 capture: (PacketRecord) -> Void = { _ in }) {
+        samples += 1
+        if let n = record.lostCount {
+            lostPerCPU[record.cpu, default: 0] += n
+        } else if stages.passesOverDebug, record.isDebugMessage {
+            if !stages.complete { stages.matcher.passOver(debug: record.bytes) }
+            reorder.advance(to: record.timestamp) { stages.process($0, into: &buffer, capture: capture) }
+            return
+        }
+        reorder.push(record.sample(arrays: &arrays)) { stages.process($0, into: &buffer, capture: capture) }
     }
 
     /// Live capture with nothing arriving: releases what is due by the kernel clock `now`.

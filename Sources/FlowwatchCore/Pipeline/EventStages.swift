@@ -103,6 +103,11 @@ public struct EventMatcher: Sendable {
     mutating func passOver(_ sample: RawSample) {
         _ = stream.check(sample)
     }
+
+    /// `passOver(_:)` on the borrowed bytes of a debug message.
+    mutating func passOver(debug bytes: UnsafeRawBufferPointer) {
+        stream.checkDebug(bytes: bytes)
+    }
 }
 
 /// Turns matched events into text: `cilium monitor`'s lines or one of Hubble's formats.

@@ -14,6 +14,13 @@ enum CRC32 {
         fw_crc32(crc, bytes.baseAddress, bytes.count)
     }
 
+    /// The CRC-32s of two byte ranges (a record's header and payload), in one call.
+    @inline(__always)
+    static func checksums(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> (UInt32, UInt32) {
+        let both = fw_crc32_pair(a.baseAddress, a.count, b.baseAddress, b.count)
+        return (UInt32(truncatingIfNeeded: both), UInt32(truncatingIfNeeded: both >> 32))
+    }
+
     /// The CRC-32 of an array's bytes.
     static func checksum(_ bytes: [UInt8]) -> UInt32 {
         bytes.withUnsafeBytes { checksum($0) }

@@ -16,9 +16,9 @@
 /// Errors are final: once `next()` has thrown, it throws the same error again.
 public struct RecordingDecoder: Sendable {
     /// Bytes fed and not yet consumed are `buffer[start..<end]`; `buffer[0]` is at file offset
-    /// `base`. The array's count is its usable capacity: bytes past `end` are free space that
+    /// `base`. Bytes past `end`, up to the buffer's capacity, are free space that
     /// `fill(upTo:_:)` reads into directly, so the reader copies nothing.
-    private var buffer: [UInt8] = []
+    private var buffer = InputBuffer(capacity: 0)
     private var start = 0
     private var end = 0
     private var base = 0
@@ -68,8 +68,7 @@ public struct RecordingDecoder: Sendable {
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
         reserveFree(bytes.count)
-        let at = end
-        buffer.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: at).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        (buffer.base + end).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         end += bytes.count
     }
 
@@ -85,29 +84,26 @@ public struct RecordingDecoder: Sendable {
     /// returns what it returned; bytes are appended only when that is positive.
     public mutating func fill(upTo count: Int, _ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
         reserveFree(count)
-        let at = end
-        let n = buffer.withUnsafeMutableBytes { read(UnsafeMutableRawBufferPointer(rebasing: $0[at..<at + count])) }
+        let n = read(UnsafeMutableRawBufferPointer(start: buffer.base + end, count: count))
         if n > 0 { end += min(n, count) }
         return n
     }
 
-    /// Makes room for `count` more bytes after `end`: consumed bytes go first, then the buffer
-    /// grows (to twice what it holds, so feeding byte by byte stays linear).
+    /// Makes room for `count` more bytes after `end` (and makes the buffer this decoder's own):
+    /// consumed bytes go first, then the buffer grows (to twice what it holds, so feeding byte
+    /// by byte stays linear).
     private mutating func reserveFree(_ count: Int) {
-        if buffer.count - end >= count { return }
+        if !isKnownUniquelyReferenced(&buffer) { buffer = buffer.copy(count: end) }
+        if buffer.capacity - end >= count { return }
         if start > 0 {
             let live = end - start
-            let from = start
-            buffer.withUnsafeMutableBytes { raw in
-                if live > 0 { raw.baseAddress!.copyMemory(from: raw.baseAddress! + from, byteCount: live) }
-            }
+            if live > 0 { buffer.base.copyMemory(from: buffer.base + start, byteCount: live) }
             base += start
             start = 0
             end = live
-            if buffer.count - end >= count { return }
+            if buffer.capacity - end >= count { return }
         }
-        let needed = end + count
-        buffer.append(contentsOf: repeatElement(0, count: max(needed, 2 * buffer.count) - buffer.count))
+        buffer.grow(to: max(end + count, 2 * buffer.capacity), keeping: end)
     }
 
     /// Marks the end of input (nothing is fed after it): from now on an incomplete header is an
@@ -135,13 +131,33 @@ public struct RecordingDecoder: Sendable {
     /// The next whole record, or nil when the bytes fed so far hold no further whole record. After
     /// `finish()`, nil means the input is done, and `truncation` describes a cut tail if any.
     public mutating func next() throws(RecordingError) -> RawSample? {
+        try next { view, arrays in view.sample(arrays: &arrays) }
+    }
+
+    /// `next()` without the copies, one call for a whole buffer of records: hands each whole
+    /// record fed so far to `body` in place, in the buffer (the view is valid only during the
+    /// call), while `body` returns true. False once `body` has returned false (the next call
+    /// goes on with the record after), true when the records fed so far are used up (where
+    /// `next()` returns nil). For a reader that sets most records aside (debug messages nothing
+    /// shows) and copies the others itself.
+    public mutating func forEach(inPlace body: (RawSampleView) -> Bool) throws(RecordingError) -> Bool {
+        while let goOn = try next({ view, _ in body(view) }) {
+            if !goOn { return false }
+        }
+        return true
+    }
+
+    @inline(__always)
+    private mutating func next<Result>(
+        _ body: (RawSampleView, inout SampleArrays) -> Result
+    ) throws(RecordingError) -> Result? {
         do throws(RecordingError) {
             switch phase {
             case .records: break
             case .failed(let error): throw error
             case .header: if try parseHeader() == nil { return nil }
             }
-            return try parseRecord()
+            return try parseRecord(body)
         } catch {
             phase = .failed(error)
             throw error
@@ -152,13 +168,7 @@ public struct RecordingDecoder: Sendable {
 
     private mutating func parseHeader() throws(RecordingError) -> RecordingHeader? {
         // Nothing is consumed before the header, so offsets in the buffer are file offsets.
-        // `withUnsafeBytes` only rethrows untyped errors, hence the Result.
-        let (from, to) = (start, end)
-        let parsed = try buffer.withUnsafeBytes { all in
-            Result { () throws(RecordingError) in
-                try Self.header(in: UnsafeRawBufferPointer(rebasing: all[from..<to]), ended: ended)
-            }
-        }.get()
+        let parsed = try Self.header(in: buffer.bytes(start..<end), ended: ended)
         guard let parsed else { return nil }
         header = parsed.header
         version = parsed.version
@@ -283,15 +293,15 @@ public struct RecordingDecoder: Sendable {
 
     // MARK: Records
 
-    private mutating func parseRecord() throws(RecordingError) -> RawSample? {
+    @inline(__always)
+    private mutating func parseRecord<Result>(
+        _ body: (RawSampleView, inout SampleArrays) -> Result
+    ) throws(RecordingError) -> Result? {
         // Interface records are taken in passing; a loop, not recursion, so a file of nothing
         // but them cannot exhaust the stack.
         while true {
             let recordOffset = base + start
-            let (from, to) = (start, end)
-            let scan = buffer.withUnsafeBytes { all in
-                Self.scan(UnsafeRawBufferPointer(rebasing: all[from..<to]), at: recordOffset)
-            }
+            let scan = Self.scan(buffer.bytes(start..<end))
             switch scan {
             case .incomplete:
                 let rest = end - start
@@ -299,36 +309,35 @@ public struct RecordingDecoder: Sendable {
                     truncation = RecordingTruncation(offset: recordOffset, bytes: rest)
                 }
                 return nil
-            case .failed(let error):
-                throw error
+            case .failed(let failure):
+                throw failure.error(at: recordOffset)
             case .sample(let cpu, let timestamp, let length):
                 let payloadStart = start + RecordingFormat.recordHeaderSize
-                let bytes = buffer.withUnsafeBytes { all in
-                    arrays.take(copying: UnsafeRawBufferPointer(rebasing: all[payloadStart..<payloadStart + length]))
-                }
+                // Consumed before `body` runs, so the record counts as read whatever it does.
                 start = payloadStart + length + RecordingFormat.recordTrailerSize
                 recordsDecoded += 1
-                return RawSample(cpu: cpu, timestamp: timestamp, kind: .event(bytes))
+                let bytes = buffer.bytes(payloadStart..<payloadStart + length)
+                return body(RawSampleView(cpu: cpu, timestamp: timestamp, bytes: bytes, lostCount: nil), &arrays)
             case .lost(let cpu, let timestamp, let count):
                 start += RecordingFormat.recordHeaderSize + RecordingFormat.lostPayloadLength + RecordingFormat.recordTrailerSize
                 recordsDecoded += 1
-                return RawSample(cpu: cpu, timestamp: timestamp, kind: .lost(count))
+                let view = RawSampleView(cpu: cpu, timestamp: timestamp, bytes: UnsafeRawBufferPointer(start: nil, count: 0),
+                                         lostCount: count)
+                return body(view, &arrays)
             case .interface(let ifindex, let length):
                 let nameStart = start + RecordingFormat.recordHeaderSize + 4
                 let nameEnd = start + RecordingFormat.recordHeaderSize + length
-                names[ifindex] = buffer.withUnsafeBytes { all in
-                    String(decoding: UnsafeRawBufferPointer(rebasing: all[nameStart..<nameEnd]), as: UTF8.self)
-                }
+                names[ifindex] = String(decoding: buffer.bytes(nameStart..<nameEnd), as: UTF8.self)
                 start = nameEnd + RecordingFormat.recordTrailerSize
             }
         }
     }
 
     /// What the bytes at the start of the unconsumed input hold. Only plain values, so that
-    /// returning it copies no references.
+    /// returning it copies no references and destroying it is nothing.
     private enum Scan {
         case incomplete
-        case failed(RecordingError)
+        case failed(Failure)
         /// A sample whose payload is the `length` bytes after the record header.
         case sample(cpu: UInt32, timestamp: UInt64, length: Int)
         case lost(cpu: UInt32, timestamp: UInt64, count: UInt64)
@@ -336,38 +345,64 @@ public struct RecordingDecoder: Sendable {
         case interface(ifindex: UInt32, length: Int)
     }
 
-    /// Checks the record at the start of `raw` (file offset `offset`): `.incomplete` if `raw`
-    /// ends inside it.
+    /// Why a record is bad, in plain values: the error, which may hold text, is made from it
+    /// only when it is thrown.
+    private enum Failure {
+        case checksum(RecordingError.ChecksummedPart, stored: UInt32, computed: UInt32)
+        case reservedBits
+        case unknownKind(UInt8)
+        case impossibleLength(kind: UInt8, length: UInt32)
+
+        func error(at offset: Int) -> RecordingError {
+            switch self {
+            case let .checksum(part, stored, computed):
+                .checksumMismatch(offset: offset, part: part, stored: stored, computed: computed)
+            case .reservedBits: .reservedBitsSet(offset: offset)
+            case .unknownKind(let kind): .unknownRecordKind(offset: offset, kind: kind)
+            case let .impossibleLength(kind, length): .impossibleRecordLength(offset: offset, kind: kind, length: length)
+            }
+        }
+    }
+
+    /// Checks the record at the start of `raw`: `.incomplete` if `raw` ends inside it.
     @inline(__always)
-    private static func scan(_ raw: UnsafeRawBufferPointer, at offset: Int) -> Scan {
+    private static func scan(_ raw: UnsafeRawBufferPointer) -> Scan {
         guard raw.count >= RecordingFormat.recordHeaderSize else { return .incomplete }
         let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self))
-        let computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<20]))
+        let length = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        let header = UnsafeRawBufferPointer(rebasing: raw[0..<20])
+        // When the whole record is there by the length it states, both checksums are computed in
+        // one call; the payload's is used only once the header's has shown that length to be
+        // the writer's.
+        let computed: UInt32, payloadComputed: UInt32?
+        if Int(length) <= raw.count - RecordingFormat.recordHeaderSize - RecordingFormat.recordTrailerSize {
+            let payload = UnsafeRawBufferPointer(rebasing: raw[RecordingFormat.recordHeaderSize..<RecordingFormat.recordHeaderSize + Int(length)])
+            (computed, payloadComputed) = CRC32.checksums(header, payload)
+        } else {
+            (computed, payloadComputed) = (CRC32.checksum(header), nil)
+        }
         guard stored == computed else {
-            return .failed(.checksumMismatch(offset: offset, part: .recordHeader, stored: stored, computed: computed))
+            return .failed(.checksum(.recordHeader, stored: stored, computed: computed))
         }
         // The header is intact, so its length is the writer's. Checked before waiting for the
         // payload, so a bad length is an error and never mistaken for a cut tail.
-        let length = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         let kindByte = raw[4]
-        guard raw[5] == 0 && raw[6] == 0 && raw[7] == 0 else { return .failed(.reservedBitsSet(offset: offset)) }
+        guard raw[5] == 0 && raw[6] == 0 && raw[7] == 0 else { return .failed(.reservedBits) }
         guard let kind = RecordingFormat.Kind(rawValue: kindByte) else {
-            return .failed(.unknownRecordKind(offset: offset, kind: kindByte))
+            return .failed(.unknownKind(kindByte))
         }
         let possible = switch kind {
         case .sample: length <= RecordingFormat.maxPayloadLength
         case .lost: length == RecordingFormat.lostPayloadLength
         case .interface: RecordingFormat.interfacePayloadRange.contains(Int(length))
         }
-        guard possible else { return .failed(.impossibleRecordLength(offset: offset, kind: kindByte, length: length)) }
+        guard possible else { return .failed(.impossibleLength(kind: kindByte, length: length)) }
         let payloadEnd = RecordingFormat.recordHeaderSize + Int(length)
-        guard raw.count >= payloadEnd + RecordingFormat.recordTrailerSize else { return .incomplete }
+        guard let payloadComputed else { return .incomplete }
         let payload = UnsafeRawBufferPointer(rebasing: raw[RecordingFormat.recordHeaderSize..<payloadEnd])
         let payloadStored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: payloadEnd, as: UInt32.self))
-        let payloadComputed = CRC32.checksum(payload)
         guard payloadStored == payloadComputed else {
-            return .failed(.checksumMismatch(offset: offset, part: .recordPayload, stored: payloadStored,
-                                             computed: payloadComputed))
+            return .failed(.checksum(.recordPayload, stored: payloadStored, computed: payloadComputed))
         }
         let cpu = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         let timestamp = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
@@ -379,6 +414,44 @@ public struct RecordingDecoder: Sendable {
         case .interface:
             return .interface(ifindex: UInt32(littleEndian: payload.loadUnaligned(as: UInt32.self)), length: Int(length))
         }
+    }
+}
+
+/// A decoder's input bytes: one allocation, read through its address. An array read around
+/// the closure a record is handed to was retained and released for every record; this is held
+/// by the decoder, which nothing changes during that call. Copies of a decoder share it until
+/// one of them writes (`RecordingDecoder.reserveFree`).
+private final class InputBuffer: @unchecked Sendable {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(byteCount: max(capacity, 1), alignment: 16)
+    }
+
+    deinit { base.deallocate() }
+
+    /// The bytes at `range` (offsets from `base`).
+    @inline(__always)
+    func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
+    }
+
+    /// A buffer of its own with the same capacity and the first `count` bytes.
+    func copy(count: Int) -> InputBuffer {
+        let copy = InputBuffer(capacity: capacity)
+        copy.base.copyMemory(from: base, byteCount: count)
+        return copy
+    }
+
+    /// Grows to `newCapacity` bytes, keeping the first `count`.
+    func grow(to newCapacity: Int, keeping count: Int) {
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        grown.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
     }
 }
 

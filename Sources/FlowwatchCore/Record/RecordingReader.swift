@@ -77,6 +77,21 @@ public final class RecordingReader {
         }
     }
 
+    /// Hands each following record to `body` where it lies in the read buffer (see
+    /// `RecordingDecoder.forEach(inPlace:)`), without copying it, until `body` returns false or the
+    /// file ends.
+    public func forEach(inPlace body: (RawSampleView) -> Bool) throws(RecordingFileError) {
+        while true {
+            do throws(RecordingError) {
+                if try !decoder.forEach(inPlace: body) { return }
+            } catch {
+                throw RecordingFileError(path: path, problem: .format(error))
+            }
+            if atEnd { return }
+            atEnd = try Self.read(fd, path: path, chunkSize: chunkSize, decoder: &decoder)
+        }
+    }
+
     /// Reads one chunk straight into the decoder's buffer; true (and the decoder finished) at the
     /// end of the file.
     private static func read(_ fd: Int32, path: String, chunkSize: Int,
