@@ -64,13 +64,13 @@ struct Status: ParsableCommand {
             var text = "Healthcheck (via \(target)): Ok\n"
             text += "Current/Max Flows: \(grouped(s.numFlows))/\(grouped(s.maxFlows)) (\(formatted(percent))%)\n"
             text += "Flows/s: \(formatted(s.flowsRate))\n"
-            // flowwatch's own line: a Hubble server sends no timed runs.
+            if s.hasNumConnectedNodes {
+                text += "Connected Nodes: \(s.numConnectedNodes.value)/\(s.numConnectedNodes.value + s.numUnavailableNodes.value)\n"
+            }
+            // flowwatch's own line, after Hubble's: a Hubble server sends no timed runs.
             if s.programTimedRuns > 0 {
                 let ns = Double(s.programRunTimeNs) / Double(s.programTimedRuns)
                 text += "Program: \(Int(ns.rounded())) ns per packet in the kernel (over \(grouped(s.programTimedRuns)) timed runs)\n"
-            }
-            if s.hasNumConnectedNodes {
-                text += "Connected Nodes: \(s.numConnectedNodes.value)/\(s.numConnectedNodes.value + s.numUnavailableNodes.value)\n"
             }
             print(text, terminator: "")
         case .failure(let error):
