@@ -183,4 +183,19 @@ enum HubbleSamples {
         #expect(String(decoding: buffer, as: UTF8.self)
             == "> Jan  1 00:20:34.567 EVENTS LOST: HUBBLE_RING_BUFFER CPU(5) 1\nJan  1 00:20:34.567 EVENTS LOST: HUBBLE_RING_BUFFER CPU(5) 1\n")
     }
+
+    /// The kept identity texts read as the identities made afresh: more identities than it
+    /// keeps, in and out of numeric mode, and reserved names too long to keep.
+    @Test func identityTextsAreTheIdentities() {
+        var texts = IdentityTexts()
+        let identities: [UInt32] = [22099, 11575, 0, 2, 11, 22099, 1, 4_294_967_295, 16_777_217, 11575, 22099, 6, 11, 7, 99, 22099]
+        for numeric in [false, true, false] {
+            for identity in identities + identities.reversed() {
+                var kept: [UInt8] = [], made: [UInt8] = []
+                kept.appendHubbleIdentity(identity, numeric: numeric, &texts)
+                made.appendHubbleIdentity(identity, numeric: numeric)
+                #expect(kept == made, "\(identity) numeric \(numeric): \(String(decoding: kept, as: UTF8.self))")
+            }
+        }
+    }
 }

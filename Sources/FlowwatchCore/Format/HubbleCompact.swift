@@ -12,6 +12,7 @@ public struct HubbleCompactWriter: FlowOutput {
     public var options: HubbleOptions
     private var line = LineBuffer(capacity: 512)
     private var clock = SecondsText()
+    private var identities = IdentityTexts()
 
     public init(options: HubbleOptions = HubbleOptions()) {
         self.options = options
@@ -19,32 +20,36 @@ public struct HubbleCompactWriter: FlowOutput {
 
     public mutating func write(flow: Flow, into b: inout [UInt8]) {
         let options = options
-        var clock = self.clock
-        line.append(to: &b) { Self.writeFlow(flow, options, &clock, into: &$0) }
+        var clock = self.clock, identities = self.identities
+        line.append(to: &b) { Self.writeFlow(flow, options, &clock, &identities, into: &$0) }
         self.clock = clock
+        self.identities = identities
     }
 
     public mutating func write(_ event: FlowEvent, into b: inout [UInt8]) {
         let options = options
-        var clock = self.clock  // a copy, as the closure cannot reach self while `line` is in use
+        // Copies, as the closure cannot reach self while `line` is in use.
+        var clock = self.clock, identities = self.identities
         line.append(to: &b) {
             switch event {
-            case .flow(let f): Self.writeFlow(f, options, &clock, into: &$0)
+            case .flow(let f): Self.writeFlow(f, options, &clock, &identities, into: &$0)
             case .debug(let d): Self.writeDebug(d, options, &clock, into: &$0)
             case .lost(let l): Self.writeLost(l, options, &clock, into: &$0)
             }
         }
         self.clock = clock
+        self.identities = identities
     }
 
     /// `%s%s: %s %s %s %s %s %s %s (%s)\n`: time, node, source, its identity, arrow,
     /// destination, its identity, type, verdict, summary.
-    private static func writeFlow<B: ByteSink>(_ f: Flow, _ options: HubbleOptions, _ clock: inout SecondsText, into b: inout B) {
+    private static func writeFlow<B: ByteSink>(_ f: Flow, _ options: HubbleOptions, _ clock: inout SecondsText,
+                                               _ identities: inout IdentityTexts, into b: inout B) {
         writePrefix(f.time, f.nodeName, options, &clock, into: &b)
         let swap = f.isReply == true
         b.appendHubbleHost(f, source: !swap, translate: options.translateIPs)
         b.append(UInt8(ascii: " "))
-        b.appendHubbleIdentity(swap ? f.destination.identity : f.source.identity, numeric: options.numericIdentities)
+        b.appendHubbleIdentity(swap ? f.destination.identity : f.source.identity, numeric: options.numericIdentities, &identities)
         switch f.isReply {
         case nil: b.appendASCII(" <> ")
         case true?: b.appendASCII(" <- ")
@@ -52,7 +57,7 @@ public struct HubbleCompactWriter: FlowOutput {
         }
         b.appendHubbleHost(f, source: swap, translate: options.translateIPs)
         b.append(UInt8(ascii: " "))
-        b.appendHubbleIdentity(swap ? f.source.identity : f.destination.identity, numeric: options.numericIdentities)
+        b.appendHubbleIdentity(swap ? f.source.identity : f.destination.identity, numeric: options.numericIdentities, &identities)
         b.append(UInt8(ascii: " "))
         b.appendHubbleFlowType(f)
         b.append(UInt8(ascii: " "))

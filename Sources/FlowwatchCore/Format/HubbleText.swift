@@ -53,6 +53,12 @@ extension ByteSink {
         append(UInt8(ascii: ")"))
     }
 
+    /// `appendHubbleIdentity` through `texts`, which keeps the last identities' text.
+    @inline(__always)
+    mutating func appendHubbleIdentity(_ identity: UInt32, numeric: Bool, _ texts: inout IdentityTexts) {
+        texts.append(identity, numeric: numeric, to: &self)
+    }
+
     /// `GetFlowType`: the observation point of a trace, the drop reason of a drop, the capture
     /// point of a debug capture; numbers for values without a name.
     mutating func appendHubbleFlowType(_ f: Flow) {
@@ -141,5 +147,62 @@ extension ByteSink {
 
     private mutating func appendOptionalHubbleTime(_ time: FlowTime?, _ format: HubbleTimeFormat) {
         if let time { appendHubbleTime(time, format) } else { appendASCII("N/A") }
+    }
+}
+
+/// The text of the last few identities written, `(ID:22099)` or `(world)`, kept as two words: a
+/// line names two identities, mostly the same few, and copying 16 bytes costs less than making
+/// the digits again. A text longer than 16 bytes (`(overlay-to-encrypt)`) is made each time.
+struct IdentityTexts {
+    private var keys: (UInt64, UInt64, UInt64, UInt64) = (.max, .max, .max, .max)
+    private var texts: (Text, Text, Text, Text) = (Text(), Text(), Text(), Text())
+    /// The slot the next new identity takes.
+    private var next = 0
+
+    private struct Text {
+        var words: (UInt64, UInt64) = (0, 0)
+        var count = 0
+    }
+
+    mutating func append<B: ByteSink>(_ identity: UInt32, numeric: Bool, to b: inout B) {
+        // Never .max: the identity takes the low 32 bits, `numeric` one more.
+        let key = UInt64(identity) | (numeric ? 1 << 32 : 0)
+        let text: Text
+        if keys.0 == key {
+            text = texts.0
+        } else if keys.1 == key {
+            text = texts.1
+        } else if keys.2 == key {
+            text = texts.2
+        } else if keys.3 == key {
+            text = texts.3
+        } else {
+            var made = Text()
+            let fits = withUnsafeMutableBytes(of: &made.words) { raw in
+                let room = raw.bindMemory(to: UInt8.self)
+                var cursor = ByteCursor(room)
+                cursor.appendHubbleIdentity(identity, numeric: numeric)
+                made.count = cursor.written(in: room)
+                return !cursor.overflowed
+            }
+            guard fits else {
+                b.appendHubbleIdentity(identity, numeric: numeric)
+                return
+            }
+            switch next {
+            case 0: (keys.0, texts.0) = (key, made)
+            case 1: (keys.1, texts.1) = (key, made)
+            case 2: (keys.2, texts.2) = (key, made)
+            default: (keys.3, texts.3) = (key, made)
+            }
+            next = (next + 1) & 3
+            text = made
+        }
+        if text.count <= 8 {
+            b.append(word: text.words.0, count: text.count)
+        } else {
+            b.append(word: text.words.0, count: 8)
+            b.append(word: text.words.1, count: text.count - 8)
+        }
     }
 }
