@@ -195,8 +195,23 @@ private let monthNames: [StaticString] = ["Jan", "Feb", "Mar", "Apr", "May", "Ju
 private let weekdayNames: [StaticString] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
 
 extension HubbleTimeFormat {
-    /// Tells layouts apart in a `SecondsText`; protojson's layout is 0.
-    fileprivate var layoutKey: Int { Self.allCases.firstIndex(of: self)! + 1 }
+    /// Tells layouts apart in a `SecondsText`; protojson's layout is 0. A switch: finding the
+    /// case in `allCases` built that array for every line.
+    fileprivate var layoutKey: Int {
+        switch self {
+        case .stampMilli: 1
+        case .stampMicro: 2
+        case .stampNano: 3
+        case .rfc3339: 4
+        case .rfc3339Milli: 5
+        case .rfc3339Micro: 6
+        case .rfc3339Nano: 7
+        case .rfc1123Z: 8
+        case .yearMonthDay: 9
+        case .yearMonthDayHour: 10
+        case .yearMonthDayHourMinute: 11
+        }
+    }
 }
 
 /// What a timestamp's text holds up to the fraction of a second, made once a second and kept:
