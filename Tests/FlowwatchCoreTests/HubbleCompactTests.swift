@@ -192,7 +192,7 @@ enum HubbleSamples {
         for numeric in [false, true, false] {
             for identity in identities + identities.reversed() {
                 var kept: [UInt8] = [], made: [UInt8] = []
-                kept.appendHubbleIdentity(identity, numeric: numeric, &texts)
+                texts.append(identity, numeric: numeric, to: &kept)
                 made.appendHubbleIdentity(identity, numeric: numeric)
                 #expect(kept == made, "\(identity) numeric \(numeric): \(String(decoding: kept, as: UTF8.self))")
             }

@@ -49,7 +49,7 @@ public struct HubbleCompactWriter: FlowOutput {
         let swap = f.isReply == true
         b.appendHubbleHost(f, source: !swap, translate: options.translateIPs)
         b.append(UInt8(ascii: " "))
-        b.appendHubbleIdentity(swap ? f.destination.identity : f.source.identity, numeric: options.numericIdentities, &identities)
+        identities.append(swap ? f.destination.identity : f.source.identity, numeric: options.numericIdentities, to: &b)
         switch f.isReply {
         case nil: b.appendASCII(" <> ")
         case true?: b.appendASCII(" <- ")
@@ -57,7 +57,7 @@ public struct HubbleCompactWriter: FlowOutput {
         }
         b.appendHubbleHost(f, source: swap, translate: options.translateIPs)
         b.append(UInt8(ascii: " "))
-        b.appendHubbleIdentity(swap ? f.source.identity : f.destination.identity, numeric: options.numericIdentities, &identities)
+        identities.append(swap ? f.source.identity : f.destination.identity, numeric: options.numericIdentities, to: &b)
         b.append(UInt8(ascii: " "))
         b.appendHubbleFlowType(f)
         b.append(UInt8(ascii: " "))

@@ -53,12 +53,6 @@ extension ByteSink {
         append(UInt8(ascii: ")"))
     }
 
-    /// `appendHubbleIdentity` through `texts`, which keeps the last identities' text.
-    @inline(__always)
-    mutating func appendHubbleIdentity(_ identity: UInt32, numeric: Bool, _ texts: inout IdentityTexts) {
-        texts.append(identity, numeric: numeric, to: &self)
-    }
-
     /// `GetFlowType`: the observation point of a trace, the drop reason of a drop, the capture
     /// point of a debug capture; numbers for values without a name.
     mutating func appendHubbleFlowType(_ f: Flow) {
@@ -164,6 +158,8 @@ struct IdentityTexts {
         var count = 0
     }
 
+    /// `appendHubbleIdentity(identity, numeric:)` into `b`.
+    @inline(__always)
     mutating func append<B: ByteSink>(_ identity: UInt32, numeric: Bool, to b: inout B) {
         // Never .max: the identity takes the low 32 bits, `numeric` one more.
         let key = UInt64(identity) | (numeric ? 1 << 32 : 0)

@@ -128,7 +128,8 @@ public struct PacketRecordBuilder: Sendable {
             c.append(UInt8(ascii: " "))
             c.append(flow.verdict.name)
             c.appendASCII(" state ")
-            c.append(Self.reasonTexts[Int(flow.traceReason.rawValue)] ?? "unknown")
+            let reason = Int(flow.traceReason.rawValue)
+            c.append(Self.reasonTexts.indices.contains(reason) ? Self.reasonTexts[reason] : "unknown")
             c.appendASCII(": ")
             Self.describe(flow.source, flow.ip?.source, into: &c)
             c.appendASCII(" -> ")
@@ -180,15 +181,12 @@ public struct PacketRecordBuilder: Sendable {
         }
     }
 
-    /// Trace reasons as the comment says them, by number: the proto name in lower case (`new`,
-    /// `established`, `srv6_encap`), `unknown` for TRACE_REASON_UNKNOWN; nil past the names.
-    static let reasonTexts: [Int: String] = {
-        var texts: [Int: String] = [0: "unknown"]
-        var raw: Int32 = 1
-        while let name = Flow.Reason(rawValue: raw).name {
-            texts[Int(raw)] = name.lowercased()
-            raw += 1
-        }
+    /// Trace reasons as the comment says them, indexed by number: the proto name in lower case
+    /// (`new`, `established`, `srv6_encap`), `unknown` for TRACE_REASON_UNKNOWN (0) and for
+    /// numbers past the names.
+    static let reasonTexts: [String] = {
+        var texts = ["unknown"]
+        while let name = Flow.Reason(rawValue: Int32(texts.count)).name { texts.append(name.lowercased()) }
         return texts
     }()
 
