@@ -78,7 +78,11 @@ $(BENCH_SKEL): $(BENCH_OBJ)
 # Release binaries carry the Swift runtime and Foundation inside (--static-swift-stdlib): they
 # run on a node without the toolchain, and replay starts in 12.6 ms of CPU instead of 14.9 (perf
 # stat, 20 runs each, a 144-record recording: fewer libraries to map and relocate).
-RELEASE = -c release --static-swift-stdlib
+# --no-export-dynamic undoes the -export-dynamic the static runtime's link arguments add: nothing
+# loads code into flowwatch that would look its symbols up, and the 49,779 exported symbols
+# (578 without) cost every start a walk of the table (the runtime's one dladdr, 1.7M
+# instructions) and about 1 ms (50 replays of samples/tcp.fwrec, 3 interleaved rounds).
+RELEASE = -c release --static-swift-stdlib -Xlinker --no-export-dynamic
 
 build: deps bpf ## build the BPF program and the flowwatch binary (.build/release/flowwatch)
 	@echo "  SWIFT    flowwatch (release)"
