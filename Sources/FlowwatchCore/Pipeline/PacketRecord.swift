@@ -93,6 +93,7 @@ public struct PacketRecordBuilder: Sendable {
     /// The record for a packet and what its message says of it (`PacketFields`, read in place
     /// or from the decoded message), without a comment; the bytes are kept as they are, without
     /// a copy, unless an Ethernet header is put in front. Nil for an empty packet.
+    @inline(__always)
     mutating func record(_ fields: PacketFields, packet: ArraySlice<UInt8>, timestamp: UInt64) -> PacketRecord? {
         guard !packet.isEmpty else { return nil }
         let ifindex = fields.ifindex, flags = fields.flags
