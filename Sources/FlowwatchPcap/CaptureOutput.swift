@@ -50,12 +50,12 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
     // Inlined down to the encoder: a classic pcap record is a few stores and a copy, and the
     // calls and reference counting around it measured more than the record itself.
     @inline(__always)
-    func write(_ packet: Encoder.Packet) throws(CaptureError) {
+    func write(_ packet: borrowing Encoder.Packet) throws(CaptureError) {
         guard let file = borrowedFile else { throw failure ?? .closed(path: currentPath) }
         do {
             // `file` holds the open file while a packet is placed: borrowed from there, not
             // retained and released per packet (rotation, which replaces it, keeps it alive).
-            try file.borrowing { (file) throws(CaptureError) in try place(packet, in: file) }
+            try place(packet, in: file)
         } catch {
             fail(error)
             throw error
@@ -87,30 +87,33 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
         if let failure { throw failure }
     }
 
+    // The packet is borrowed all the way to the encoder, and the file is borrowed only around
+    // each of its own calls: a closure holding the packet would copy it (its strings and bytes
+    // retained and released per packet).
     @inline(__always)
-    private func place(_ packet: Encoder.Packet, in file: CaptureFile) throws(CaptureError) {
-        // The file is only read here (a variable holding it would be retained per packet); a
-        // rotation places the packet as the first of the next file.
+    private func place(_ packet: borrowing Encoder.Packet, in file: Unmanaged<CaptureFile>) throws(CaptureError) {
+        // A rotation places the packet as the first of the next file.
         if let intervalNanos, packetsInFile > 0, packet.timestampNanos / intervalNanos > intervalIndex {
-            return try placeFirst(packet, in: rotate(file))
+            return try placeFirst(packet, in: rotate(file.takeUnretainedValue()))
         }
         let size = encoder.size(of: packet)
-        if let limit = rotation?.maxFileBytes, packetsInFile > 0, try !file.fits(size, within: limit) {
-            return try placeFirst(packet, in: rotate(file))
+        if let limit = rotation?.maxFileBytes, packetsInFile > 0,
+           try !file.borrowing({ (file) throws(CaptureError) in try file.fits(size, within: limit) }) {
+            return try placeFirst(packet, in: rotate(file.takeUnretainedValue()))
         }
         try append(packet, size: size, to: file)
     }
 
-    /// The first packet of a file just opened.
-    private func placeFirst(_ packet: Encoder.Packet, in file: CaptureFile) throws(CaptureError) {
-        try append(packet, size: encoder.size(of: packet), to: file)
+    /// The first packet of a file just opened (`file` holds it).
+    private func placeFirst(_ packet: borrowing Encoder.Packet, in file: CaptureFile) throws(CaptureError) {
+        try append(packet, size: encoder.size(of: packet), to: .passUnretained(file))
     }
 
     @inline(__always)
-    private func append(_ packet: Encoder.Packet, size: Int, to file: CaptureFile) throws(CaptureError) {
-        let target = try file.reserve(size)
+    private func append(_ packet: borrowing Encoder.Packet, size: Int, to file: Unmanaged<CaptureFile>) throws(CaptureError) {
+        let target = try file.borrowing { (file) throws(CaptureError) in try file.reserve(size) }
         encoder.encode(packet, to: target)
-        file.commit(size, packets: 1)
+        file.borrowing { $0.commit(size, packets: 1) }
         if packetsInFile == 0, let intervalNanos { intervalIndex = packet.timestampNanos / intervalNanos }
         packetsInFile += 1
     }
@@ -181,16 +184,15 @@ extension Unmanaged {
     /// it would be when read from a class's property for each packet. A strong reference
     /// elsewhere must keep the instance alive throughout.
     @inlinable @inline(__always)
-    public func borrowing<Failure: Error>(_ body: (Instance) throws(Failure) -> Void) throws(Failure) {
+    public func borrowing<Value, Failure: Error>(_ body: (Instance) throws(Failure) -> Value) throws(Failure) -> Value {
         // `_withUnsafeGuaranteedRef` rethrows untyped errors: the outcome comes out as a value.
-        let failure = _withUnsafeGuaranteedRef { instance -> Failure? in
+        let outcome = _withUnsafeGuaranteedRef { instance -> Result<Value, Failure> in
             do throws(Failure) {
-                try body(instance)
-                return nil
+                return .success(try body(instance))
             } catch {
-                return error
+                return .failure(error)
             }
         }
-        if let failure { throw failure }
+        return try outcome.get()
     }
 }

@@ -162,7 +162,7 @@ public final class PcapngWriter: CaptureWriter {
             encoder: PcapngEncoder(snapshotLength: SnapshotLength.effective(snapshotLength)))
     }
 
-    public func write(_ packet: CapturedPacket) throws(CaptureError) { try output.write(packet) }
+    public func write(_ packet: borrowing CapturedPacket) throws(CaptureError) { try output.write(packet) }
     public func flush() throws(CaptureError) { try output.flush() }
     public func close() throws(CaptureError) { try output.close() }
     public var failure: CaptureError? { output.failure }

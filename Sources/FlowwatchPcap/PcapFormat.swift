@@ -12,9 +12,9 @@ protocol CaptureEncoder {
     /// The bytes a file ends with, written when it is closed whole (not after a failure).
     func finishFile() -> [UInt8]
     /// The bytes `encode` writes for `packet` in the current file.
-    mutating func size(of packet: Packet) -> Int
+    mutating func size(of packet: borrowing Packet) -> Int
     /// Writes exactly `size(of: packet)` bytes at `target`.
-    mutating func encode(_ packet: Packet, to target: UnsafeMutableRawPointer)
+    mutating func encode(_ packet: borrowing Packet, to target: UnsafeMutableRawPointer)
 }
 
 /// A packet with its wall-clock time, which time-based rotation reads.

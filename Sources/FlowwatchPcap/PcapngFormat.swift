@@ -11,15 +11,19 @@ struct PcapngEncoder: CaptureEncoder {
     let snapshotLength: UInt32
     /// Interface ids of the current file, in the order their blocks were written.
     private var interfaces: [CaptureInterface: UInt32] = [:]
-    /// The latest interface seen per ifindex: hashing an integer and comparing strings that
-    /// usually share storage is cheaper than hashing two strings per packet.
-    private var byIndex: [UInt32: (interface: CaptureInterface, id: UInt32)] = [:]
+    /// The interfaces seen last, newest first, searched before `interfaces`: comparing strings
+    /// that share storage where they lie is cheaper than hashing two strings per packet, and a
+    /// dictionary lookup would copy (retain and release) the interface it found.
+    private var recent: ContiguousArray<(interface: CaptureInterface, id: UInt32)> = []
+    private static let recentCount = 8
     /// What `size(of:)` found for the packet `encode` will write.
     private var pending = Pending()
 
     private struct Pending {
         var interfaceID: UInt32 = 0
         var interfaceBlock: [UInt8]?
+        /// The interface is not among the recent ones.
+        var isNew = false
         var commentLength = 0
     }
 
@@ -57,7 +61,7 @@ struct PcapngEncoder: CaptureEncoder {
 
     mutating func startFile() -> [UInt8] {
         interfaces = [:]
-        byIndex = [:]
+        recent = []
         var body = BlockBody()
         body.append(Self.byteOrderMagic)
         body.append(UInt16(1))  // major version
@@ -77,15 +81,18 @@ struct PcapngEncoder: CaptureEncoder {
         return interfaceBlock(CaptureInterface(index: 0, name: "", description: "no packets captured"))
     }
 
-    mutating func size(of packet: CapturedPacket) -> Int {
+    mutating func size(of packet: borrowing CapturedPacket) -> Int {
         pending.interfaceBlock = nil
-        if let known = byIndex[packet.interface.index], known.interface == packet.interface {
-            pending.interfaceID = known.id
+        pending.isNew = false
+        if let id = recentID(of: packet.interface) {
+            pending.interfaceID = id
         } else if let id = interfaces[packet.interface] {
             pending.interfaceID = id
+            pending.isNew = true
         } else {
             pending.interfaceID = UInt32(interfaces.count)
             pending.interfaceBlock = interfaceBlock(packet.interface)
+            pending.isNew = true
         }
 
         var size = Self.packetHeaderSize + padded(capturedLength(packet)) + 4
@@ -102,14 +109,16 @@ struct PcapngEncoder: CaptureEncoder {
         return size + (pending.interfaceBlock?.count ?? 0)
     }
 
-    mutating func encode(_ packet: CapturedPacket, to target: UnsafeMutableRawPointer) {
+    mutating func encode(_ packet: borrowing CapturedPacket, to target: UnsafeMutableRawPointer) {
         var out = RawWriter(target)
         if let block = pending.interfaceBlock {
             out.append(block)
             interfaces[packet.interface] = pending.interfaceID
         }
-        if byIndex[packet.interface.index]?.id != pending.interfaceID {
-            byIndex[packet.interface.index] = (packet.interface, pending.interfaceID)
+        if pending.isNew {
+            let interface = copy packet
+            recent.insert((interface.interface, pending.interfaceID), at: 0)
+            if recent.count > Self.recentCount { recent.removeLast() }
         }
 
         let start = out.offset
@@ -126,11 +135,17 @@ struct PcapngEncoder: CaptureEncoder {
         out.pad()
 
         var hasOptions = false
-        if pending.commentLength > 0, let comment = packet.comment {
+        if pending.commentLength > 0 {
             out.appendOptionHeader(Option.comment, pending.commentLength)
-            var utf8 = comment
-            utf8.withUTF8 { text in
-                out.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[..<pending.commentLength]))
+            let length = pending.commentLength
+            // Native strings hand out their bytes where they lie; others are copied once.
+            let inPlace: Void? = packet.comment?.utf8.withContiguousStorageIfAvailable { text in
+                out.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[..<length]))
+            }
+            if inPlace == nil {
+                Array((packet.comment ?? "").utf8).withUnsafeBytes { text in
+                    out.append(UnsafeRawBufferPointer(rebasing: text[..<length]))
+                }
             }
             out.pad()
             hasOptions = true
@@ -158,6 +173,19 @@ struct PcapngEncoder: CaptureEncoder {
         (target + start + 4).storeBytes(of: total, as: UInt32.self)
     }
 
+    /// The id of `interface` if it is one of the recent ones; compared where they lie.
+    private func recentID(of interface: borrowing CaptureInterface) -> UInt32? {
+        var i = 0
+        while i < recent.count {
+            if recent[i].interface.index == interface.index && recent[i].interface.name == interface.name
+                && recent[i].interface.description == interface.description {
+                return recent[i].id
+            }
+            i += 1
+        }
+        return nil
+    }
+
     private func interfaceBlock(_ interface: CaptureInterface) -> [UInt8] {
         var body = BlockBody()
         body.append(UInt16(DLT_EN10MB))  // LINKTYPE_ETHERNET has the same value
@@ -174,7 +202,7 @@ struct PcapngEncoder: CaptureEncoder {
         return body.block(type: BlockType.interfaceDescription)
     }
 
-    private func capturedLength(_ packet: CapturedPacket) -> Int {
+    private func capturedLength(_ packet: borrowing CapturedPacket) -> Int {
         min(packet.bytes.count, Int(snapshotLength))
     }
 

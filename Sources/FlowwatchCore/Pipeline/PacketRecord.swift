@@ -77,11 +77,13 @@ public struct PacketRecordBuilder: Sendable {
     /// The record for an event that carries packet bytes (trace, drop, capture); nil otherwise.
     /// `flow` (the event's) gives the comment when `withMeaning`; without a flow there is none.
     public mutating func record(_ event: MonitorEvent, flow: borrowing Flow) -> PacketRecord? {
-        guard case .message(let message, let packet) = event.payload, let fields = PacketFields(message),
-              var record = record(fields, packet: packet[...], timestamp: event.timestamp)
+        guard case .message(let message, let packet) = event.payload, !packet.isEmpty,
+              let fields = PacketFields(message)
         else { return nil }
-        if withMeaning { record.meaning?.comment = comment(message, flow) }
-        return record
+        // The comment goes in as the record is made: set afterwards, it cost a copy of the
+        // record (its strings and bytes) and the destruction of the original, per packet.
+        return record(fields, packet: packet[...], timestamp: event.timestamp,
+                      comment: withMeaning ? comment(message, flow) : nil)
     }
 
     /// The record for an event that carries packet bytes, without a comment.
@@ -91,10 +93,12 @@ public struct PacketRecordBuilder: Sendable {
     }
 
     /// The record for a packet and what its message says of it (`PacketFields`, read in place
-    /// or from the decoded message), without a comment; the bytes are kept as they are, without
-    /// a copy, unless an Ethernet header is put in front. Nil for an empty packet.
+    /// or from the decoded message), with `comment` when it carries the meaning; the bytes are
+    /// kept as they are, without a copy, unless an Ethernet header is put in front. Nil for an
+    /// empty packet.
     @inline(__always)
-    mutating func record(_ fields: PacketFields, packet: ArraySlice<UInt8>, timestamp: UInt64) -> PacketRecord? {
+    mutating func record(_ fields: PacketFields, packet: ArraySlice<UInt8>, timestamp: UInt64,
+                         comment: String? = nil) -> PacketRecord? {
         guard !packet.isEmpty else { return nil }
         let ifindex = fields.ifindex, flags = fields.flags
         let direction = fields.observationPoint.map(Self.direction) ?? .unknown
@@ -113,7 +117,7 @@ public struct PacketRecordBuilder: Sendable {
         }
         let device = self.device(ifindex)
         let meaning = PacketRecord.Meaning(interfaceName: device.name, interfaceDescription: device.description,
-                                           packetID: ids.id(for: bytes, at: timestamp), comment: nil)
+                                           packetID: ids.id(for: bytes, at: timestamp), comment: comment)
         return PacketRecord(timeNanos: wallTime, bytes: bytes, originalLength: length, ifindex: ifindex,
                             direction: direction, meaning: meaning)
     }
