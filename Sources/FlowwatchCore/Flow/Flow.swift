@@ -305,6 +305,16 @@ extension Flow {
             }
         }
 
+        /// Whether `other` holds the very names this one holds: then they read the same.
+        @inline(__always)
+        func sharesNames(with other: borrowing Endpoint) -> Bool {
+            names === other.names
+        }
+
+        /// The names' object: the same as another endpoint's while that endpoint is alive only
+        /// if the names are the very same (see `sharesNames(with:)`).
+        var namesIdentity: ObjectIdentifier { ObjectIdentifier(names) }
+
         /// Becomes `other`; the names are stored only when they are not the ones already held,
         /// so a flow refilled with the endpoints of the previous one costs no reference counting.
         @inline(__always)

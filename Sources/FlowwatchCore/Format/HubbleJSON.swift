@@ -392,8 +392,10 @@ extension Array: SameText where Element == String {
 
 extension Flow.Endpoint: SameText {
     fileprivate func hasSameText(as other: Self) -> Bool {
-        id == other.id && identity == other.identity && namespace.hasSameText(as: other.namespace)
-            && labels.hasSameText(as: other.labels) && podName.hasSameText(as: other.podName)
+        id == other.id && identity == other.identity
+            && (sharesNames(with: other)
+                || (namespace.hasSameText(as: other.namespace) && labels.hasSameText(as: other.labels)
+                    && podName.hasSameText(as: other.podName)))
     }
 }
 

@@ -61,10 +61,10 @@ public struct PacketRecordBuilder: Sendable {
     /// no device looked up per packet.
     public let withMeaning: Bool
     private var devices: [UInt32: (name: String, description: String)] = [:]
-    /// Where a comment is written, and the strings of the last ones.
+    /// Where a comment is written, and the last ones made.
     private var line = LineBuffer(capacity: 512)
     private var text: [UInt8] = []
-    private var comments = RecentStrings(capacity: 16)
+    private var comments = RecentComments(capacity: 16)
 
     public init(config: NodeConfig, wallClockOffset: Int64, withMeaning: Bool,
                 interfaceName: @escaping @Sendable (UInt32) -> String?) {
@@ -123,10 +123,12 @@ public struct PacketRecordBuilder: Sendable {
     }
 
     /// The flow's meaning, e.g. `to-endpoint FORWARDED state new: default/a (ID:22099, endpoint
-    /// 2073) -> default/b (ID:11575, endpoint 149)`: written into a reused buffer, and one of the
-    /// last strings when it says the same (the packets of a flow mostly do), so most packets
-    /// allocate nothing for it.
+    /// 2073) -> default/b (ID:11575, endpoint 149)`: one of the last comments when the packet
+    /// says what that one said (the packets of a flow mostly do), so most packets neither format
+    /// nor allocate it; otherwise written into a reused buffer.
     private mutating func comment(_ message: MonitorMessage, _ flow: borrowing Flow) -> String {
+        let what = Self.whatCode(message)
+        if let known = comments.string(what: what, flow) { return known }
         text.removeAll(keepingCapacity: true)
         line.append(to: &text) { c in
             Self.what(message, into: &c)
@@ -140,7 +142,9 @@ public struct PacketRecordBuilder: Sendable {
             c.appendASCII(" -> ")
             Self.describe(flow.destination, flow.ip?.destination, into: &c)
         }
-        return comments.string(for: text)
+        let string = String(decoding: text, as: UTF8.self)
+        comments.remember(string, what: what, flow)
+        return string
     }
 
     /// A device's name and description, looked up again only when its name changes.
@@ -150,6 +154,16 @@ public struct PacketRecordBuilder: Sendable {
         let entry = (name: name, description: describe(device: name))
         devices[ifindex] = entry
         return entry
+    }
+
+    /// What `what(_:into:)` writes for `message`, as a number: its kind and the number it names.
+    static func whatCode(_ message: MonitorMessage) -> UInt16 {
+        switch message {
+        case .trace(let t): 0x100 | UInt16(t.observationPoint.rawValue)
+        case .drop(let d): 0x200 | UInt16(d.reason.rawValue)
+        case .capture(let c): 0x300 | UInt16(c.point.rawValue)
+        case .debug: 0
+        }
     }
 
     /// The event's kind at the start of a comment: `to-endpoint`, `drop (Invalid packet)`.
@@ -290,35 +304,68 @@ struct PacketIdentifier: Sendable {
     }
 }
 
-/// The strings of the last texts made, so a text made again is the string already made: no
-/// allocation when it is one of them. Compared byte for byte.
-struct RecentStrings: Sendable {
-    private var bytes: [[UInt8]] = []
+/// The last comments made and what each says, so a packet that says the same gets the string
+/// already made. A comment is made of the message's kind and number, the verdict, the trace
+/// reason, and each endpoint with its address. The endpoints' names are compared as objects:
+/// the endpoints kept here hold theirs, so an object seen again is the same names, not a new
+/// one at a freed address. Keys are plain values, compared where they lie.
+struct RecentComments: Sendable {
+    private struct Key: Equatable, Sendable {
+        var what: UInt16
+        var verdict: Flow.Verdict
+        var reason: Flow.Reason
+        var sourceIP: IPAddress?
+        var destinationIP: IPAddress?
+        var source: (id: UInt32, identity: UInt32, names: ObjectIdentifier)
+        var destination: (id: UInt32, identity: UInt32, names: ObjectIdentifier)
+
+        init(_ what: UInt16, _ flow: borrowing Flow) {
+            self.what = what
+            verdict = flow.verdict
+            reason = flow.traceReason
+            sourceIP = flow.ip?.source
+            destinationIP = flow.ip?.destination
+            source = (flow.source.id, flow.source.identity, flow.source.namesIdentity)
+            destination = (flow.destination.id, flow.destination.identity, flow.destination.namesIdentity)
+        }
+
+        static func == (a: Key, b: Key) -> Bool {
+            a.what == b.what && a.verdict == b.verdict && a.reason == b.reason && a.sourceIP == b.sourceIP
+                && a.destinationIP == b.destinationIP && a.source == b.source && a.destination == b.destination
+        }
+    }
+
+    private var keys: [Key] = []
     private var strings: [String] = []
+    /// The endpoints of each key, kept so their names stay alive.
+    private var endpoints: [(Flow.Endpoint, Flow.Endpoint)] = []
     private let capacity: Int
-    /// The slot the next new text takes once all are in use.
+    /// The slot the next new comment takes once all are in use.
     private var next = 0
 
     init(capacity: Int) {
         self.capacity = capacity
     }
 
-    mutating func string(for text: [UInt8]) -> String {
-        let found = text.withUnsafeBytes { t in
-            bytes.firstIndex { b in
-                b.count == t.count && (t.isEmpty || b.withUnsafeBytes { memcmp($0.baseAddress!, t.baseAddress!, t.count) == 0 })
-            }
-        }
-        if let found { return strings[found] }
-        let string = String(decoding: text, as: UTF8.self)
-        if bytes.count < capacity {
-            bytes.append(text)
+    /// The comment made for what `flow` and `what` (`PacketRecordBuilder.whatCode`) say, if it
+    /// is one of the last ones.
+    func string(what: UInt16, _ flow: borrowing Flow) -> String? {
+        let key = Key(what, flow)
+        return keys.firstIndex(of: key).map { strings[$0] }
+    }
+
+    mutating func remember(_ string: String, what: UInt16, _ flow: Flow) {
+        let key = Key(what, flow)
+        let ends = (flow.source, flow.destination)
+        if keys.count < capacity {
+            keys.append(key)
             strings.append(string)
+            endpoints.append(ends)
         } else {
-            bytes[next] = text
+            keys[next] = key
             strings[next] = string
+            endpoints[next] = ends
             next = (next + 1) % capacity
         }
-        return string
     }
 }
