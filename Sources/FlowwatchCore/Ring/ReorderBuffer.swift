@@ -72,6 +72,11 @@ public struct ReorderBuffer: Sendable {
     private var newest: UInt64 = 0
     /// Key of the last record released: the output is in order up to here.
     private var frontier: UInt64 = 0
+    /// Until `newest` reaches this, nothing held is due: the oldest record's key plus the
+    /// window, set when `popDue` found it not due yet; 0 (look again) once a record comes in or
+    /// goes out. A clock that moves without records (most records of a -v replay are debug
+    /// messages that only move it) then costs a comparison, not a look at the oldest record.
+    private var quietUntil: UInt64 = 0
     private var arrivals: UInt64 = 0
 
     /// The slab, its nodes and the free slots.
@@ -208,7 +213,7 @@ public struct ReorderBuffer: Sendable {
     public mutating func advance<Failure: Error>(
         to now: UInt64, release: (RawSample) throws(Failure) -> Void
     ) throws(Failure) {
-        advanceClock(to: now)
+        guard advanceClock(to: now) else { return }
         while let due = popDue() { try release(due) }
     }
 
@@ -222,6 +227,7 @@ public struct ReorderBuffer: Sendable {
 
     @usableFromInline
     mutating func insert(_ sample: consuming RawSample) {
+        quietUntil = 0
         let isLate = sample.timestamp < frontier
         if isLate, case .event = sample.kind { statistics.late += 1 }
         newest = max(newest, sample.timestamp)
@@ -277,9 +283,11 @@ public struct ReorderBuffer: Sendable {
         return laneOfCPU[cpu]
     }
 
+    /// Whether a record may now be due.
     @usableFromInline
-    mutating func advanceClock(to now: UInt64) {
+    mutating func advanceClock(to now: UInt64) -> Bool {
         newest = max(newest, now)
+        return newest >= quietUntil
     }
 
     // MARK: - Letting records out
@@ -288,9 +296,16 @@ public struct ReorderBuffer: Sendable {
     /// older than the newest time seen, or one too many held.
     @usableFromInline
     mutating func popDue() -> RawSample? {
-        guard let (key, place) = oldest() else { return nil }
+        guard let (key, place) = oldest() else {
+            quietUntil = .max
+            return nil
+        }
         if key > frontier, newest - key < windowNanoseconds {
-            guard count > maxHeld else { return nil }
+            guard count > maxHeld else {
+                let (due, overflow) = key.addingReportingOverflow(windowNanoseconds)
+                quietUntil = overflow ? .max : due
+                return nil
+            }
             statistics.releasedEarly += 1
         }
         return removeOldest(from: place)
@@ -327,6 +342,7 @@ public struct ReorderBuffer: Sendable {
 
     /// Removes and returns the oldest record, which waits at `place`.
     private mutating func removeOldest(from place: Place) -> RawSample {
+        quietUntil = 0
         makeUnique()
         let (slab, nodes) = (storage.slab, storage.nodes)
         let slot: Int
