@@ -305,6 +305,9 @@ extension Flow {
             }
         }
 
+        /// `namespace/podName`, or the pod name alone without a namespace.
+        var podPath: String { names.podPath }
+
         /// Whether `other` holds the very names this one holds: then they read the same.
         @inline(__always)
         func sharesNames(with other: borrowing Endpoint) -> Bool {
@@ -342,11 +345,15 @@ extension Flow {
             let namespace: String
             let labels: [String]
             let podName: String
+            /// `namespace/podName` (path.Join: no slash without a namespace), as text formats
+            /// write it: made once for the endpoints that share these names.
+            let podPath: String
 
             init(namespace: String, labels: [String], podName: String) {
                 self.namespace = namespace
                 self.labels = labels
                 self.podName = podName
+                podPath = namespace.isEmpty ? podName : namespace + "/" + podName
             }
 
             /// Shared by every endpoint without names, so building one allocates nothing.

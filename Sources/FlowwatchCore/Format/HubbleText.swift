@@ -12,7 +12,7 @@ extension ByteSink {
         let port = f.l4?.ports.map { source ? $0.source : $0.destination } ?? 0
         // Each side read in place: copying an endpoint out of the flow retains its strings.
         if translate && (source ? !f.source.podName.isEmpty : !f.destination.podName.isEmpty) {
-            if source { appendPodName(f.source) } else { appendPodName(f.destination) }
+            if source { append(f.source.podPath) } else { append(f.destination.podPath) }
             if port != 0 {
                 append(UInt8(ascii: ":"))
                 appendDecimal(port)
@@ -22,15 +22,6 @@ extension ByteSink {
         } else {
             appendIP(source ? ip.source : ip.destination)
         }
-    }
-
-    /// path.Join(namespace, pod): no slash without a namespace.
-    private mutating func appendPodName(_ endpoint: borrowing Flow.Endpoint) {
-        if !endpoint.namespace.isEmpty {
-            append(endpoint.namespace)
-            append(UInt8(ascii: "/"))
-        }
-        append(endpoint.podName)
     }
 
     /// `fmtIdentity`: `(world)` for reserved identities (0 is `unknown`), `(ID:22099)` for
@@ -92,9 +83,7 @@ extension ByteSink {
             return
         }
         if !endpoint.namespace.isEmpty && !endpoint.podName.isEmpty {
-            append(endpoint.namespace)
-            append(UInt8(ascii: "/"))
-            append(endpoint.podName)
+            append(endpoint.podPath)
         } else if endpoint.labels.count == 1, endpoint.labels[0].hasPrefix("reserved:") {
             append(endpoint.labels[0])
         } else {

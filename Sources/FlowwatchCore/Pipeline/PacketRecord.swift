@@ -221,11 +221,7 @@ public struct PacketRecordBuilder: Sendable {
     /// One side of a comment: `default/a (ID:22099, endpoint 2073)`, `198.51.100.10 (world)`.
     static func describe<B: ByteSink>(_ ep: borrowing Flow.Endpoint, _ ip: IPAddress?, into text: inout B) {
         if !ep.podName.isEmpty {
-            if !ep.namespace.isEmpty {
-                text.append(ep.namespace)
-                text.appendASCII("/")
-            }
-            text.append(ep.podName)
+            text.append(ep.podPath)
         } else if let ip {
             text.appendIP(ip)
         } else {
