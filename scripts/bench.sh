@@ -60,34 +60,45 @@ lines=$("$flowwatch" replay "$work/in.fwrec" -o compact 2>/dev/null | wc -l)
 vlines=$("$flowwatch" replay "$work/in.fwrec" -v 2>/dev/null | wc -l)
 plain_lines=$("$flowwatch" replay "$work/plain.fwrec" -o compact 2>/dev/null | wc -l)
 
-# Median and spread of `runs` timings of a command, in seconds.
-measure() {
-	local t=() i s e
-	for ((i = 0; i < runs; i++)); do
-		s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
-		t+=("$(( e - s ))")
-	done
-	printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.6f %.6f %.6f\n", a[int((NR+1)/2)]/1e9, a[1]/1e9, a[NR]/1e9}'
-}
 rate() { awk -v n="$1" -v s="$2" 'BEGIN {printf "%.0f", n / s}'; }
 # versus N SECONDS BASE_N BASE_SECONDS: flowwatch's rate over the baseline's, as "1.23x".
 versus() { awk -v n="$1" -v s="$2" -v bn="$3" -v bs="$4" 'BEGIN {printf "%.2fx", (n / s) / (bn / bs)}'; }
 
-echo "== measuring ($runs runs each)" >&2
-read -r fw_pcap fw_pcap_min fw_pcap_max < <(measure "$flowwatch" replay "$work/in.fwrec" --pcap-only --force --pcap "$work/a.pcap")
-read -r td_pcap td_pcap_min td_pcap_max < <(measure tcpdump -r "$work/ref.pcap" -w "$work/b.pcap")
-read -r fw_ng fw_ng_min fw_ng_max < <(measure "$flowwatch" replay "$work/in.fwrec" --pcap-only --force --pcapng "$work/a.pcapng")
-read -r fw_plain fw_plain_min fw_plain_max < <(measure "$flowwatch" replay "$work/plain.fwrec" --pcap-only --force --pcap "$work/a.pcap")
-read -r td_plain td_plain_min td_plain_max < <(measure tcpdump -r "$work/plain-ref.pcap" -w "$work/b.pcap")
-read -r fw_plain_ng fw_plain_ng_min fw_plain_ng_max < <(measure "$flowwatch" replay "$work/plain.fwrec" --pcap-only --force --pcapng "$work/a.pcapng")
-read -r fw_compact fw_compact_min fw_compact_max < <(measure "$flowwatch" replay "$work/in.fwrec" -o compact)
-read -r fw_monitor fw_monitor_min fw_monitor_max < <(measure "$flowwatch" replay "$work/in.fwrec" -v)
-read -r fw_json fw_json_min fw_json_max < <(measure "$flowwatch" replay "$work/in.fwrec" -o json)
-read -r td_text td_text_min td_text_max < <(measure tcpdump -r "$work/ref.pcap" -nn)
-read -r fw_decode fw_decode_min fw_decode_max < <(measure "$flowwatch" replay "$work/in.fwrec" -o compact --protocol sctp)
-read -r fw_plain_compact fw_plain_compact_min fw_plain_compact_max < <(measure "$flowwatch" replay "$work/plain.fwrec" -o compact)
-read -r fw_plain_json fw_plain_json_min fw_plain_json_max < <(measure "$flowwatch" replay "$work/plain.fwrec" -o json)
-read -r td_plain_text td_plain_text_min td_plain_text_max < <(measure tcpdump -r "$work/plain-ref.pcap" -nn)
+echo "== measuring ($runs rounds)" >&2
+# Each replay and its baseline, as one command each. They run in rounds, each round every
+# command once in this order, so that a shared host's drift falls on a figure and its baseline
+# alike (blocks of runs one command after the other measured the same binaries 10% apart).
+run_fw_pcap() { "$flowwatch" replay "$work/in.fwrec" --pcap-only --force --pcap "$work/a.pcap"; }
+run_td_pcap() { tcpdump -r "$work/ref.pcap" -w "$work/b.pcap"; }
+run_fw_ng() { "$flowwatch" replay "$work/in.fwrec" --pcap-only --force --pcapng "$work/a.pcapng"; }
+run_fw_plain() { "$flowwatch" replay "$work/plain.fwrec" --pcap-only --force --pcap "$work/a.pcap"; }
+run_td_plain() { tcpdump -r "$work/plain-ref.pcap" -w "$work/b.pcap"; }
+run_fw_plain_ng() { "$flowwatch" replay "$work/plain.fwrec" --pcap-only --force --pcapng "$work/a.pcapng"; }
+run_fw_compact() { "$flowwatch" replay "$work/in.fwrec" -o compact; }
+run_fw_monitor() { "$flowwatch" replay "$work/in.fwrec" -v; }
+run_fw_json() { "$flowwatch" replay "$work/in.fwrec" -o json; }
+run_td_text() { tcpdump -r "$work/ref.pcap" -nn; }
+run_fw_decode() { "$flowwatch" replay "$work/in.fwrec" -o compact --protocol sctp; }
+run_fw_plain_compact() { "$flowwatch" replay "$work/plain.fwrec" -o compact; }
+run_fw_plain_json() { "$flowwatch" replay "$work/plain.fwrec" -o json; }
+run_td_plain_text() { tcpdump -r "$work/plain-ref.pcap" -nn; }
+figures=(fw_pcap td_pcap fw_ng fw_plain td_plain fw_plain_ng fw_compact fw_monitor fw_json td_text fw_decode
+	fw_plain_compact fw_plain_json td_plain_text)
+for ((round = 0; round < runs; round++)); do
+	for f in "${figures[@]}"; do
+		s=$(date +%s%N)
+		"run_$f" >/dev/null 2>&1 || { echo "bench: ${f#*_} (run_$f) failed" >&2; exit 1; }
+		e=$(date +%s%N)
+		echo "$(( e - s ))" >>"$work/times.$f"
+	done
+done
+# Median and spread of a command's timings, in seconds.
+measured() {
+	sort -n "$work/times.$1" | awk '{a[NR]=$1} END {printf "%.6f %.6f %.6f\n", a[int((NR+1)/2)]/1e9, a[1]/1e9, a[NR]/1e9}'
+}
+for f in "${figures[@]}"; do
+	read -r "$f" "${f}_min" "${f}_max" < <(measured "$f")
+done
 # What observing costs a node, live (iperf3 on another demo node).
 echo "== live: iperf3 with and without flowwatch" >&2
 live=$("$here/bench-live.sh" "$flowwatch" "$fwbench")
@@ -110,7 +121,8 @@ row() { # what, how, figure, spread, baseline, ratio
 	echo "Input: a recording of $pings flood pings between two pods on a demo node, with debug"
 	echo "messages: $records records ($lost lost by the perf ring while recording), $packets packets"
 	echo "at their observation points. Each figure is the median of $runs runs (min-max after it);"
-	echo "baselines ran in the same run on the same packets. Replay times include reading the"
+	echo "baselines ran in the same run on the same packets, interleaved with them (rounds of one run"
+	echo "of each command). Replay times include reading the"
 	echo "recording (every record's CRC checked), reordering and decoding every event."
 	echo
 	echo "Capture files are measured on two recordings of the same flood ping, each beside"
