@@ -106,6 +106,45 @@ import Testing
         #expect(Array(bytes.dropFirst(96)) == block + block)
     }
 
+    /// One interface block per distinct interface, however many come and go: a packet on an
+    /// interface seen before (beyond the few the encoder keeps at hand) takes its old id, and an
+    /// ifindex that comes back with another name is another interface.
+    @Test func pcapngInterfaceIDsAcrossManyDevices() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("many.pcapng")
+        let writer = try PcapngWriter(path: path, snapshotLength: 64)
+        var packets: [CapturedPacket] = []
+        let names = (1...12).map { "lxc\($0)" } + ["lxc3", "lxc1", "lxc3-new"]
+        let indexes: [UInt32] = Array(1...12) + [3, 1, 3]
+        for (name, index) in zip(names, indexes) {
+            var packet = Self.packet
+            packet.interface = CaptureInterface(index: index, name: name)
+            packets.append(packet)
+        }
+        try writer.write(packets)
+        try writer.close()
+
+        // Walk the blocks: interface names in id order, and each packet's interface id.
+        let bytes = try fileBytes(path)
+        func word(_ at: Int) -> UInt32 { bytes[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
+        var interfaces: [String] = []
+        var packetInterfaces: [UInt32] = []
+        var offset = 0
+        while offset < bytes.count {
+            let type = word(offset), length = Int(word(offset + 4))
+            if type == 1 {
+                // if_name is the first option, after link type, reserved and snaplen.
+                let nameLength = Int(UInt16(bytes[offset + 18]) | UInt16(bytes[offset + 19]) << 8)
+                interfaces.append(String(decoding: bytes[offset + 20..<offset + 20 + nameLength], as: UTF8.self))
+            } else if type == 6 {
+                packetInterfaces.append(word(offset + 8))
+            }
+            offset += length
+        }
+        #expect(interfaces == (1...12).map { "lxc\($0)" } + ["lxc3-new"])
+        #expect(packetInterfaces.map { interfaces[Int($0)] } == names)
+    }
+
     /// Options hold at most 65,535 bytes: a longer comment (or interface description) is cut
     /// before the character that would not fit whole, so it stays valid UTF-8.
     @Test func longStringsAreCutAtCharacterBoundaries() throws {
