@@ -116,8 +116,7 @@ struct PcapngEncoder: CaptureEncoder {
             interfaces[packet.interface] = pending.interfaceID
         }
         if pending.isNew {
-            let interface = copy packet
-            recent.insert((interface.interface, pending.interfaceID), at: 0)
+            recent.insert((packet.interface, pending.interfaceID), at: 0)
             if recent.count > Self.recentCount { recent.removeLast() }
         }
 
@@ -142,10 +141,8 @@ struct PcapngEncoder: CaptureEncoder {
             let inPlace: Void? = packet.comment?.utf8.withContiguousStorageIfAvailable { text in
                 out.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[..<length]))
             }
-            if inPlace == nil {
-                Array((packet.comment ?? "").utf8).withUnsafeBytes { text in
-                    out.append(UnsafeRawBufferPointer(rebasing: text[..<length]))
-                }
+            if inPlace == nil, var comment = packet.comment {
+                comment.withUTF8 { out.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer($0)[..<length])) }
             }
             out.pad()
             hasOptions = true

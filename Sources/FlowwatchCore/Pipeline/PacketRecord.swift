@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// One packet at one observation point, as a capture file holds it: the bytes and, beside them,
 /// what the packet meant (device, direction, identities, verdict). Capture writers take it as is.
 public struct PacketRecord: Sendable, Equatable {
@@ -62,7 +58,6 @@ public struct PacketRecordBuilder: Sendable {
     public let withMeaning: Bool
     private var devices: [UInt32: (name: String, description: String)] = [:]
     /// Where a comment is written, and the last ones made.
-    private var line = LineBuffer(capacity: 512)
     private var text: [UInt8] = []
     private var comments = RecentComments(capacity: 16)
 
@@ -127,23 +122,21 @@ public struct PacketRecordBuilder: Sendable {
     /// says what that one said (the packets of a flow mostly do), so most packets neither format
     /// nor allocate it; otherwise written into a reused buffer.
     private mutating func comment(_ message: MonitorMessage, _ flow: borrowing Flow) -> String {
-        let what = Self.whatCode(message)
-        if let known = comments.string(what: what, flow) { return known }
+        let key = RecentComments.Key(Self.whatCode(message), flow)
+        if let known = comments.string(for: key) { return known }
         text.removeAll(keepingCapacity: true)
-        line.append(to: &text) { c in
-            Self.what(message, into: &c)
-            c.append(UInt8(ascii: " "))
-            c.append(flow.verdict.name)
-            c.appendASCII(" state ")
-            let reason = Int(flow.traceReason.rawValue)
-            c.append(Self.reasonTexts.indices.contains(reason) ? Self.reasonTexts[reason] : "unknown")
-            c.appendASCII(": ")
-            Self.describe(flow.source, flow.ip?.source, into: &c)
-            c.appendASCII(" -> ")
-            Self.describe(flow.destination, flow.ip?.destination, into: &c)
-        }
+        Self.what(message, into: &text)
+        text.append(UInt8(ascii: " "))
+        text.append(flow.verdict.name)
+        text.appendASCII(" state ")
+        let reason = Int(flow.traceReason.rawValue)
+        text.append(Self.reasonTexts.indices.contains(reason) ? Self.reasonTexts[reason] : "unknown")
+        text.appendASCII(": ")
+        Self.describe(flow.source, flow.ip?.source, into: &text)
+        text.appendASCII(" -> ")
+        Self.describe(flow.destination, flow.ip?.destination, into: &text)
         let string = String(decoding: text, as: UTF8.self)
-        comments.remember(string, what: what, flow)
+        comments.remember(string, for: key, flow)
         return string
     }
 
@@ -306,7 +299,7 @@ struct PacketIdentifier: Sendable {
 /// the endpoints kept here hold theirs, so an object seen again is the same names, not a new
 /// one at a freed address. Keys are plain values, compared where they lie.
 struct RecentComments: Sendable {
-    private struct Key: Equatable, Sendable {
+    struct Key: Equatable, Sendable {
         var what: UInt16
         var verdict: Flow.Verdict
         var reason: Flow.Reason
@@ -343,15 +336,13 @@ struct RecentComments: Sendable {
         self.capacity = capacity
     }
 
-    /// The comment made for what `flow` and `what` (`PacketRecordBuilder.whatCode`) say, if it
-    /// is one of the last ones.
-    func string(what: UInt16, _ flow: borrowing Flow) -> String? {
-        let key = Key(what, flow)
-        return keys.firstIndex(of: key).map { strings[$0] }
+    /// The comment made for what `key` says, if it is one of the last ones.
+    func string(for key: Key) -> String? {
+        keys.firstIndex(of: key).map { strings[$0] }
     }
 
-    mutating func remember(_ string: String, what: UInt16, _ flow: Flow) {
-        let key = Key(what, flow)
+    /// Keeps `string` as the comment for `key`, made of `flow`.
+    mutating func remember(_ string: String, for key: Key, _ flow: Flow) {
         let ends = (flow.source, flow.destination)
         if keys.count < capacity {
             keys.append(key)
