@@ -37,6 +37,9 @@ public final class Worker: @unchecked Sendable {
 
     public func join() { pthread_join(thread, nil) }
 
+    /// Lets the thread go: it is never joined, and its resources go when it ends.
+    public func detach() { pthread_detach(thread) }
+
     /// Names the calling thread (Glibc's module has no pthread_setname_np); a kernel without
     /// /proc leaves it unnamed, which only costs the name.
     private func nameThread() {

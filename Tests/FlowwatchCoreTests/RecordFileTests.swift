@@ -160,6 +160,112 @@ import Testing
         }
     }
 
+    /// What a reader gives for a file, through `next()` or `forEach(inPlace:)`, and the error
+    /// that stopped it.
+    func readUntilError(_ path: String, chunkSize: Int, inPlace: Bool) throws
+        -> (RecordingReader, [RawSample], RecordingFileError?)
+    {
+        let reader = try RecordingReader(path: path, chunkSize: chunkSize)
+        var samples: [RawSample] = []
+        do throws(RecordingFileError) {
+            if inPlace {
+                var arrays = SampleArrays()
+                try reader.forEach { view in
+                    samples.append(view.sample(arrays: &arrays))
+                    return true
+                }
+            } else {
+                while let sample = try reader.next() { samples.append(sample) }
+            }
+        } catch {
+            return (reader, samples, error)
+        }
+        return (reader, samples, nil)
+    }
+
+    @Test("records read ahead are checked: damage anywhere is found where it lies, after every record before it",
+          arguments: [4096, 64 << 10])
+    func readAheadFindsDamage(chunkSize: Int) throws {
+        try withTemporaryDirectory { dir in
+            let samples = RecordDecoderTests.samples
+            let clean = recordingBytes(Self.header, samples)
+            let offsets = recordOffsets(Self.header, samples)
+            #expect(clean.count > 8 * chunkSize, "most records must come through the read-ahead")
+            for (k, byte) in [(40, 3), (150, 21), (150, 30), (299, 26)] where k < samples.count {
+                var file = clean
+                file[offsets[k] + byte] ^= 0x10
+                let path = dir + "/damaged-\(k)-\(byte).fwrec"
+                _ = FileManager.default.createFile(atPath: path, contents: Data(file))
+                // What the decoder says of the same bytes, fed whole.
+                var decoder = RecordingDecoder()
+                decoder.feed(file)
+                decoder.finish()
+                var expected: RecordingError?
+                do throws(RecordingError) { while try decoder.next() != nil {} } catch { expected = error }
+                guard let expected else {
+                    Issue.record("damage at \(offsets[k] + byte) not found by the decoder")
+                    continue
+                }
+                guard case .checksumMismatch(offsets[k], _, _, _) = expected else {
+                    Issue.record("\(expected)")
+                    continue
+                }
+                for inPlace in [false, true] {
+                    let (_, read, error) = try readUntilError(path, chunkSize: chunkSize, inPlace: inPlace)
+                    let before = read == Array(samples.prefix(k))
+                    #expect(before, "record \(k), byte \(byte), in place: \(inPlace): \(read.count) records read")
+                    #expect(error == RecordingFileError(path: path, problem: .format(expected)))
+                }
+            }
+            // A cut in the middle of a record read ahead: the records before it, and the cut tail.
+            let path = dir + "/cut.fwrec"
+            _ = FileManager.default.createFile(atPath: path, contents: Data(clean.prefix(offsets[200] + 30)))
+            let (reader, read, error) = try readUntilError(path, chunkSize: chunkSize, inPlace: true)
+            let before = read == Array(samples.prefix(200))
+            #expect(error == nil && before, "\(read.count) records read")
+            #expect(reader.truncation == RecordingTruncation(offset: offsets[200], bytes: 30))
+        }
+    }
+
+    /// Open descriptors of this process that name `path`.
+    func descriptors(naming path: String) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return entries.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0)) == path }.count
+    }
+
+    @Test("a reader dropped while its read-ahead waits on a pipe returns at once; the pipe closes when the writer does")
+    func readAheadOnAPipe() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/pipe.fwrec"
+            #expect(mkfifo(path, 0o600) == 0)
+            // Read and write on one descriptor: opening a FIFO so does not wait for a reader.
+            let writer = open(path, O_RDWR | O_CLOEXEC)
+            #expect(writer >= 0)
+            func send(_ bytes: [UInt8]) { #expect(write(writer, bytes, bytes.count) == bytes.count) }
+            let small = RecordDecoderTests.small
+            let all = recordingBytes(Self.header, small + small)
+            let half = recordOffsets(Self.header, small)[small.count]
+            send(Array(all[..<half]))
+            do {
+                let reader = try RecordingReader(path: path, chunkSize: 4096)
+                for sample in small { #expect(try reader.next() == sample) }
+                send(Array(all[half...]))
+                // Read by the read-ahead, which then waits in read(2) for more.
+                for sample in small { #expect(try reader.next() == sample) }
+                #expect(descriptors(naming: path) == 2)
+            }
+            // Dropped without waiting; the read-ahead still holds the pipe.
+            #expect(descriptors(naming: path) == 2)
+            close(writer)
+            var waited = 0
+            while descriptors(naming: path) > 0 && waited < 500 {
+                usleep(10_000)
+                waited += 1
+            }
+            #expect(descriptors(naming: path) == 0)
+        }
+    }
+
     @Test("writing after close, or a sample over the limit, throws and is counted")
     func refusedAppends() throws {
         try withTemporaryDirectory { dir in

@@ -23,6 +23,9 @@ public struct RecordingDecoder: Sendable {
     private var end = 0
     private var base = 0
     private var ended = false
+    /// File offset up to which the records have passed every check of `scan` on a reader's
+    /// read-ahead thread (`adopt`): the ones wholly before it are not checksummed again.
+    private var checkedThrough = 0
     private var phase = Phase.header
     /// The byte arrays handed out with samples, reused once their samples are gone.
     private var arrays = SampleArrays()
@@ -87,6 +90,34 @@ public struct RecordingDecoder: Sendable {
         let n = read(UnsafeMutableRawBufferPointer(start: buffer.base + end, count: count))
         if n > 0 { end += min(n, count) }
         return n
+    }
+
+    /// Takes `count` bytes of `chunk` as the input that follows, without copying them: the
+    /// reader's read-ahead hands over each chunk this way once the decoder has consumed the one
+    /// before. The first `checked` bytes are whole records, in the sequence this decoder walks,
+    /// that have passed every check of `scan` on the read-ahead thread (see `ReadAhead`); their
+    /// checksums are not computed again. Input not yet consumed (never the case with the
+    /// read-ahead, which hands over whole records) is kept, the chunk copied after it, unchecked.
+    mutating func adopt(_ chunk: InputBuffer, count: Int, checked: Int) {
+        guard start == end else {
+            feed(chunk.bytes(0..<count))
+            return
+        }
+        base += end
+        buffer = chunk
+        start = 0
+        end = count
+        checkedThrough = base + checked
+    }
+
+    /// The input fed and not yet consumed (a record cut by the end of a chunk), taken out of
+    /// this decoder: the read-ahead goes on from it, so the next chunk adopted starts with it.
+    mutating func takeUnconsumed() -> [UInt8] {
+        let rest = Array(buffer.bytes(start..<end))
+        base += start
+        start = 0
+        end = 0
+        return rest
     }
 
     /// Makes room for `count` more bytes after `end` (and makes the buffer this decoder's own):
@@ -301,7 +332,7 @@ public struct RecordingDecoder: Sendable {
         // but them cannot exhaust the stack.
         while true {
             let recordOffset = base + start
-            let scan = Self.scan(buffer.bytes(start..<end))
+            let scan = Self.scan(buffer.bytes(start..<end), checked: checkedThrough - recordOffset)
             switch scan {
             case .incomplete:
                 let rest = end - start
@@ -364,9 +395,28 @@ public struct RecordingDecoder: Sendable {
         }
     }
 
-    /// Checks the record at the start of `raw`: `.incomplete` if `raw` ends inside it.
+    /// How many bytes at the start of `raw`, a run of records that starts where the decoder's
+    /// next record does, are whole records that pass every check of `scan`; `failed` when the
+    /// walk stopped at a bad record rather than at the end of `raw` or inside a record.
+    static func wholeRecords(in raw: UnsafeRawBufferPointer) -> (count: Int, failed: Bool) {
+        var at = 0
+        while true {
+            let step: Int
+            switch scan(UnsafeRawBufferPointer(rebasing: raw[at...]), checked: 0) {
+            case .incomplete: return (at, false)
+            case .failed: return (at, true)
+            case .sample(_, _, let length), .interface(_, let length): step = length
+            case .lost: step = RecordingFormat.lostPayloadLength
+            }
+            at += RecordingFormat.recordHeaderSize + step + RecordingFormat.recordTrailerSize
+        }
+    }
+
+    /// Checks the record at the start of `raw`: `.incomplete` if `raw` ends inside it. A record
+    /// within the first `checked` bytes has passed these checks before (`adopt`): its checksums
+    /// are taken as they are stored.
     @inline(__always)
-    private static func scan(_ raw: UnsafeRawBufferPointer) -> Scan {
+    private static func scan(_ raw: UnsafeRawBufferPointer, checked: Int) -> Scan {
         guard raw.count >= RecordingFormat.recordHeaderSize else { return .incomplete }
         let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self))
         let length = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
@@ -375,7 +425,10 @@ public struct RecordingDecoder: Sendable {
         // one call; the payload's is used only once the header's has shown that length to be
         // the writer's.
         let computed: UInt32, payloadComputed: UInt32?
-        if Int(length) <= raw.count - RecordingFormat.recordHeaderSize - RecordingFormat.recordTrailerSize {
+        if Int(length) <= checked - RecordingFormat.recordHeaderSize - RecordingFormat.recordTrailerSize {
+            (computed, payloadComputed) = (stored, UInt32(littleEndian: raw.loadUnaligned(
+                fromByteOffset: RecordingFormat.recordHeaderSize + Int(length), as: UInt32.self)))
+        } else if Int(length) <= raw.count - RecordingFormat.recordHeaderSize - RecordingFormat.recordTrailerSize {
             let payload = UnsafeRawBufferPointer(rebasing: raw[RecordingFormat.recordHeaderSize..<RecordingFormat.recordHeaderSize + Int(length)])
             (computed, payloadComputed) = CRC32.checksums(header, payload)
         } else {
@@ -420,8 +473,8 @@ public struct RecordingDecoder: Sendable {
 /// A decoder's input bytes: one allocation, read through its address. An array read around
 /// the closure a record is handed to was retained and released for every record; this is held
 /// by the decoder, which nothing changes during that call. Copies of a decoder share it until
-/// one of them writes (`RecordingDecoder.reserveFree`).
-private final class InputBuffer: @unchecked Sendable {
+/// one of them writes (`RecordingDecoder.reserveFree`); so does the read-ahead that filled it.
+final class InputBuffer: @unchecked Sendable {
     private(set) var base: UnsafeMutableRawPointer
     private(set) var capacity: Int
 

@@ -8,6 +8,9 @@ import Glibc
 /// constant memory. Bytes go through `RecordingDecoder`, the same checks a test feeds byte by
 /// byte. A cut tail ends the samples without an error and is described by `truncation`; a
 /// corrupt file throws with the offset.
+///
+/// The first chunk (with the header) is read here; the rest by a `ReadAhead` thread, which
+/// also checks the records' checksums while the decoder works on the chunk before.
 public final class RecordingReader {
     /// The file, as given: every error names it.
     public let path: String
@@ -17,6 +20,10 @@ public final class RecordingReader {
     private let fd: Int32
     private let chunkSize: Int
     @exclusivity(unchecked) private var atEnd = false
+    /// Reads the file after the first chunk; from then on it owns `fd`.
+    @exclusivity(unchecked) private var readAhead: ReadAhead?
+    /// A read that failed: thrown again by every later call.
+    @exclusivity(unchecked) private var readError: Int32?
 
     /// Opens the file and reads its header.
     public init(path: String, chunkSize: Int = 256 << 10) throws(RecordingFileError) {
@@ -49,7 +56,9 @@ public final class RecordingReader {
         self.atEnd = atEnd
     }
 
-    deinit { _ = close(fd) }
+    deinit {
+        if let readAhead { readAhead.cancel() } else { _ = close(fd) }
+    }
 
     /// Format version of the file.
     public var version: RecordingVersion? { decoder.version }
@@ -73,7 +82,7 @@ public final class RecordingReader {
                 throw RecordingFileError(path: path, problem: .format(error))
             }
             if atEnd { return nil }
-            atEnd = try Self.read(fd, path: path, chunkSize: chunkSize, decoder: &decoder)
+            try nextChunk()
         }
     }
 
@@ -88,7 +97,23 @@ public final class RecordingReader {
                 throw RecordingFileError(path: path, problem: .format(error))
             }
             if atEnd { return }
-            atEnd = try Self.read(fd, path: path, chunkSize: chunkSize, decoder: &decoder)
+            try nextChunk()
+        }
+    }
+
+    /// Hands the decoder the next chunk of the file, from the read-ahead (started on first use).
+    private func nextChunk() throws(RecordingFileError) {
+        if let readError { throw RecordingFileError(path: path, problem: .system(operation: "read", errno: readError)) }
+        let readAhead = self.readAhead ?? ReadAhead(fd: fd, carry: decoder.takeUnconsumed(), chunkSize: chunkSize)
+        self.readAhead = readAhead
+        let chunk = readAhead.take()
+        decoder.adopt(chunk.buffer, count: chunk.count, checked: chunk.checked)
+        readAhead.giveBack()
+        if let error = chunk.readError {
+            readError = error
+        } else if chunk.end {
+            decoder.finish()
+            atEnd = true
         }
     }
 
