@@ -148,11 +148,25 @@ public final class PcapWriter: CaptureWriter {
     }
 }
 
+/// Runs `body` on the UTF-8 bytes of `text` where they lie, borrowed: no reference is counted.
+@inline(__always)
+private func withUTF8Bytes<Result>(of text: borrowing String, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+    text.utf8Span.span.withUnsafeBytes(body)
+}
+
+/// The same for text that may be missing: no bytes.
+@inline(__always)
+private func withUTF8Bytes<Result>(of text: String?, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+    if let text { withUTF8Bytes(of: text, body) } else { body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+}
+
 /// pcapng (`--pcapng`): an interface block per device (name, description, nanosecond
 /// resolution) and per packet its direction, packet id, tc verdict and comment. A name ending in
 /// `.gz` writes gzip.
 public final class PcapngWriter: CaptureWriter {
     private let output: CaptureOutput<PcapngEncoder>
+    /// `output`, borrowed per packet (see `Unmanaged.borrowing`).
+    private let packetOutput: Unmanaged<CaptureOutput<PcapngEncoder>>
 
     /// Creates the (first) file at once, so a bad path fails before capture starts.
     /// `snapshotLength` is the capture length; 0 means whole packets.
@@ -160,9 +174,43 @@ public final class PcapngWriter: CaptureWriter {
         output = try CaptureOutput(
             path: path, options: options,
             encoder: PcapngEncoder(snapshotLength: SnapshotLength.effective(snapshotLength)))
+        packetOutput = Unmanaged.passUnretained(output)
     }
 
-    public func write(_ packet: borrowing CapturedPacket) throws(CaptureError) { try output.write(packet) }
+    public func write(_ packet: CapturedPacket) throws(CaptureError) {
+        try write(timestampNanos: packet.timestampNanos, bytes: packet.bytes, originalLength: packet.originalLength,
+                  interface: packet.interface.index, name: packet.interface.name, description: packet.interface.description,
+                  direction: packet.direction, packetID: packet.packetID, tcVerdict: packet.tcVerdict,
+                  comment: packet.comment)
+    }
+
+    /// `write(_:)` from the parts of a packet, so a caller that has no `CapturedPacket` builds
+    /// none (and counts no reference to its bytes and strings): they are read where they lie,
+    /// during the call. An empty comment writes none.
+    public func write(timestampNanos: UInt64, bytes: ArraySlice<UInt8>, originalLength: UInt32,
+                      interface index: UInt32, name: String, description: String, direction: PacketDirection,
+                      packetID: UInt64?, tcVerdict: Int32?, comment: String?) throws(CaptureError) {
+        // The closures return the error: `withUnsafeBytes` rethrows untyped errors as well.
+        let failure = bytes.withUnsafeBytes { bytes in
+            withUTF8Bytes(of: name) { name in
+                withUTF8Bytes(of: description) { description in
+                    withUTF8Bytes(of: comment) { comment -> CaptureError? in
+                        let packet = PcapngPacket(
+                            timestampNanos: timestampNanos, bytes: bytes, originalLength: originalLength,
+                            interfaceIndex: index, interfaceName: name, interfaceDescription: description,
+                            direction: direction, packetID: packetID, tcVerdict: tcVerdict, comment: comment)
+                        do throws(CaptureError) {
+                            try packetOutput.borrowing { (output) throws(CaptureError) in try output.write(packet) }
+                            return nil
+                        } catch {
+                            return error
+                        }
+                    }
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
     public func flush() throws(CaptureError) { try output.flush() }
     public func close() throws(CaptureError) { try output.close() }
     public var failure: CaptureError? { output.failure }

@@ -22,8 +22,6 @@ protocol TimestampedPacket {
     var timestampNanos: UInt64 { get }
 }
 
-extension CapturedPacket: TimestampedPacket {}
-
 /// What classic pcap keeps of a packet: its time, bytes and length on the wire. The bytes are
 /// borrowed for the one write that encodes them: no reference is counted per packet.
 struct PcapPacket: TimestampedPacket {
@@ -83,12 +81,6 @@ struct PcapEncoder: CaptureEncoder {
     private func capturedLength(_ packet: PcapPacket) -> Int {
         min(packet.bytes.count, Int(snapshotLength))
     }
-}
-
-/// Copies the first `count` bytes of a packet (an empty array has no base address to copy from).
-func copyCaptured(_ bytes: ArraySlice<UInt8>, count: Int, to target: UnsafeMutableRawPointer) {
-    guard count > 0 else { return }
-    bytes.withUnsafeBytes { target.copyMemory(from: $0.baseAddress!, byteCount: count) }
 }
 
 /// Snapshot lengths as tcpdump takes them: 0 means the whole packet, which libpcap caps at

@@ -1,4 +1,30 @@
 import CPcap
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What pcapng keeps of a packet, its bytes and texts (UTF-8) borrowed for the one write that
+/// encodes them: no reference is counted per packet. `PcapngWriter` makes one from a
+/// `CapturedPacket` or from the parts a caller has.
+struct PcapngPacket: TimestampedPacket {
+    var timestampNanos: UInt64
+    var bytes: UnsafeRawBufferPointer
+    var originalLength: UInt32
+    var interfaceIndex: UInt32
+    var interfaceName: UnsafeRawBufferPointer
+    var interfaceDescription: UnsafeRawBufferPointer
+    var direction: PacketDirection
+    var packetID: UInt64?
+    var tcVerdict: Int32?
+    /// Empty writes no comment.
+    var comment: UnsafeRawBufferPointer
+
+    /// The interface as the file's table of them keeps it.
+    var interface: CaptureInterface {
+        CaptureInterface(index: interfaceIndex, name: String(decoding: interfaceName, as: UTF8.self),
+                         description: String(decoding: interfaceDescription, as: UTF8.self))
+    }
+}
 
 /// pcapng (draft-ietf-opsawg-pcapng), written block by block because libpcap only reads it.
 ///
@@ -11,17 +37,36 @@ struct PcapngEncoder: CaptureEncoder {
     let snapshotLength: UInt32
     /// Interface ids of the current file, in the order their blocks were written.
     private var interfaces: [CaptureInterface: UInt32] = [:]
-    /// The interfaces seen last, newest first, searched before `interfaces`: comparing strings
-    /// that share storage where they lie is cheaper than hashing two strings per packet, and a
-    /// dictionary lookup would copy (retain and release) the interface it found.
-    private var recent: ContiguousArray<(interface: CaptureInterface, id: UInt32)> = []
+    /// The interfaces seen last, newest first, searched before `interfaces`: comparing a few
+    /// bytes is cheaper than hashing two strings per packet.
+    private var recent: ContiguousArray<RecentInterface> = []
     private static let recentCount = 8
     /// What `size(of:)` found for the packet `encode` will write.
     private var pending = Pending()
 
+    private struct RecentInterface {
+        var index: UInt32
+        var name: [UInt8]
+        var description: [UInt8]
+        var id: UInt32
+
+        func matches(_ packet: borrowing PcapngPacket) -> Bool {
+            // Read out first: the right-hand sides of `&&` are closures, which cannot hold a borrow.
+            let (otherIndex, otherName, otherDescription) = (packet.interfaceIndex, packet.interfaceName, packet.interfaceDescription)
+            return index == otherIndex && Self.same(name, otherName) && Self.same(description, otherDescription)
+        }
+
+        private static func same(_ kept: [UInt8], _ bytes: UnsafeRawBufferPointer) -> Bool {
+            kept.count == bytes.count
+                && (kept.isEmpty || kept.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 })
+        }
+    }
+
     private struct Pending {
         var interfaceID: UInt32 = 0
         var interfaceBlock: [UInt8]?
+        /// The interface of `interfaceBlock`, for the table.
+        var newInterface: CaptureInterface?
         /// The interface is not among the recent ones.
         var isNew = false
         var commentLength = 0
@@ -81,25 +126,29 @@ struct PcapngEncoder: CaptureEncoder {
         return interfaceBlock(CaptureInterface(index: 0, name: "", description: "no packets captured"))
     }
 
-    mutating func size(of packet: borrowing CapturedPacket) -> Int {
+    mutating func size(of packet: borrowing PcapngPacket) -> Int {
         pending.interfaceBlock = nil
+        pending.newInterface = nil
         pending.isNew = false
-        if let id = recentID(of: packet.interface) {
+        if let id = recentID(of: packet) {
             pending.interfaceID = id
-        } else if let id = interfaces[packet.interface] {
-            pending.interfaceID = id
-            pending.isNew = true
         } else {
-            pending.interfaceID = UInt32(interfaces.count)
-            pending.interfaceBlock = interfaceBlock(packet.interface)
+            let interface = packet.interface
+            if let id = interfaces[interface] {
+                pending.interfaceID = id
+            } else {
+                pending.interfaceID = UInt32(interfaces.count)
+                pending.interfaceBlock = interfaceBlock(interface)
+                pending.newInterface = interface
+            }
             pending.isNew = true
         }
 
         var size = Self.packetHeaderSize + padded(capturedLength(packet)) + 4
         var options = 0
         pending.commentLength = 0
-        if let comment = packet.comment, !comment.isEmpty {
-            pending.commentLength = Self.commentLength(comment)
+        if !packet.comment.isEmpty {
+            pending.commentLength = Self.optionLength(packet.comment)
             options += 4 + padded(pending.commentLength)
         }
         if packet.direction.flagsWord != nil { options += 4 + 4 }
@@ -109,14 +158,15 @@ struct PcapngEncoder: CaptureEncoder {
         return size + (pending.interfaceBlock?.count ?? 0)
     }
 
-    mutating func encode(_ packet: borrowing CapturedPacket, to target: UnsafeMutableRawPointer) {
+    mutating func encode(_ packet: borrowing PcapngPacket, to target: UnsafeMutableRawPointer) {
         var out = RawWriter(target)
-        if let block = pending.interfaceBlock {
+        if let block = pending.interfaceBlock, let interface = pending.newInterface {
             out.append(block)
-            interfaces[packet.interface] = pending.interfaceID
+            interfaces[interface] = pending.interfaceID
         }
         if pending.isNew {
-            recent.insert((packet.interface, pending.interfaceID), at: 0)
+            recent.insert(RecentInterface(index: packet.interfaceIndex, name: Array(packet.interfaceName),
+                                          description: Array(packet.interfaceDescription), id: pending.interfaceID), at: 0)
             if recent.count > Self.recentCount { recent.removeLast() }
         }
 
@@ -129,21 +179,14 @@ struct PcapngEncoder: CaptureEncoder {
         out.append(UInt32(truncatingIfNeeded: packet.timestampNanos))
         out.append(UInt32(captured))
         out.append(max(packet.originalLength, UInt32(captured)))
-        copyCaptured(packet.bytes, count: captured, to: out.pointer)
+        if captured > 0 { out.pointer.copyMemory(from: packet.bytes.baseAddress!, byteCount: captured) }
         out.skip(captured)
         out.pad()
 
         var hasOptions = false
         if pending.commentLength > 0 {
             out.appendOptionHeader(Option.comment, pending.commentLength)
-            let length = pending.commentLength
-            // Native strings hand out their bytes where they lie; others are copied once.
-            let inPlace: Void? = packet.comment?.utf8.withContiguousStorageIfAvailable { text in
-                out.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(text)[..<length]))
-            }
-            if inPlace == nil, var comment = packet.comment {
-                comment.withUTF8 { out.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer($0)[..<length])) }
-            }
+            out.append(UnsafeRawBufferPointer(rebasing: packet.comment[..<pending.commentLength]))
             out.pad()
             hasOptions = true
         }
@@ -170,14 +213,11 @@ struct PcapngEncoder: CaptureEncoder {
         (target + start + 4).storeBytes(of: total, as: UInt32.self)
     }
 
-    /// The id of `interface` if it is one of the recent ones; compared where they lie.
-    private func recentID(of interface: borrowing CaptureInterface) -> UInt32? {
+    /// The id of the packet's interface if it is one of the recent ones; compared where they lie.
+    private func recentID(of packet: borrowing PcapngPacket) -> UInt32? {
         var i = 0
         while i < recent.count {
-            if recent[i].interface.index == interface.index && recent[i].interface.name == interface.name
-                && recent[i].interface.description == interface.description {
-                return recent[i].id
-            }
+            if recent[i].matches(packet) { return recent[i].id }
             i += 1
         }
         return nil
@@ -199,14 +239,8 @@ struct PcapngEncoder: CaptureEncoder {
         return body.block(type: BlockType.interfaceDescription)
     }
 
-    private func capturedLength(_ packet: borrowing CapturedPacket) -> Int {
+    private func capturedLength(_ packet: borrowing PcapngPacket) -> Int {
         min(packet.bytes.count, Int(snapshotLength))
-    }
-
-    /// How much of a comment fits in an option: up to 65,535 bytes of UTF-8, cut before a
-    /// character rather than through it.
-    private static func commentLength(_ comment: String) -> Int {
-        optionLength(comment.utf8)
     }
 
     /// Interface strings are cut like comments (names are short; descriptions may carry labels).
@@ -215,6 +249,8 @@ struct PcapngEncoder: CaptureEncoder {
         return Array(utf8.prefix(optionLength(utf8)))
     }
 
+    /// How much of a text fits in an option: up to 65,535 bytes of UTF-8, cut before a
+    /// character rather than through it.
     private static func optionLength(_ utf8: some BidirectionalCollection<UInt8>) -> Int {
         guard utf8.count > maximumOptionLength else { return utf8.count }
         var end = utf8.index(utf8.startIndex, offsetBy: maximumOptionLength)

@@ -70,6 +70,7 @@ final class CaptureSink: @unchecked Sendable {
     private let pcap: PcapWriter?
     private let pcapForPackets: Unmanaged<PcapWriter>?
     private let pcapng: PcapngWriter?
+    private let pcapngForPackets: Unmanaged<PcapngWriter>?
     // One thread calls one method at a time: no run-time exclusivity checks.
     @exclusivity(unchecked) private var pcapOpen: Bool
     @exclusivity(unchecked) private var pcapngOpen: Bool
@@ -80,6 +81,7 @@ final class CaptureSink: @unchecked Sendable {
         self.pcap = pcap
         pcapForPackets = pcap.map { Unmanaged.passUnretained($0) }
         self.pcapng = pcapng
+        pcapngForPackets = pcapng.map { Unmanaged.passUnretained($0) }
         pcapOpen = pcap != nil
         pcapngOpen = pcapng != nil
     }
@@ -96,19 +98,34 @@ final class CaptureSink: @unchecked Sendable {
                 stop(pcap.takeUnretainedValue(), error)
             }
         }
-        if pcapngOpen, let pcapng {
-            let packet = CapturedPacket(
-                timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength,
-                interface: CaptureInterface(index: r.ifindex, name: r.interfaceName, description: r.interfaceDescription),
-                direction: r.direction == .inbound ? .inbound : r.direction == .outbound ? .outbound : .unknown,
-                packetID: r.packetID, tcVerdict: -1, comment: r.comment)
+        if pcapngOpen, let pcapng = pcapngForPackets {
+            // The record's bytes and strings are read where they lie: no packet value is built.
             do throws(CaptureError) {
-                try pcapng.write(packet)
+                try pcapng.borrowing { (pcapng) throws(CaptureError) in
+                    // Records for pcapng carry the meaning (`PacketRecordBuilder.withMeaning`); one
+                    // without it is written with what it has.
+                    if r.meaning != nil {
+                        try pcapng.write(
+                            timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength,
+                            interface: r.ifindex, name: r.meaning!.interfaceName,
+                            description: r.meaning!.interfaceDescription, direction: Self.direction(r),
+                            packetID: r.meaning!.packetID, tcVerdict: -1, comment: r.meaning!.comment)
+                    } else {
+                        try pcapng.write(
+                            timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength,
+                            interface: r.ifindex, name: "", description: "", direction: Self.direction(r),
+                            packetID: 0, tcVerdict: -1, comment: nil)
+                    }
+                }
             } catch {
                 pcapngOpen = false
-                stop(pcapng, error)
+                stop(pcapng.takeUnretainedValue(), error)
             }
         }
+    }
+
+    private static func direction(_ r: PacketRecord) -> PacketDirection {
+        r.direction == .inbound ? .inbound : r.direction == .outbound ? .outbound : .unknown
     }
 
     /// Writes out what is buffered at most once a second (by `now`, any monotonic nanoseconds).

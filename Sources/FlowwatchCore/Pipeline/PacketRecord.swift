@@ -59,7 +59,7 @@ public struct PacketRecordBuilder: Sendable {
     private var devices: [UInt32: (name: String, description: String)] = [:]
     /// Where a comment is written, and the last ones made.
     private var text: [UInt8] = []
-    private var comments = RecentComments(slots: 64)
+    private var comments = RecentComments(sets: 16)
 
     public init(config: NodeConfig, wallClockOffset: Int64, withMeaning: Bool,
                 interfaceName: @escaping @Sendable (UInt32) -> String?) {
@@ -332,9 +332,12 @@ struct PacketIdentifier: Sendable {
 /// kept here hold theirs, so an object seen again is the same names, not a new one at a freed
 /// address. Keys are plain values, compared where they lie.
 ///
-/// A table of `slots` comments, each in the slot its key's fingerprint (a hash of all the key
-/// holds) picks, so a packet compares one key: looking through the last 16 took about 180
-/// instructions a packet. A comment replaces the one in its slot.
+/// A table of `sets` sets of 4 comments; a key's fingerprint (a hash of all the key holds) picks
+/// its set, so a packet compares at most 4 fingerprints and one key: looking through the last 16
+/// keys took about 180 instructions a packet. Four ways, not one: the names' addresses are in
+/// the fingerprint, so which keys share a set changes from run to run, and two that alternated
+/// in one slot made every packet of both format its comment. A new comment replaces the oldest
+/// of its set.
 struct RecentComments: Sendable {
     struct Key: Equatable, Sendable {
         var fingerprint: UInt64
@@ -384,37 +387,49 @@ struct RecentComments: Sendable {
         }
     }
 
+    private var fingerprints: [UInt64]
     private var keys: [Key?]
     private var strings: [String]
     /// The endpoints of each key, kept so their names stay alive.
     private var endpoints: [(Flow.Endpoint, Flow.Endpoint)?]
-    /// The slot is the fingerprint's top bits: the only ones that every part of a key (folded
+    /// Per set, the way the next comment takes (the oldest).
+    private var next: [Int]
+    private static let ways = 4
+    /// The set is the fingerprint's top bits: the only ones that every part of a key (folded
     /// in by multiplying, which carries bits upwards only) has reached.
     private let shift: UInt64
 
-    /// `slots` is a power of two.
-    init(slots: Int) {
-        precondition(slots > 0 && slots & (slots - 1) == 0, "comment slots must be a power of two")
-        shift = UInt64(64 - slots.trailingZeroBitCount)
-        keys = Array(repeating: nil, count: slots)
-        strings = Array(repeating: "", count: slots)
-        endpoints = Array(repeating: nil, count: slots)
+    /// `sets` is a power of two.
+    init(sets: Int) {
+        precondition(sets > 0 && sets & (sets - 1) == 0, "comment sets must be a power of two")
+        shift = UInt64(64 - sets.trailingZeroBitCount)
+        fingerprints = Array(repeating: 0, count: sets * Self.ways)
+        keys = Array(repeating: nil, count: sets * Self.ways)
+        strings = Array(repeating: "", count: sets * Self.ways)
+        endpoints = Array(repeating: nil, count: sets * Self.ways)
+        next = Array(repeating: 0, count: sets)
     }
 
     @inline(__always)
-    private func slot(_ key: Key) -> Int {
+    private func set(_ key: Key) -> Int {
         Int(truncatingIfNeeded: key.fingerprint >> shift)
     }
 
     /// The comment made for what `key` says, if it is still kept.
     func string(for key: Key) -> String? {
-        let i = slot(key)
-        return keys[i] == key ? strings[i] : nil
+        let first = set(key) * Self.ways
+        for i in first..<first + Self.ways where fingerprints[i] == key.fingerprint && keys[i] == key {
+            return strings[i]
+        }
+        return nil
     }
 
-    /// Keeps `string` as the comment for `key`, made of `flow`.
+    /// Keeps `string` as the comment for `key`, made of `flow`, in place of the oldest of its set.
     mutating func remember(_ string: String, for key: Key, _ flow: Flow) {
-        let i = slot(key)
+        let set = set(key)
+        let i = set * Self.ways + next[set]
+        next[set] = (next[set] + 1) % Self.ways
+        fingerprints[i] = key.fingerprint
         keys[i] = key
         strings[i] = string
         endpoints[i] = (flow.source, flow.destination)
