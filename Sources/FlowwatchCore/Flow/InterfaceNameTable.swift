@@ -1,14 +1,17 @@
-/// Device names by ifindex, for output that names a flow's device per event: the small
-/// ifindexes devices usually get are an array index (no hashing), the rest a dictionary.
-public struct InterfaceNameTable: Sendable {
-    private var small: [String?] = []
-    private var large: [UInt32: String] = [:]
+/// Device names by ifindex, for output that names a flow's device per event.
+public typealias InterfaceNameTable = IfindexTable<String>
+
+/// Values by ifindex, looked up per event: the small ifindexes devices usually get are an array
+/// index (no hashing), the rest a dictionary.
+public struct IfindexTable<Value: Sendable>: Sendable {
+    private var small: [Value?] = []
+    private var large: [UInt32: Value] = [:]
     /// Below this, an ifindex is an array index.
-    static let smallLimit: UInt32 = 4096
+    static var smallLimit: UInt32 { 4096 }
 
     public init() {}
 
-    public subscript(ifindex: UInt32) -> String? {
+    public subscript(ifindex: UInt32) -> Value? {
         get {
             if ifindex < Self.smallLimit {
                 return Int(ifindex) < small.count ? small[Int(ifindex)] : nil
@@ -29,10 +32,10 @@ public struct InterfaceNameTable: Sendable {
         }
     }
 
-    /// Every name, by ifindex.
-    public var all: [UInt32: String] {
+    /// Every value, by ifindex.
+    public var all: [UInt32: Value] {
         var out = large
-        for (i, name) in small.enumerated() { if let name { out[UInt32(i)] = name } }
+        for (i, value) in small.enumerated() { if let value { out[UInt32(i)] = value } }
         return out
     }
 }

@@ -56,7 +56,7 @@ public struct PacketRecordBuilder: Sendable {
     /// and devices. Without it no flow is needed, and no text is formatted, nothing hashed and
     /// no device looked up per packet.
     public let withMeaning: Bool
-    private var devices: [UInt32: (name: String, description: String)] = [:]
+    private var devices = IfindexTable<(name: String, description: String)>()
     /// Where a comment is written, and the last ones made.
     private var text: [UInt8] = []
     private var comments = RecentComments(sets: 16)
