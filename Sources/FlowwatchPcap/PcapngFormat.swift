@@ -64,9 +64,8 @@ struct PcapngEncoder: CaptureEncoder {
 
     private struct Pending {
         var interfaceID: UInt32 = 0
-        var interfaceBlock: [UInt8]?
-        /// The interface of `interfaceBlock`, for the table.
-        var newInterface: CaptureInterface?
+        /// An interface this file has no block for yet, and its block.
+        var newInterface: (interface: CaptureInterface, block: [UInt8])?
         /// The interface is not among the recent ones.
         var isNew = false
         var commentLength = 0
@@ -127,7 +126,6 @@ struct PcapngEncoder: CaptureEncoder {
     }
 
     mutating func size(of packet: borrowing PcapngPacket) -> Int {
-        pending.interfaceBlock = nil
         pending.newInterface = nil
         pending.isNew = false
         if let id = recentID(of: packet) {
@@ -138,8 +136,7 @@ struct PcapngEncoder: CaptureEncoder {
                 pending.interfaceID = id
             } else {
                 pending.interfaceID = UInt32(interfaces.count)
-                pending.interfaceBlock = interfaceBlock(interface)
-                pending.newInterface = interface
+                pending.newInterface = (interface, interfaceBlock(interface))
             }
             pending.isNew = true
         }
@@ -155,12 +152,12 @@ struct PcapngEncoder: CaptureEncoder {
         if packet.packetID != nil { options += 4 + 8 }
         if packet.tcVerdict != nil { options += 4 + padded(9) }
         if options > 0 { size += options + 4 }  // + opt_endofopt
-        return size + (pending.interfaceBlock?.count ?? 0)
+        return size + (pending.newInterface?.block.count ?? 0)
     }
 
     mutating func encode(_ packet: borrowing PcapngPacket, to target: UnsafeMutableRawPointer) {
         var out = RawWriter(target)
-        if let block = pending.interfaceBlock, let interface = pending.newInterface {
+        if let (interface, block) = pending.newInterface {
             out.append(block)
             interfaces[interface] = pending.interfaceID
         }
