@@ -227,6 +227,42 @@ import Testing
         }
     }
 
+    @Test("names from interface records read ahead apply to the samples after them, as when decoded whole",
+          arguments: [64, 4096])
+    func readAheadNames(chunkSize: Int) throws {
+        try withTemporaryDirectory { dir in
+            var bytes = RecordingFormat.encodeHeader(fields: RecordingFormat.encodeFields(Self.header))
+            for i in 0..<3000 {
+                if i % 7 == 0 {
+                    RecordingFormat.appendInterface(ifindex: UInt32(i % 5), name: "lxc\(i)", timestamp: UInt64(i), to: &bytes)
+                }
+                let kind: RawSample.Kind = i % 11 == 0 ? .lost(UInt64(i)) : .event([UInt8](repeating: UInt8(i % 256), count: i % 90))
+                RecordingFormat.appendRecord(RawSample(cpu: UInt32(i % 3), timestamp: UInt64(i), kind: kind), to: &bytes)
+            }
+            let path = dir + "/names.fwrec"
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            // What the decoder gives, fed the whole file: each sample with the names as of it.
+            var decoder = RecordingDecoder()
+            decoder.feed(bytes)
+            decoder.finish()
+            var expected: [(RawSample, [String?])] = []
+            while let sample = try decoder.next() { expected.append((sample, (0..<5).map { decoder.interfaceName($0) })) }
+            #expect(expected.count == 3000)
+
+            let reader = try RecordingReader(path: path, chunkSize: chunkSize)
+            var arrays = SampleArrays()
+            var read: [(RawSample, [String?])] = []
+            try reader.forEach { view in
+                read.append((view.sample(arrays: &arrays), (0..<5).map { reader.interfaceName($0) }))
+                return true
+            }
+            #expect(read.count == expected.count && reader.recordsRead == 3000 && reader.truncation == nil)
+            let same = zip(read, expected).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+            #expect(same)
+            #expect(reader.interfaceNames == decoder.interfaceNames)
+        }
+    }
+
     /// Open descriptors of this process that name `path`.
     func descriptors(naming path: String) -> Int {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []

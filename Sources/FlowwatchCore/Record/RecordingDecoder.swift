@@ -172,8 +172,47 @@ public struct RecordingDecoder: Sendable {
     /// `next()` returns nil). For a reader that sets most records aside (debug messages nothing
     /// shows) and copies the others itself.
     public mutating func forEach(inPlace body: (RawSampleView) -> Bool) throws(RecordingError) -> Bool {
-        while let goOn = try next({ view, _ in body(view) }) {
+        while true {
+            if case .records = phase, base + start < checkedThrough, !forEachChecked(body) { return false }
+            guard let goOn = try next({ view, _ in body(view) }) else { return true }
             if !goOn { return false }
+        }
+    }
+
+    /// `forEach(inPlace:)` over the records the read-ahead has checked (`adopt`): each has passed
+    /// every check of `scan` already, so only its fields are read, with none of the per-record
+    /// state `next` keeps for records it checks. False once `body` has returned false.
+    private mutating func forEachChecked(_ body: (RawSampleView) -> Bool) -> Bool {
+        let bytes = buffer.base
+        let checkedEnd = checkedThrough - base
+        while start < checkedEnd {
+            let record = bytes + start
+            let length = Int(UInt32(littleEndian: record.loadUnaligned(as: UInt32.self)))
+            let size = RecordingFormat.recordHeaderSize + length + RecordingFormat.recordTrailerSize
+            // A record beyond the checked bytes (never, with the read-ahead) is left to `next`.
+            guard size <= checkedEnd - start, let kind = RecordingFormat.Kind(rawValue: record.load(fromByteOffset: 4, as: UInt8.self))
+            else { return true }
+            let cpu = UInt32(littleEndian: record.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            let timestamp = UInt64(littleEndian: record.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
+            let payload = record + RecordingFormat.recordHeaderSize
+            // Consumed before `body` runs, so the record counts as read whatever it does.
+            start += size
+            switch kind {
+            case .sample:
+                recordsDecoded += 1
+                let view = RawSampleView(cpu: cpu, timestamp: timestamp,
+                                         bytes: UnsafeRawBufferPointer(start: payload, count: length), lostCount: nil)
+                if !body(view) { return false }
+            case .lost:
+                recordsDecoded += 1
+                let count = UInt64(littleEndian: payload.loadUnaligned(as: UInt64.self))
+                let view = RawSampleView(cpu: cpu, timestamp: timestamp, bytes: UnsafeRawBufferPointer(start: nil, count: 0),
+                                         lostCount: count)
+                if !body(view) { return false }
+            case .interface:
+                let ifindex = UInt32(littleEndian: payload.loadUnaligned(as: UInt32.self))
+                names[ifindex] = String(decoding: UnsafeRawBufferPointer(start: payload + 4, count: length - 4), as: UTF8.self)
+            }
         }
         return true
     }
