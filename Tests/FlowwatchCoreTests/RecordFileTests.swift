@@ -263,6 +263,16 @@ import Testing
         }
     }
 
+    /// Read-ahead threads of this process waiting in read(2) on a pipe (the kernel's wait
+    /// channel); those of other tests read regular files.
+    func threadsReadingAPipe() -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { task in
+            let read = { (file: String) in try? String(contentsOfFile: "/proc/self/task/\(task)/\(file)", encoding: .utf8) }
+            return read("comm")?.hasPrefix("fw-readahead") == true && read("wchan")?.contains("pipe_read") == true
+        }.count
+    }
+
     /// Open descriptors of this process that name `path`.
     func descriptors(naming path: String) -> Int {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
@@ -289,8 +299,14 @@ import Testing
                 // Read by the read-ahead, which then waits in read(2) for more.
                 for sample in small { #expect(try reader.next() == sample) }
                 #expect(descriptors(naming: path) == 2)
+                var waited = 0
+                while threadsReadingAPipe() == 0 && waited < 500 {
+                    usleep(10_000)
+                    waited += 1
+                }
+                #expect(threadsReadingAPipe() > 0, "the read-ahead never waited in read(2)")
             }
-            // Dropped without waiting; the read-ahead still holds the pipe.
+            // Dropped without waiting for the read-ahead, which still holds the pipe.
             #expect(descriptors(naming: path) == 2)
             close(writer)
             var waited = 0
