@@ -25,10 +25,11 @@ let package = Package(
             pkgConfig: "libbpf",
             providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]
         ),
-        // System library: libpcap (classic pcap writing) and zlib (.gz output).
+        // System headers: libpcap's (link type and version numbers; flowwatch writes the bytes
+        // itself, so the binary does not load libpcap and the eight libraries it pulls in) and
+        // zlib's (.gz output). The tests link libpcap to read and write files with it.
         .systemLibrary(
             name: "CPcap",
-            pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev", "zlib1g-dev"])]
         ),
         // bpf/events.h, the kernel/user ABI, imported as is.
@@ -67,7 +68,7 @@ let package = Package(
         .target(
             name: "FlowwatchPcap",
             dependencies: ["CPcap"],
-            linkerSettings: [.linkedLibrary("pcap"), .linkedLibrary("z")]
+            linkerSettings: [.linkedLibrary("z")]
         ),
         // Hubble's observer API as flowwatch serves it: code generated from proto/ by
         // scripts/gen-proto.sh (committed; building needs no protoc).
@@ -125,7 +126,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FlowwatchPcapTests",
-            dependencies: ["FlowwatchPcap"]
+            dependencies: ["FlowwatchPcap"],
+            linkerSettings: [.linkedLibrary("pcap")]
         ),
         .testTarget(
             name: "FlowwatchDatapathTests",
