@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import FlowwatchCore
+@testable import FlowwatchCore
 
 /// pcapng comments come from the last ones made when a packet says the same
 /// (`RecentComments`): never one made for something else.
@@ -50,5 +50,19 @@ import FlowwatchCore
         #expect(after != before)
         #expect(after.contains("elsewhere/renamed"))
         #expect(builder.record(event, flow: flow)?.comment == before)
+    }
+
+    @Test("keys that share a fingerprint are told apart by what they hold")
+    func fingerprintCollision() {
+        let flow = Flow(time: FlowTime(seconds: 0, nanos: 0), eventType: Flow.CiliumEventType(type: 4, subType: 0))
+        var dropped = flow
+        dropped.verdict = .dropped
+        let kept = RecentComments.Key(0x104, flow)
+        var colliding = RecentComments.Key(0x104, dropped)
+        colliding.fingerprint = kept.fingerprint
+        var comments = RecentComments(sets: 1)
+        comments.remember("forwarded", for: kept, flow)
+        #expect(comments.string(for: kept) == "forwarded")
+        #expect(comments.string(for: colliding) == nil)
     }
 }
