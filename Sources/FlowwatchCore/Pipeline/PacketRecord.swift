@@ -287,11 +287,6 @@ struct PacketIdentifier: Sendable {
         UInt64(littleEndian: b.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
-    @inline(__always)
-    private static func fold(_ h: UInt64, _ w: UInt64) -> UInt64 {
-        (h ^ w) &* 0x9e37_79b9_7f4a_7c15
-    }
-
     /// `h` with the `count` bytes from `start` folded in (`count` a multiple of 8), those past
     /// the buffer's end mixed byte by byte or left out.
     @inline(__always)
@@ -326,6 +321,14 @@ struct PacketIdentifier: Sendable {
     }
 }
 
+/// `h` with the word `w` mixed in, by multiplying: each bit reaches the bits above it only, so
+/// a hash made of these is finished (`PacketIdentifier`) or read from its top bits
+/// (`RecentComments`).
+@inline(__always)
+private func fold(_ h: UInt64, _ w: UInt64) -> UInt64 {
+    (h ^ w) &* 0x9e37_79b9_7f4a_7c15
+}
+
 /// Recent comments and what each says, so a packet that says the same gets the string already
 /// made. A comment is made of the message's kind and number, the verdict, the trace reason, and
 /// each endpoint with its address. The endpoints' names are compared as objects: the endpoints
@@ -357,18 +360,13 @@ struct RecentComments: Sendable {
             destinationIP = flow.ip?.destination
             source = (flow.source.id, flow.source.identity, flow.source.namesIdentity)
             destination = (flow.destination.id, flow.destination.identity, flow.destination.namesIdentity)
-            var f = Self.fold(0, UInt64(source.identity) << 32 | UInt64(destination.identity))
-            f = Self.fold(f, UInt64(source.id) << 32 | UInt64(destination.id))
-            f = Self.fold(f, UInt64(what) << 48 | UInt64(UInt16(truncatingIfNeeded: reason.rawValue)) << 32
+            var f = fold(0, UInt64(source.identity) << 32 | UInt64(destination.identity))
+            f = fold(f, UInt64(source.id) << 32 | UInt64(destination.id))
+            f = fold(f, UInt64(what) << 48 | UInt64(UInt16(truncatingIfNeeded: reason.rawValue)) << 32
                           | UInt64(UInt32(bitPattern: verdict.rawValue)))
-            f = Self.fold(f, UInt64(UInt(bitPattern: source.names))
+            f = fold(f, UInt64(UInt(bitPattern: source.names))
                           &+ UInt64(UInt(bitPattern: destination.names)) &* 3)
-            fingerprint = Self.fold(f, Self.bits(sourceIP) &+ Self.bits(destinationIP) &* 3)
-        }
-
-        @inline(__always)
-        private static func fold(_ h: UInt64, _ w: UInt64) -> UInt64 {
-            (h ^ w) &* 0x9e37_79b9_7f4a_7c15
+            fingerprint = fold(f, Self.bits(sourceIP) &+ Self.bits(destinationIP) &* 3)
         }
 
         @inline(__always)
@@ -387,7 +385,6 @@ struct RecentComments: Sendable {
         }
     }
 
-    private var fingerprints: [UInt64]
     private var keys: [Key?]
     private var strings: [String]
     /// The endpoints of each key, kept so their names stay alive.
@@ -403,7 +400,6 @@ struct RecentComments: Sendable {
     init(sets: Int) {
         precondition(sets > 0 && sets & (sets - 1) == 0, "comment sets must be a power of two")
         shift = UInt64(64 - sets.trailingZeroBitCount)
-        fingerprints = Array(repeating: 0, count: sets * Self.ways)
         keys = Array(repeating: nil, count: sets * Self.ways)
         strings = Array(repeating: "", count: sets * Self.ways)
         endpoints = Array(repeating: nil, count: sets * Self.ways)
@@ -418,7 +414,8 @@ struct RecentComments: Sendable {
     /// The comment made for what `key` says, if it is still kept.
     func string(for key: Key) -> String? {
         let first = set(key) * Self.ways
-        for i in first..<first + Self.ways where fingerprints[i] == key.fingerprint && keys[i] == key {
+        // Keys compare their fingerprints first.
+        for i in first..<first + Self.ways where keys[i] == key {
             return strings[i]
         }
         return nil
@@ -429,7 +426,6 @@ struct RecentComments: Sendable {
         let set = set(key)
         let i = set * Self.ways + next[set]
         next[set] = (next[set] + 1) % Self.ways
-        fingerprints[i] = key.fingerprint
         keys[i] = key
         strings[i] = string
         endpoints[i] = (flow.source, flow.destination)
