@@ -3,9 +3,9 @@ import Testing
 @testable import FlowwatchCore
 
 /// The flow builder reads the usual packet in place (`DecodedPacket(common:)`) and sends the
-/// rest through the dissector. Both must give the same flow fields for every packet the
-/// shortcut accepts: the samples' packets, each of them cut at every length, and each with
-/// every header byte changed.
+/// rest through the dissector; pcapng comments read only the addresses (`addresses(_:from:)`).
+/// Each shortcut must give the dissector's fields for every packet it accepts: the samples'
+/// packets, each of them cut at every length, and each with every header byte changed.
 @Suite struct DecodedPacketTests {
     /// The packet bytes of every trace, drop and capture in samples/, with their first layer.
     static let packets: [(bytes: [UInt8], first: PacketDissector.FirstLayer)] = {
@@ -33,6 +33,14 @@ import Testing
         }
     }
 
+    /// Whether the addresses read alone, if read, are the dissector's; and whether they were.
+    static func addressesAgree(_ bytes: [UInt8], _ first: PacketDissector.FirstLayer,
+                               _ dissected: DecodedPacket) -> (agree: Bool, read: Bool) {
+        guard let (source, destination) = bytes.withUnsafeBytes({ DecodedPacket.addresses($0, from: first) })
+        else { return (true, false) }
+        return (dissected.ip != nil && dissected.sourceIP == source && dissected.destinationIP == destination, true)
+    }
+
     @Test("the samples' packets take the shortcut, with the dissector's fields")
     func samples() throws {
         #expect(Self.packets.count > 100)
@@ -48,15 +56,17 @@ import Testing
                 taken += 1
                 #expect(common == dissected, "\(bytes)")
             }
+            let (agree, read) = Self.addressesAgree(bytes, first, dissected)
+            #expect(agree && read == usual, "addresses of \(bytes)")
         }
         #expect(taken > 300)
     }
 
-    @Test("cut short or with any header byte changed, a packet the shortcut accepts decodes as the dissector decodes it")
+    @Test("cut short or with any header byte changed, a packet a shortcut accepts decodes as the dissector decodes it")
     func mutations() {
         // One packet per distinct shape (first layer, length, protocol bytes), to keep it quick.
         var seen = Set<[UInt8]>()
-        var checked = 0
+        var checked = 0, addressesChecked = 0
         for (bytes, first) in Self.packets {
             let shape = [UInt8(bytes.count & 0xFF), bytes.count > 23 ? bytes[23] : 0, bytes.count > 20 ? bytes[20] : 0,
                          first == .ethernet ? 0 : 1]
@@ -65,17 +75,21 @@ import Testing
                 let cut = Array(bytes[..<length])
                 let (common, dissected) = Self.both(cut, first)
                 if let common { #expect(common == dissected, "cut to \(length): \(cut)"); checked += 1 }
+                let (agree, read) = Self.addressesAgree(cut, first, dissected)
+                if read { #expect(agree, "addresses, cut to \(length): \(cut)"); addressesChecked += 1 }
             }
             for i in 0..<min(bytes.count, 80) {
-                for value: UInt8 in [0, 1, 0x05, 0x06, 0x11, 0x3A, 0x45, 0x50, 0x86, 0xDD, 0xFF, bytes[i] ^ 0x01, bytes[i] ^ 0x20] {
+                for value: UInt8 in [0, 1, 0x04, 0x05, 0x06, 0x11, 0x29, 0x3A, 0x45, 0x50, 0x86, 0xDD, 0xFF, bytes[i] ^ 0x01, bytes[i] ^ 0x20] {
                     var changed = bytes
                     changed[i] = value
                     let (common, dissected) = Self.both(changed, first)
                     if let common { #expect(common == dissected, "byte \(i) = \(value): \(changed)"); checked += 1 }
+                    let (agree, read) = Self.addressesAgree(changed, first, dissected)
+                    if read { #expect(agree, "addresses, byte \(i) = \(value): \(changed)"); addressesChecked += 1 }
                 }
             }
         }
-        #expect(checked > 1000)
+        #expect(checked > 1000 && addressesChecked > checked)
     }
 }
 

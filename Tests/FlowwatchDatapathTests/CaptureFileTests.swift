@@ -34,6 +34,13 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: pcap))
                 == Data(contentsOf: Self.samples.appendingPathComponent(name).appendingPathComponent("capture.pcap")),
                 "samples/\(name)/capture.pcap differs when written alone")
+        // Printing too, each event is decoded whole and pcapng written from it: the same file.
+        let printing = try DemoNode.run([DemoNode.binary, "replay", Self.samples.appendingPathComponent("\(name).fwrec").path,
+                                         "-o", "json", "--force", "--pcapng", pcapng])
+        #expect(printing.status == 0, "\(printing.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: pcapng))
+                == Data(contentsOf: Self.samples.appendingPathComponent(name).appendingPathComponent("capture.pcapng")),
+                "samples/\(name)/capture.pcapng differs when flows are printed too")
     }
 
     @Test("tcpdump reads them without warnings and sees the same packets in both", arguments: names)

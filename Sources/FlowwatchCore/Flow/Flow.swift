@@ -314,10 +314,6 @@ extension Flow {
             names === other.names
         }
 
-        /// The names' object: the same as another endpoint's while that endpoint is alive only
-        /// if the names are the very same (see `sharesNames(with:)`).
-        var namesIdentity: ObjectIdentifier { ObjectIdentifier(names) }
-
         /// Becomes `other`; the names are stored only when they are not the ones already held,
         /// so a flow refilled with the endpoints of the previous one costs no reference counting.
         @inline(__always)

@@ -108,7 +108,7 @@ public struct FlowBuilder: Sendable {
         var p = DecodedPacket(packet, from: t.firstLayer)
         var snat = false
         if var ip = p.ip {
-            if let original = t.originalIP, !original.isUnspecified {
+            if let original = t.originalSource {
                 p.sourceIP = original
                 if ip.source != original {
                     ip.sourceXlated = ip.source
@@ -220,6 +220,42 @@ struct DecodedPacket: Equatable {
     /// Every layer through the dissector.
     init(dissecting bytes: UnsafeRawBufferPointer, from first: PacketDissector.FirstLayer) {
         _ = PacketDissector.forEachLayer(bytes, from: first) { take($0) }
+    }
+
+    /// The addresses the flow of the usual packet takes (before a trace's original source
+    /// replaces its source), read without decoding the rest: Ethernet (or none), then an IPv4
+    /// header without options or an IPv6 header without a hop-by-hop header, whole enough that
+    /// the dissector decodes it, carrying TCP, UDP or ICMP, which hold no other IP header (an
+    /// inner one would win). Nil for anything else: only the dissector can tell. The checks are
+    /// the dissector's (DecodedPacketTests compares the two).
+    static func addresses(_ b: UnsafeRawBufferPointer, from first: PacketDissector.FirstLayer)
+        -> (source: IPAddress, destination: IPAddress)?
+    {
+        func be16(_ i: Int) -> Int { Int(b[i]) << 8 | Int(b[i + 1]) }
+        var start = 0
+        var isIPv6 = first == .ipv6
+        if first == .ethernet {
+            guard b.count >= 14 else { return nil }
+            let type = be16(12)
+            guard type == 0x0800 || type == 0x86DD else { return nil }
+            isIPv6 = type == 0x86DD
+            start = 14
+        }
+        let count = b.count - start
+        if !isIPv6 {
+            guard count >= 20, b[start] & 0x0F == 5, be16(start + 2) >= 20 || be16(start + 2) == 0 else { return nil }
+            let proto = b[start + 9]
+            guard proto == IPProtocol.tcp.rawValue || proto == IPProtocol.udp.rawValue
+                || proto == IPProtocol.icmpv4.rawValue
+            else { return nil }
+            return (.v4(IPv4Address(value: UInt32(bigEndian: b.loadUnaligned(fromByteOffset: start + 12, as: UInt32.self)))),
+                    .v4(IPv4Address(value: UInt32(bigEndian: b.loadUnaligned(fromByteOffset: start + 16, as: UInt32.self)))))
+        }
+        guard count >= 40, be16(start + 4) != 0 else { return nil }
+        let next = b[start + 6]
+        guard next == IPProtocol.tcp.rawValue || next == IPProtocol.udp.rawValue || next == IPProtocol.icmpv6.rawValue
+        else { return nil }
+        return (.v6(IPv6Address(loading: b, at: start + 8)), .v6(IPv6Address(loading: b, at: start + 24)))
     }
 
     /// The usual packet read in place: Ethernet (or none), IPv4 that is not a fragment or IPv6
@@ -351,6 +387,31 @@ struct DecodedPacket: Equatable {
         ip = Flow.IP(source: source, destination: destination, ipVersion: version)
         sourceIP = source
         destinationIP = destination
+    }
+}
+
+extension TraceNotify {
+    /// The source the packet had before translation, which its flow takes (Hubble's
+    /// `OrigIP`): nil when the trace carries none (0.0.0.0 or `::`, or a version without it).
+    var originalSource: IPAddress? {
+        if let originalIP, !originalIP.isUnspecified { originalIP } else { nil }
+    }
+}
+
+extension MonitorMessage {
+    /// Where a packet message's captured bytes start: Ethernet, or IPv4/IPv6 on L3 devices
+    /// (captures carry no flags and start with Ethernet).
+    var firstLayer: PacketDissector.FirstLayer {
+        switch self {
+        case .trace(let t): t.firstLayer
+        case .drop(let d): d.firstLayer
+        case .capture, .debug: .ethernet
+        }
+    }
+
+    /// A trace's `originalSource`; nil for other messages.
+    var originalSource: IPAddress? {
+        if case .trace(let t) = self { t.originalSource } else { nil }
     }
 }
 

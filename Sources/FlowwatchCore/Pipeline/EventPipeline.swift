@@ -133,12 +133,11 @@ public struct EventPipeline: Sendable {
         /// Read once: testing the optional builder's field would copy the builder per record.
         let captures: Bool
         let capturesMeaning: Bool
-        /// Only capture files read the records, and they need no flow: classic pcap without
-        /// filters or `--last N`. Each record's message is then read in place and its packet
-        /// written from the record's own bytes, without building an event or a flow.
+        /// Only capture files read the records, without filters or `--last N`. Each record's
+        /// message is then read in place and its packet written from the record's own bytes,
+        /// without building an event (pcapng's comments build a flow only for what they have
+        /// not said before).
         let capturesInPlace: Bool
-        /// The flow a packet record's meaning comes from, refilled for every packet.
-        private var flow = Flow(time: FlowTime(seconds: 0, nanos: 0), eventType: Flow.CiliumEventType(type: 0, subType: 0))
 
         init(matcher: EventMatcher, printer: EventPrinter, packets: PacketRecordBuilder?,
              selection: EventSelection, ring: EventRing?) {
@@ -156,7 +155,7 @@ public struct EventPipeline: Sendable {
             case .last(let n): remaining = .max; kept = KeptRecords(limit: n)
             case .all: remaining = .max
             }
-            capturesInPlace = captures && !capturesMeaning && printer.isSilent && matcher.filter.isEmpty && kept == nil
+            capturesInPlace = captures && printer.isSilent && matcher.filter.isEmpty && kept == nil
         }
 
 
@@ -164,12 +163,18 @@ public struct EventPipeline: Sendable {
             ring?.write(sample)
             guard !complete, !onlyStores else { return }
             if capturesInPlace {
-                guard let record = matcher.matchInPlace(sample), selects(matcher.wallTime(sample.timestamp)) else { return }
+                guard let record = matcher.matchInPlace(sample, message: capturesMeaning),
+                      selects(matcher.wallTime(sample.timestamp))
+                else { return }
                 // Lost records have no message, debug messages no packet: neither makes a record.
-                if let fields = record.fields, case .event(let bytes) = sample.kind,
-                    let packet = packets!.record(fields, packet: bytes[record.packet], timestamp: sample.timestamp)
-                {
-                    capture(packet)
+                if let fields = record.fields, case .event(let bytes) = sample.kind {
+                    let packet = bytes[record.packet]
+                    let made = if let message = record.message {
+                        packets!.record(message, packet: packet, timestamp: sample.timestamp, cpu: sample.cpu)
+                    } else {
+                        packets!.record(fields, packet: packet, timestamp: sample.timestamp)
+                    }
+                    if let made { capture(made) }
                 }
                 counted()
                 return
@@ -206,18 +211,7 @@ public struct EventPipeline: Sendable {
         mutating func emit(_ match: inout EventMatcher.Match, into buffer: inout [UInt8], capture: (PacketRecord) -> Void) {
             if !printer.isSilent { printer.write(match, builder: matcher.builder, into: &buffer) }
             guard captures, !match.isDebug else { return }
-            let record: PacketRecord?
-            if !capturesMeaning {
-                record = packets!.record(match.event)
-            } else if case .flow(let f)? = match.flow {
-                record = packets!.record(match.event, flow: f)
-            } else if matcher.builder.build(match.event, into: &flow) {
-                // The flow gives the record its meaning: refilled in place, as the printer's.
-                record = packets!.record(match.event, flow: flow)
-            } else {
-                record = packets!.record(match.event)
-            }
-            if let record { capture(record) }
+            if let record = packets!.record(match.event) { capture(record) }
         }
 
         /// Appends what an output held back (the table's rows).

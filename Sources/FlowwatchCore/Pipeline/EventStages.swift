@@ -87,15 +87,15 @@ public struct EventMatcher: Sendable {
         return Match(event: event, built: built, wallClockOffset: builder.wallClockOffset)
     }
 
-    /// `match` for a caller that needs neither the event nor its flow (capture files without
-    /// the flow's meaning) and has no filters: the same decisions and counts, with the message
-    /// read in place and its packet left in the sample.
-    mutating func matchInPlace(_ sample: RawSample) -> InPlaceRecord? {
+    /// `match` for a caller that needs neither the event nor its flow (capture files) and has
+    /// no filters: the same decisions and counts, with the message read in place (all of it
+    /// with `message`, for pcapng's comments) and its packet left in the sample.
+    mutating func matchInPlace(_ sample: RawSample, message: Bool = false) -> InPlaceRecord? {
         if !includeDebug, sample.isDebugMessage {
             passOver(sample)
             return nil
         }
-        return stream.decodeInPlace(sample)
+        return stream.decodeInPlace(sample, message: message)
     }
 
     /// A debug message nothing shows (`includeDebug` is false): checked and counted as `match`

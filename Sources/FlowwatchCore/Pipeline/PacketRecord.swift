@@ -45,11 +45,14 @@ public struct PacketRecord: Sendable, Equatable {
     public var comment: String? { meaning?.comment }
 }
 
-/// Makes PacketRecords from decoded events. Stateful for packet ids and for device names and
-/// descriptions, which are looked up once per device, not once per packet.
+/// Makes PacketRecords from decoded events. Stateful for packet ids, for device names and
+/// descriptions, which are looked up once per device, not once per packet, and for comments,
+/// made once for what packets say alike.
 public struct PacketRecordBuilder: Sendable {
     private var ids = PacketIdentifier()
     private let config: NodeConfig
+    /// Builds the flow a comment is made of, for what no packet said before.
+    private let flows: FlowBuilder
     private let interfaceName: @Sendable (UInt32) -> String?
     private let wallClockOffset: Int64
     /// Whether records carry what only pcapng holds: the flow's meaning (comments), packet ids
@@ -67,24 +70,24 @@ public struct PacketRecordBuilder: Sendable {
         self.wallClockOffset = wallClockOffset
         self.withMeaning = withMeaning
         self.interfaceName = interfaceName
+        flows = FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName)
     }
 
-    /// The record for an event that carries packet bytes (trace, drop, capture); nil otherwise.
-    /// `flow` (the event's) gives the comment when `withMeaning`; without a flow there is none.
-    public mutating func record(_ event: MonitorEvent, flow: borrowing Flow) -> PacketRecord? {
-        guard case .message(let message, let packet) = event.payload, !packet.isEmpty,
-              let fields = PacketFields(message)
-        else { return nil }
+    /// The record for an event that carries packet bytes (trace, drop, capture), with its
+    /// meaning when `withMeaning`; nil otherwise.
+    public mutating func record(_ event: MonitorEvent) -> PacketRecord? {
+        guard case .message(let message, let packet) = event.payload else { return nil }
+        return record(message, packet: packet[...], timestamp: event.timestamp, cpu: event.cpu)
+    }
+
+    /// `record(_:)` for a message and its packet read in place (a replay's record).
+    mutating func record(_ message: MonitorMessage, packet: ArraySlice<UInt8>, timestamp: UInt64,
+                         cpu: UInt32) -> PacketRecord? {
+        guard !packet.isEmpty, let fields = PacketFields(message) else { return nil }
         // The comment goes in as the record is made: set afterwards, it cost a copy of the
         // record (its strings and bytes) and the destruction of the original, per packet.
-        return record(fields, packet: packet[...], timestamp: event.timestamp,
-                      comment: withMeaning ? comment(message, flow) : nil)
-    }
-
-    /// The record for an event that carries packet bytes, without a comment.
-    public mutating func record(_ event: MonitorEvent) -> PacketRecord? {
-        guard case .message(let message, let packet) = event.payload, let fields = PacketFields(message) else { return nil }
-        return record(fields, packet: packet[...], timestamp: event.timestamp)
+        return record(fields, packet: packet, timestamp: timestamp,
+                      comment: withMeaning ? comment(message, packet, timestamp: timestamp, cpu: cpu) : nil)
     }
 
     /// The record for a packet and what its message says of it (`PacketFields`, read in place
@@ -119,11 +122,27 @@ public struct PacketRecordBuilder: Sendable {
 
     /// The flow's meaning, e.g. `to-endpoint FORWARDED state new: default/a (ID:22099, endpoint
     /// 2073) -> default/b (ID:11575, endpoint 149)`: one of the last comments when the packet
-    /// says what that one said (the packets of a flow mostly do), so most packets neither format
-    /// nor allocate it; otherwise written into a reused buffer.
-    private mutating func comment(_ message: MonitorMessage, _ flow: borrowing Flow) -> String {
-        let key = RecentComments.Key(Self.whatCode(message), flow)
+    /// says what that one said (the packets of a flow mostly do), so most packets neither build
+    /// a flow nor format or allocate text; otherwise the flow is built and its comment written
+    /// into a reused buffer. What a packet says is its message's numbers and the addresses its
+    /// flow takes, read from the packet where one IP header gives them.
+    private mutating func comment(_ message: MonitorMessage, _ packet: ArraySlice<UInt8>,
+                                  timestamp: UInt64, cpu: UInt32) -> String? {
+        guard let (source, destination) = packet.withUnsafeBytes({ DecodedPacket.addresses($0, from: message.firstLayer) })
+        else {
+            // Only the flow can tell its addresses: built first.
+            guard let flow = flow(message, packet, timestamp: timestamp, cpu: cpu) else { return nil }
+            let key = RecentComments.Key(message, source: flow.ip?.source, destination: flow.ip?.destination)
+            return comments.string(for: key) ?? comment(flow, message, key)
+        }
+        let key = RecentComments.Key(message, source: message.originalSource ?? source, destination: destination)
         if let known = comments.string(for: key) { return known }
+        guard let flow = flow(message, packet, timestamp: timestamp, cpu: cpu) else { return nil }
+        return comment(flow, message, key)
+    }
+
+    /// Writes the comment of `flow`, `message`'s, and keeps it for `key`.
+    private mutating func comment(_ flow: borrowing Flow, _ message: MonitorMessage, _ key: RecentComments.Key) -> String {
         text.removeAll(keepingCapacity: true)
         Self.what(message, into: &text)
         text.append(UInt8(ascii: " "))
@@ -136,8 +155,15 @@ public struct PacketRecordBuilder: Sendable {
         text.appendASCII(" -> ")
         Self.describe(flow.destination, flow.ip?.destination, into: &text)
         let string = String(decoding: text, as: UTF8.self)
-        comments.remember(string, for: key, flow)
+        comments.remember(string, for: key)
         return string
+    }
+
+    /// The flow of a packet's message; nil for one without (a debug message).
+    private func flow(_ message: MonitorMessage, _ packet: ArraySlice<UInt8>, timestamp: UInt64, cpu: UInt32) -> Flow? {
+        let event = MonitorEvent(cpu: cpu, timestamp: timestamp, payload: .message(message, packet: Array(packet)))
+        guard case .flow(let flow) = flows.build(event) else { return nil }
+        return flow
     }
 
     /// A device's name and description, looked up again only when its name changes.
@@ -330,43 +356,48 @@ private func fold(_ h: UInt64, _ w: UInt64) -> UInt64 {
 }
 
 /// Recent comments and what each says, so a packet that says the same gets the string already
-/// made. A comment is made of the message's kind and number, the verdict, the trace reason, and
-/// each endpoint with its address. The endpoints' names are compared as objects: the endpoints
-/// kept here hold theirs, so an object seen again is the same names, not a new one at a freed
-/// address. Keys are plain values, compared where they lie.
+/// made. A comment is made of the message's kind and number, the verdict (given by the kind),
+/// the trace reason, and each endpoint, which the flow builder names from the datapath's
+/// identity and the address alone (its index of the config does not change): so a key holds
+/// those numbers and the two addresses, plain values compared where they lie.
 ///
 /// A table of `sets` sets of 4 comments; a key's fingerprint (a hash of all the key holds) picks
 /// its set, so a packet compares at most 4 fingerprints and one key: looking through the last 16
-/// keys took about 180 instructions a packet. Four ways, not one: the names' addresses are in
-/// the fingerprint, so which keys share a set changes from run to run, and two that alternated
-/// in one slot made every packet of both format its comment. A new comment replaces the oldest
-/// of its set.
+/// keys took about 180 instructions a packet. Four ways, not one: two keys that alternate in
+/// one slot would make every packet of both format its comment. A new comment replaces the
+/// oldest of its set.
 struct RecentComments: Sendable {
     struct Key: Equatable, Sendable {
         var fingerprint: UInt64
         var what: UInt16
-        var verdict: Flow.Verdict
-        var reason: Flow.Reason
-        var sourceIP: IPAddress?
-        var destinationIP: IPAddress?
-        var source: (id: UInt32, identity: UInt32, names: ObjectIdentifier)
-        var destination: (id: UInt32, identity: UInt32, names: ObjectIdentifier)
+        var reason: UInt8
+        /// The source's identity in the high half, the destination's in the low.
+        var identities: UInt64
+        var source: IPAddress?
+        var destination: IPAddress?
 
-        init(_ what: UInt16, _ flow: borrowing Flow) {
+        /// What a packet's `message` says, with the addresses its flow takes.
+        init(_ message: MonitorMessage, source: IPAddress?, destination: IPAddress?) {
+            let (reason, identities): (UInt8, UInt64) = switch message {
+            case .trace(let t):
+                (t.reason.rawValue, UInt64(t.sourceIdentity.rawValue) << 32 | UInt64(t.destinationIdentity.rawValue))
+            case .drop(let d):
+                (0, UInt64(d.sourceIdentity.rawValue) << 32 | UInt64(d.destinationIdentity.rawValue))
+            case .capture, .debug:
+                (0, 0)
+            }
+            self.init(what: PacketRecordBuilder.whatCode(message), reason: reason, identities: identities,
+                      source: source, destination: destination)
+        }
+
+        init(what: UInt16, reason: UInt8, identities: UInt64, source: IPAddress?, destination: IPAddress?) {
             self.what = what
-            verdict = flow.verdict
-            reason = flow.traceReason
-            sourceIP = flow.ip?.source
-            destinationIP = flow.ip?.destination
-            source = (flow.source.id, flow.source.identity, flow.source.namesIdentity)
-            destination = (flow.destination.id, flow.destination.identity, flow.destination.namesIdentity)
-            var f = fold(0, UInt64(source.identity) << 32 | UInt64(destination.identity))
-            f = fold(f, UInt64(source.id) << 32 | UInt64(destination.id))
-            f = fold(f, UInt64(what) << 48 | UInt64(UInt16(truncatingIfNeeded: reason.rawValue)) << 32
-                          | UInt64(UInt32(bitPattern: verdict.rawValue)))
-            f = fold(f, UInt64(UInt(bitPattern: source.names))
-                          &+ UInt64(UInt(bitPattern: destination.names)) &* 3)
-            fingerprint = fold(f, Self.bits(sourceIP) &+ Self.bits(destinationIP) &* 3)
+            self.reason = reason
+            self.identities = identities
+            self.source = source
+            self.destination = destination
+            let f = fold(fold(0, identities), UInt64(what) << 8 | UInt64(reason))
+            fingerprint = fold(f, Self.bits(source) &+ Self.bits(destination) &* 3)
         }
 
         @inline(__always)
@@ -378,17 +409,18 @@ struct RecentComments: Sendable {
             }
         }
 
+        /// A key of what no packet says: `what` 0 is a debug message's, which has no packet.
+        static let unused = Key(what: 0, reason: 0, identities: 0, source: nil, destination: nil)
+
         static func == (a: Key, b: Key) -> Bool {
-            a.fingerprint == b.fingerprint && a.what == b.what && a.verdict == b.verdict && a.reason == b.reason
-                && a.sourceIP == b.sourceIP && a.destinationIP == b.destinationIP && a.source == b.source
-                && a.destination == b.destination
+            a.fingerprint == b.fingerprint && a.what == b.what && a.reason == b.reason && a.identities == b.identities
+                && a.source == b.source && a.destination == b.destination
         }
     }
 
-    private var keys: [Key?]
+    /// Empty ways hold `unused`, which no packet's key equals.
+    private var keys: [Key]
     private var strings: [String]
-    /// The endpoints of each key, kept so their names stay alive.
-    private var endpoints: [(Flow.Endpoint, Flow.Endpoint)?]
     /// Per set, the way the next comment takes (the oldest).
     private var next: [Int]
     private static let ways = 4
@@ -400,9 +432,8 @@ struct RecentComments: Sendable {
     init(sets: Int) {
         precondition(sets > 0 && sets & (sets - 1) == 0, "comment sets must be a power of two")
         shift = UInt64(64 - sets.trailingZeroBitCount)
-        keys = Array(repeating: nil, count: sets * Self.ways)
+        keys = Array(repeating: Key.unused, count: sets * Self.ways)
         strings = Array(repeating: "", count: sets * Self.ways)
-        endpoints = Array(repeating: nil, count: sets * Self.ways)
         next = Array(repeating: 0, count: sets)
     }
 
@@ -414,20 +445,24 @@ struct RecentComments: Sendable {
     /// The comment made for what `key` says, if it is still kept.
     func string(for key: Key) -> String? {
         let first = set(key) * Self.ways
-        // Keys compare their fingerprints first.
-        for i in first..<first + Self.ways where keys[i] == key {
-            return strings[i]
+        // Read where they lie: a key copied out of the array per way cost more than comparing.
+        let way = keys.withUnsafeBufferPointer { keys in
+            var i = first
+            while i < first + Self.ways {
+                if keys[i].fingerprint == key.fingerprint && keys[i] == key { return i }
+                i += 1
+            }
+            return -1
         }
-        return nil
+        return way < 0 ? nil : strings[way]
     }
 
-    /// Keeps `string` as the comment for `key`, made of `flow`, in place of the oldest of its set.
-    mutating func remember(_ string: String, for key: Key, _ flow: Flow) {
+    /// Keeps `string` as the comment for `key`, in place of the oldest of its set.
+    mutating func remember(_ string: String, for key: Key) {
         let set = set(key)
         let i = set * Self.ways + next[set]
         next[set] = (next[set] + 1) % Self.ways
         keys[i] = key
         strings[i] = string
-        endpoints[i] = (flow.source, flow.destination)
     }
 }
