@@ -335,11 +335,13 @@ private struct RawWriter {
 
     mutating func skip(_ count: Int) { offset += count }
 
-    /// Zero bytes up to the next 32-bit boundary.
+    /// Zero bytes up to the next 32-bit boundary, stored as one word: a block has at least 4
+    /// bytes after any padding (an option or its end, then the closing length), which write
+    /// over the rest. (Byte by byte, the compiler called `memset` for each pad.)
     mutating func pad() {
-        while offset & 3 != 0 {
-            base.storeBytes(of: UInt8(0), toByteOffset: offset, as: UInt8.self)
-            offset += 1
-        }
+        let count = -offset & 3
+        guard count > 0 else { return }
+        base.storeBytes(of: UInt32(0), toByteOffset: offset, as: UInt32.self)
+        offset += count
     }
 }
