@@ -151,7 +151,7 @@ public final class PcapWriter: CaptureWriter {
 /// Runs `body` on the UTF-8 bytes of `text` where they lie, borrowed: no reference is counted.
 @inline(__always)
 private func withUTF8Bytes<Result>(of text: borrowing String, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
-    text.utf8Span.span.withUnsafeBytes(body)
+    text.utf8.withContiguousStorageIfAvailable { body(UnsafeRawBufferPointer($0)) }!
 }
 
 /// The same for text that may be missing: no bytes.
