@@ -104,13 +104,14 @@ final class CaptureSink: @unchecked Sendable {
                 try pcapng.borrowing { (pcapng) throws(CaptureError) in
                     // Records for pcapng carry the meaning (`PacketRecordBuilder.withMeaning`); one
                     // without it is written with what it has.
-                    if r.meaning != nil {
+                    switch r.meaning {
+                    case .some(let m):
                         try pcapng.write(
                             timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength,
-                            interface: r.ifindex, name: r.meaning!.interfaceName,
-                            description: r.meaning!.interfaceDescription, direction: Self.direction(r),
-                            packetID: r.meaning!.packetID, tcVerdict: -1, comment: r.meaning!.comment)
-                    } else {
+                            interface: r.ifindex, name: m.interfaceName,
+                            description: m.interfaceDescription, direction: Self.direction(r),
+                            packetID: m.packetID, tcVerdict: -1, comment: m.comment)
+                    case .none:
                         try pcapng.write(
                             timestampNanos: r.timeNanos, bytes: r.bytes, originalLength: r.originalLength,
                             interface: r.ifindex, name: "", description: "", direction: Self.direction(r),
