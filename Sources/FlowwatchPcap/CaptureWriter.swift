@@ -148,7 +148,8 @@ public final class PcapWriter: CaptureWriter {
     }
 }
 
-/// Runs `body` on the UTF-8 bytes of `text` where they lie, borrowed: no reference is counted.
+/// Runs `body` on the UTF-8 bytes of `text` where they lie (a small string's, copied to the
+/// stack), borrowed: no reference is counted. Native strings always have them in one piece.
 @inline(__always)
 private func withUTF8Bytes<Result>(of text: borrowing String, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
     text.utf8.withContiguousStorageIfAvailable { body(UnsafeRawBufferPointer($0)) }!
