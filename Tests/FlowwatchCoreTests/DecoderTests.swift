@@ -273,8 +273,9 @@ import Testing
         #expect(decodeError(c.bytes) == nil)
     }
 
-    /// The in-place read for classic pcap agrees with the full decode on every prefix, padding
-    /// and corrupted version byte of every case: the same error, or the same packet and fields.
+    /// The in-place read for capture files agrees with the full decode on every prefix, padding
+    /// and corrupted version byte of every case: the same error, or the same packet and fields,
+    /// and the same that pcapng comments take (`PacketSays`).
     @Test(arguments: cases)
     func packetFieldsAgreeWithTheMessage(_ c: Case) {
         var inputs = (0...c.bytes.count).map { Array(c.bytes.prefix($0)) } + (1...8).map { c.bytes + zeros($0) }
@@ -297,6 +298,9 @@ import Testing
                     #expect(read?.fields.originalLength == expected?.originalLength)
                     #expect(read?.fields.flags == expected?.flags)
                     #expect(read?.fields.observationPoint == expected?.observationPoint)
+                    if let read {
+                        #expect(MonitorDecoder.decodeSays(raw, read.fields) == PacketSays(decoded.message))
+                    }
                 default:
                     Issue.record("\(input.count) bytes: \(full) but \(fields)")
                 }

@@ -96,6 +96,23 @@ public enum MonitorDecoder {
         }
     }
 
+    /// What the message in `bytes` says of its packet, as a pcapng comment does: for a message
+    /// `decodePacketFields` took (a trace, drop or debug capture, its header whole), whose
+    /// `fields` it read.
+    static func decodeSays(_ bytes: UnsafeRawBufferPointer, _ fields: PacketFields) -> PacketSays {
+        let subtype = UInt16(bytes.u8(at: 1) ?? 0)
+        switch MonitorMessageType(rawValue: bytes.u8(at: 0) ?? 0) {
+        case .trace:
+            let version = bytes.u8(at: NotifyLayout.versionOffset) ?? 0
+            return PacketSays(what: 0x100 | subtype, reason: bytes.u8(at: 26) ?? 0, identities: identities(bytes),
+                              originalSource: traceOriginalIP(bytes, version: version, fields.flags), flags: fields.flags)
+        case .drop:
+            return PacketSays(what: 0x200 | subtype, identities: identities(bytes), flags: fields.flags)
+        case .capture, .debug, nil:
+            return PacketSays(what: 0x300 | subtype, flags: [])
+        }
+    }
+
     /// Byte 0, the message type.
     @inline(__always)
     static func messageType(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> MonitorMessageType {
@@ -192,15 +209,21 @@ public enum MonitorDecoder {
         TraceFlags(rawValue: version >= 2 ? bytes.u8(at: 36) ?? 0 : 0)
     }
     static func captureArg1(_ bytes: UnsafeRawBufferPointer) -> UInt32 { bytes.le(UInt32.self, at: 16) ?? 0 }
+    /// A trace's or drop's source identity in the high half, its destination's in the low.
+    static func identities(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        UInt64(bytes.le(UInt32.self, at: 16) ?? 0) << 32 | UInt64(bytes.le(UInt32.self, at: 20) ?? 0)
+    }
+    /// A trace's source before reverse NAT: version 1 and later, the family by the flags.
+    static func traceOriginalIP(_ bytes: UnsafeRawBufferPointer, version: UInt8, _ flags: TraceFlags) -> IPAddress? {
+        guard version >= 1 && bytes.contains(32, length: 16) else { return nil }
+        return flags.contains(.ipv6)
+            ? .v6(IPv6Address(loading: bytes, at: 32))
+            : .v4(IPv4Address(value: bytes.be(UInt32.self, at: 32) ?? 0))
+    }
 
     static func decodeTrace(_ bytes: UnsafeRawBufferPointer, _ h: CaptureHeader) -> TraceNotify {
         let flags = traceFlags(bytes)
-        var originalIP: IPAddress?
-        if h.version >= 1 && bytes.contains(32, length: 16) {
-            originalIP = flags.contains(.ipv6)
-                ? .v6(IPv6Address(loading: bytes, at: 32))
-                : .v4(IPv4Address(value: bytes.be(UInt32.self, at: 32) ?? 0))
-        }
+        let originalIP = traceOriginalIP(bytes, version: h.version, flags)
         return TraceNotify(
             observationPoint: TraceObservationPoint(rawValue: h.subtype),
             source: h.source, hash: h.hash,
@@ -275,6 +298,53 @@ struct PacketFields: Sendable {
             self.init(ifindex: d.ifindex, originalLength: d.originalLength, flags: d.flags, observationPoint: nil)
         case .capture(let c):
             self.init(capture: c.point, arg1: c.arg1, originalLength: c.originalLength)
+        case .debug:
+            return nil
+        }
+    }
+}
+
+/// What a packet's message says of it, as its pcapng comment does with the addresses the
+/// packet's flow takes: read from the message, so that a comment made before is found without
+/// building a flow (`PacketRecordBuilder`). Its own type, not part of `PacketFields`: classic
+/// pcap, which reads those in place, keeps none of it.
+struct PacketSays: Sendable, Equatable {
+    /// The kind and its number: 0x100 + a trace's observation point, 0x200 + a drop's reason,
+    /// 0x300 + a debug capture's point.
+    var what: UInt16
+    /// A trace's reason byte (conntrack state and flags); 0 for other messages.
+    var reason: UInt8 = 0
+    /// A trace's or drop's source identity in the high half, its destination's in the low; 0
+    /// for debug captures.
+    var identities: UInt64 = 0
+    /// A trace's source before reverse NAT, which its flow takes (Hubble's `OrigIP`); nil
+    /// when it carries none (0.0.0.0 or `::`, or a version without it) and for other messages.
+    var originalSource: IPAddress?
+    /// Where the packet's bytes start: Ethernet, or IPv4/IPv6 on L3 devices (debug captures
+    /// carry no flags and start with Ethernet).
+    var firstLayer: PacketDissector.FirstLayer
+
+    init(what: UInt16, reason: UInt8 = 0, identities: UInt64 = 0, originalSource: IPAddress? = nil, flags: TraceFlags) {
+        self.what = what
+        self.reason = reason
+        self.identities = identities
+        self.originalSource = originalSource.flatMap { $0.isUnspecified ? nil : $0 }
+        firstLayer = PacketDissector.FirstLayer(flags: flags)
+    }
+
+    /// The same from a decoded message; nil for a debug message.
+    init?(_ message: MonitorMessage) {
+        switch message {
+        case .trace(let t):
+            self.init(what: 0x100 | UInt16(t.observationPoint.rawValue), reason: t.reason.rawValue,
+                      identities: UInt64(t.sourceIdentity.rawValue) << 32 | UInt64(t.destinationIdentity.rawValue),
+                      originalSource: t.originalIP, flags: t.flags)
+        case .drop(let d):
+            self.init(what: 0x200 | UInt16(d.reason.rawValue),
+                      identities: UInt64(d.sourceIdentity.rawValue) << 32 | UInt64(d.destinationIdentity.rawValue),
+                      flags: d.flags)
+        case .capture(let c):
+            self.init(what: 0x300 | UInt16(c.point.rawValue), flags: [])
         case .debug:
             return nil
         }

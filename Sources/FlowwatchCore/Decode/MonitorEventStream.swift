@@ -99,22 +99,12 @@ public struct MonitorEventStream: Sendable {
 
     /// Decodes a record as `decode(_:)` does and counts it alike, without making the event or
     /// copying its packet: what a packet's record takes of the message, and where in the
-    /// sample's own bytes the packet lies. For capture files that need no flow. With `message`
-    /// (pcapng, whose comments say what the message says) the whole message comes too;
-    /// otherwise (classic pcap) only the fields a record takes are read.
+    /// sample's own bytes the packet lies. For capture files, which need no flow.
     @inline(__always)
-    mutating func decodeInPlace(_ sample: RawSample, message wanted: Bool = false) -> InPlaceRecord? {
+    mutating func decodeInPlace(_ sample: RawSample) -> InPlaceRecord? {
         guard case .event(let bytes) = sample.kind else {
             decoded += 1
             return InPlaceRecord(fields: nil, packet: 0..<0)
-        }
-        if wanted {
-            let result = bytes.withUnsafeBytes { raw in
-                Result { () throws(DecodeError) in try MonitorDecoder.decodeMessage(raw) }
-            }
-            guard let (message, packet) = counted(result) else { return nil }
-            guard let fields = PacketFields(message) else { return InPlaceRecord(fields: nil, packet: 0..<0) }
-            return InPlaceRecord(fields: fields, packet: packet, message: message)
         }
         let result = bytes.withUnsafeBytes { raw in
             Result { () throws(DecodeError) in try MonitorDecoder.decodePacketFields(raw) }
@@ -157,8 +147,6 @@ struct InPlaceRecord {
     /// Where in the sample's bytes the packet appended to the message lies (empty for debug
     /// messages and lost records).
     var packet: Range<Int>
-    /// The whole message of a packet, when it was asked for (`decodeInPlace(_:message:)`).
-    var message: MonitorMessage? = nil
 }
 
 extension RawSample {

@@ -398,23 +398,6 @@ extension TraceNotify {
     }
 }
 
-extension MonitorMessage {
-    /// Where a packet message's captured bytes start: Ethernet, or IPv4/IPv6 on L3 devices
-    /// (captures carry no flags and start with Ethernet).
-    var firstLayer: PacketDissector.FirstLayer {
-        switch self {
-        case .trace(let t): t.firstLayer
-        case .drop(let d): d.firstLayer
-        case .capture, .debug: .ethernet
-        }
-    }
-
-    /// A trace's `originalSource`; nil for other messages.
-    var originalSource: IPAddress? {
-        if case .trace(let t) = self { t.originalSource } else { nil }
-    }
-}
-
 extension IPAddress {
     /// 0.0.0.0 or `::`: what a trace carries when it has no original source.
     var isUnspecified: Bool {

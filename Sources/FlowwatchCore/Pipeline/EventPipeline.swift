@@ -163,18 +163,14 @@ public struct EventPipeline: Sendable {
             ring?.write(sample)
             guard !complete, !onlyStores else { return }
             if capturesInPlace {
-                guard let record = matcher.matchInPlace(sample, message: capturesMeaning),
-                      selects(matcher.wallTime(sample.timestamp))
-                else { return }
+                guard let record = matcher.matchInPlace(sample), selects(matcher.wallTime(sample.timestamp)) else { return }
                 // Lost records have no message, debug messages no packet: neither makes a record.
                 if let fields = record.fields, case .event(let bytes) = sample.kind {
-                    let packet = bytes[record.packet]
-                    let made = if let message = record.message {
-                        packets!.record(message, packet: packet, timestamp: sample.timestamp, cpu: sample.cpu)
-                    } else {
-                        packets!.record(fields, packet: packet, timestamp: sample.timestamp)
-                    }
-                    if let made { capture(made) }
+                    let packet = capturesMeaning
+                        ? packets!.record(fields, packetAt: record.packet, of: bytes, timestamp: sample.timestamp,
+                                          cpu: sample.cpu)
+                        : packets!.record(fields, packet: bytes[record.packet], timestamp: sample.timestamp)
+                    if let packet { capture(packet) }
                 }
                 counted()
                 return

@@ -88,14 +88,14 @@ public struct EventMatcher: Sendable {
     }
 
     /// `match` for a caller that needs neither the event nor its flow (capture files) and has
-    /// no filters: the same decisions and counts, with the message read in place (all of it
-    /// with `message`, for pcapng's comments) and its packet left in the sample.
-    mutating func matchInPlace(_ sample: RawSample, message: Bool = false) -> InPlaceRecord? {
+    /// no filters: the same decisions and counts, with the fields a packet's record takes read
+    /// in place and its packet left in the sample.
+    mutating func matchInPlace(_ sample: RawSample) -> InPlaceRecord? {
         if !includeDebug, sample.isDebugMessage {
             passOver(sample)
             return nil
         }
-        return stream.decodeInPlace(sample, message: message)
+        return stream.decodeInPlace(sample)
     }
 
     /// A debug message nothing shows (`includeDebug` is false): checked and counted as `match`

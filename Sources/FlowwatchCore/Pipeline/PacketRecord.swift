@@ -76,18 +76,45 @@ public struct PacketRecordBuilder: Sendable {
     /// The record for an event that carries packet bytes (trace, drop, capture), with its
     /// meaning when `withMeaning`; nil otherwise.
     public mutating func record(_ event: MonitorEvent) -> PacketRecord? {
-        guard case .message(let message, let packet) = event.payload else { return nil }
-        return record(message, packet: packet[...], timestamp: event.timestamp, cpu: event.cpu)
-    }
-
-    /// `record(_:)` for a message and its packet read in place (a replay's record).
-    mutating func record(_ message: MonitorMessage, packet: ArraySlice<UInt8>, timestamp: UInt64,
-                         cpu: UInt32) -> PacketRecord? {
-        guard !packet.isEmpty, let fields = PacketFields(message) else { return nil }
+        guard case .message(let message, let packet) = event.payload, !packet.isEmpty,
+              let fields = PacketFields(message)
+        else { return nil }
+        var comment: String?
+        if withMeaning, let says = PacketSays(message) {
+            let key: RecentComments.Key?
+            (comment, key) = knownComment(says, packet[...])
+            if comment == nil, case .flow(let flow) = flows.build(event) { comment = self.comment(flow, says, key) }
+        }
         // The comment goes in as the record is made: set afterwards, it cost a copy of the
         // record (its strings and bytes) and the destruction of the original, per packet.
-        return record(fields, packet: packet, timestamp: timestamp,
-                      comment: withMeaning ? comment(message, packet, timestamp: timestamp, cpu: cpu) : nil)
+        return record(fields, packet: packet[...], timestamp: event.timestamp, comment: comment)
+    }
+
+    /// `record(_:)` with the meaning, for a record read in place: the fields a packet's record
+    /// takes (`MonitorDecoder.decodePacketFields`) and where its packet lies in its bytes
+    /// (`record`, a perf sample's). What else the comment takes is read from the message; the
+    /// message is decoded whole only for a comment not made before.
+    mutating func record(_ fields: PacketFields, packetAt range: Range<Int>, of record: [UInt8],
+                         timestamp: UInt64, cpu: UInt32) -> PacketRecord? {
+        let packet = record[range]
+        guard !packet.isEmpty else { return nil }
+        var comment: String?
+        if withMeaning {
+            let says = record.withUnsafeBytes { MonitorDecoder.decodeSays($0, fields) }
+            let key: RecentComments.Key?
+            (comment, key) = knownComment(says, packet)
+            // The fields came from the same checks: the message decodes.
+            if comment == nil,
+                case .success(let (message, _)) = record.withUnsafeBytes({ bytes in
+                    Result { () throws(DecodeError) in try MonitorDecoder.decodeMessage(bytes) }
+                }),
+                case .flow(let flow) = flows.build(MonitorEvent(cpu: cpu, timestamp: timestamp,
+                                                                payload: .message(message, packet: Array(packet))))
+            {
+                comment = self.comment(flow, says, key)
+            }
+        }
+        return self.record(fields, packet: packet, timestamp: timestamp, comment: comment)
     }
 
     /// The record for a packet and what its message says of it (`PacketFields`, read in place
@@ -120,31 +147,27 @@ public struct PacketRecordBuilder: Sendable {
                             direction: direction, meaning: meaning)
     }
 
-    /// The flow's meaning, e.g. `to-endpoint FORWARDED state new: default/a (ID:22099, endpoint
-    /// 2073) -> default/b (ID:11575, endpoint 149)`: one of the last comments when the packet
-    /// says what that one said (the packets of a flow mostly do), so most packets neither build
-    /// a flow nor format or allocate text; otherwise the flow is built and its comment written
-    /// into a reused buffer. What a packet says is its message's numbers and the addresses its
-    /// flow takes, read from the packet where one IP header gives them.
-    private mutating func comment(_ message: MonitorMessage, _ packet: ArraySlice<UInt8>,
-                                  timestamp: UInt64, cpu: UInt32) -> String? {
-        guard let (source, destination) = packet.withUnsafeBytes({ DecodedPacket.addresses($0, from: message.firstLayer) })
-        else {
-            // Only the flow can tell its addresses: built first.
-            guard let flow = flow(message, packet, timestamp: timestamp, cpu: cpu) else { return nil }
-            let key = RecentComments.Key(message, source: flow.ip?.source, destination: flow.ip?.destination)
-            return comments.string(for: key) ?? comment(flow, message, key)
-        }
-        let key = RecentComments.Key(message, source: message.originalSource ?? source, destination: destination)
-        if let known = comments.string(for: key) { return known }
-        guard let flow = flow(message, packet, timestamp: timestamp, cpu: cpu) else { return nil }
-        return comment(flow, message, key)
+    /// A comment made before for what the packet says, if one is kept, and the key it is kept
+    /// under; no key when only the packet's flow can tell its addresses. Comments are the
+    /// flow's meaning, e.g. `to-endpoint FORWARDED state new: default/a (ID:22099, endpoint
+    /// 2073) -> default/b (ID:11575, endpoint 149)`, and the packets of a flow mostly say the
+    /// same: most packets neither build a flow nor format or allocate text. What a packet says
+    /// is what its message says (`says`) and the addresses its flow takes, read from the packet
+    /// where one IP header gives them.
+    private func knownComment(_ says: PacketSays, _ packet: ArraySlice<UInt8>) -> (String?, RecentComments.Key?) {
+        guard let (source, destination) = packet.withUnsafeBytes({ DecodedPacket.addresses($0, from: says.firstLayer) })
+        else { return (nil, nil) }
+        let key = RecentComments.Key(says, source: says.originalSource ?? source, destination: destination)
+        return (comments.string(for: key), key)
     }
 
-    /// Writes the comment of `flow`, `message`'s, and keeps it for `key`.
-    private mutating func comment(_ flow: borrowing Flow, _ message: MonitorMessage, _ key: RecentComments.Key) -> String {
+    /// The comment of `flow`, the packet's, whose message `says`: the one kept for `key` (made
+    /// of the flow's addresses when nil) or one written now into a reused buffer and kept.
+    private mutating func comment(_ flow: borrowing Flow, _ says: PacketSays, _ key: RecentComments.Key?) -> String {
+        let key = key ?? RecentComments.Key(says, source: flow.ip?.source, destination: flow.ip?.destination)
+        if let known = comments.string(for: key) { return known }
         text.removeAll(keepingCapacity: true)
-        Self.what(message, into: &text)
+        Self.what(key.what, into: &text)
         text.append(UInt8(ascii: " "))
         text.append(flow.verdict.name)
         text.appendASCII(" state ")
@@ -159,13 +182,6 @@ public struct PacketRecordBuilder: Sendable {
         return string
     }
 
-    /// The flow of a packet's message; nil for one without (a debug message).
-    private func flow(_ message: MonitorMessage, _ packet: ArraySlice<UInt8>, timestamp: UInt64, cpu: UInt32) -> Flow? {
-        let event = MonitorEvent(cpu: cpu, timestamp: timestamp, payload: .message(message, packet: Array(packet)))
-        guard case .flow(let flow) = flows.build(event) else { return nil }
-        return flow
-    }
-
     /// A device's name and description, looked up again only when its name changes.
     private mutating func device(_ ifindex: UInt32) -> (name: String, description: String) {
         let name = interfaceName(ifindex) ?? (ifindex == 0 ? "" : "if\(ifindex)")
@@ -175,39 +191,30 @@ public struct PacketRecordBuilder: Sendable {
         return entry
     }
 
-    /// What `what(_:into:)` writes for `message`, as a number: its kind and the number it names.
-    static func whatCode(_ message: MonitorMessage) -> UInt16 {
-        switch message {
-        case .trace(let t): 0x100 | UInt16(t.observationPoint.rawValue)
-        case .drop(let d): 0x200 | UInt16(d.reason.rawValue)
-        case .capture(let c): 0x300 | UInt16(c.point.rawValue)
-        case .debug: 0
-        }
-    }
-
-    /// The event's kind at the start of a comment: `to-endpoint`, `drop (Invalid packet)`.
-    static func what<B: ByteSink>(_ message: MonitorMessage, into text: inout B) {
-        switch message {
-        case .trace(let t):
-            if let name = t.observationPoint.name {
+    /// The event's kind at the start of a comment, from its code (`PacketSays.what`):
+    /// `to-endpoint`, `drop (Invalid packet)`, `capture 2`.
+    static func what<B: ByteSink>(_ code: UInt16, into text: inout B) {
+        let number = UInt8(truncatingIfNeeded: code)
+        switch code >> 8 {
+        case 1:
+            if let name = TraceObservationPoint(rawValue: number).name {
                 text.append(name)
             } else {
                 text.appendASCII("trace ")
-                text.appendDecimal(t.observationPoint.rawValue)
+                text.appendDecimal(number)
             }
-        case .drop(let d):
+        case 2:
             text.appendASCII("drop (")
-            if let reason = d.reason.text {
+            if let reason = DropReason(rawValue: number).text {
                 text.append(reason)
             } else {
                 text.appendASCII("reason ")
-                text.appendDecimal(d.reason.rawValue)
+                text.appendDecimal(number)
             }
             text.appendASCII(")")
-        case .capture(let c):
+        default:
             text.appendASCII("capture ")
-            text.appendDecimal(c.point.rawValue)
-        case .debug: break
+            text.appendDecimal(number)
         }
     }
 
@@ -376,17 +383,9 @@ struct RecentComments: Sendable {
         var source: IPAddress?
         var destination: IPAddress?
 
-        /// What a packet's `message` says, with the addresses its flow takes.
-        init(_ message: MonitorMessage, source: IPAddress?, destination: IPAddress?) {
-            let (reason, identities): (UInt8, UInt64) = switch message {
-            case .trace(let t):
-                (t.reason.rawValue, UInt64(t.sourceIdentity.rawValue) << 32 | UInt64(t.destinationIdentity.rawValue))
-            case .drop(let d):
-                (0, UInt64(d.sourceIdentity.rawValue) << 32 | UInt64(d.destinationIdentity.rawValue))
-            case .capture, .debug:
-                (0, 0)
-            }
-            self.init(what: PacketRecordBuilder.whatCode(message), reason: reason, identities: identities,
+        /// What a packet's message says, with the addresses its flow takes.
+        init(_ says: PacketSays, source: IPAddress?, destination: IPAddress?) {
+            self.init(what: says.what, reason: says.reason, identities: says.identities,
                       source: source, destination: destination)
         }
 
