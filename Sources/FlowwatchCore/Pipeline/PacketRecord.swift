@@ -374,14 +374,17 @@ private func fold(_ h: UInt64, _ w: UInt64) -> UInt64 {
 /// one slot would make every packet of both format its comment. A new comment replaces the
 /// oldest of its set.
 struct RecentComments: Sendable {
+    /// Plain words, compared as such: an address is its two halves (an IPv4 address in the
+    /// low one) with its family beside the kind.
     struct Key: Equatable, Sendable {
         var fingerprint: UInt64
-        var what: UInt16
-        var reason: UInt8
+        /// `what` in bits 16-31, the reason in 8-15, each address's family (0 none, 1 IPv4,
+        /// 2 IPv6) in bits 2-3 (source) and 0-1.
+        var kind: UInt64
         /// The source's identity in the high half, the destination's in the low.
         var identities: UInt64
-        var source: IPAddress?
-        var destination: IPAddress?
+        var source: (high: UInt64, low: UInt64)
+        var destination: (high: UInt64, low: UInt64)
 
         /// What a packet's message says, with the addresses its flow takes.
         init(_ says: PacketSays, source: IPAddress?, destination: IPAddress?) {
@@ -390,35 +393,39 @@ struct RecentComments: Sendable {
         }
 
         init(what: UInt16, reason: UInt8, identities: UInt64, source: IPAddress?, destination: IPAddress?) {
-            self.what = what
-            self.reason = reason
+            let (sourceFamily, sourceWords) = Self.words(source)
+            let (destinationFamily, destinationWords) = Self.words(destination)
+            kind = UInt64(what) << 16 | UInt64(reason) << 8 | sourceFamily << 2 | destinationFamily
             self.identities = identities
-            self.source = source
-            self.destination = destination
-            let f = fold(fold(0, identities), UInt64(what) << 8 | UInt64(reason))
-            fingerprint = fold(f, Self.bits(source) &+ Self.bits(destination) &* 3)
+            self.source = sourceWords
+            self.destination = destinationWords
+            var f = fold(fold(0, identities), kind)
+            f = fold(f, sourceWords.high ^ sourceWords.low)
+            fingerprint = fold(f, destinationWords.high ^ destinationWords.low)
         }
 
+        /// What `what(_:into:)` writes from.
+        var what: UInt16 { UInt16(truncatingIfNeeded: kind >> 16) }
+
         @inline(__always)
-        private static func bits(_ address: IPAddress?) -> UInt64 {
+        private static func words(_ address: IPAddress?) -> (UInt64, (high: UInt64, low: UInt64)) {
             switch address {
-            case .v4(let a): UInt64(a.value)
-            case .v6(let a): a.high ^ a.low
-            case nil: 0
+            case .v4(let a): (1, (0, UInt64(a.value)))
+            case .v6(let a): (2, (a.high, a.low))
+            case nil: (0, (0, 0))
             }
         }
 
-        /// A key of what no packet says: `what` 0 is a debug message's, which has no packet.
-        static let unused = Key(what: 0, reason: 0, identities: 0, source: nil, destination: nil)
-
         static func == (a: Key, b: Key) -> Bool {
-            a.fingerprint == b.fingerprint && a.what == b.what && a.reason == b.reason && a.identities == b.identities
+            a.fingerprint == b.fingerprint && a.kind == b.kind && a.identities == b.identities
                 && a.source == b.source && a.destination == b.destination
         }
     }
 
     /// Empty ways hold `unused`, which no packet's key equals.
     private var keys: [Key]
+    /// A key of what no packet says: `what` 0 is a debug message's, which has no packet.
+    static let unused = Key(what: 0, reason: 0, identities: 0, source: nil, destination: nil)
     private var strings: [String]
     /// Per set, the way the next comment takes (the oldest).
     private var next: [Int]
@@ -431,7 +438,7 @@ struct RecentComments: Sendable {
     init(sets: Int) {
         precondition(sets > 0 && sets & (sets - 1) == 0, "comment sets must be a power of two")
         shift = UInt64(64 - sets.trailingZeroBitCount)
-        keys = Array(repeating: Key.unused, count: sets * Self.ways)
+        keys = Array(repeating: Self.unused, count: sets * Self.ways)
         strings = Array(repeating: "", count: sets * Self.ways)
         next = Array(repeating: 0, count: sets)
     }
