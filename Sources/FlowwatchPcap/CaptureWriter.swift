@@ -195,20 +195,16 @@ public final class PcapngWriter: CaptureWriter {
                       packetID: UInt64?, tcVerdict: Int32?, comment: String?) throws(CaptureError) {
         // The closures return the error: `withUnsafeBytes` rethrows untyped errors as well.
         let failure = bytes.withUnsafeBytes { bytes in
-            withUTF8Bytes(of: name) { name in
-                withUTF8Bytes(of: description) { description in
-                    withUTF8Bytes(of: comment) { comment -> CaptureError? in
-                        let packet = PcapngPacket(
-                            timestampNanos: timestampNanos, bytes: bytes, originalLength: originalLength,
-                            interfaceIndex: index, interfaceName: name, interfaceDescription: description,
-                            direction: direction, packetID: packetID, tcVerdict: tcVerdict, comment: comment)
-                        do throws(CaptureError) {
-                            try packetOutput.borrowing { (output) throws(CaptureError) in try output.write(packet) }
-                            return nil
-                        } catch {
-                            return error
-                        }
-                    }
+            withUTF8Bytes(of: comment) { comment -> CaptureError? in
+                let packet = PcapngPacket(
+                    timestampNanos: timestampNanos, bytes: bytes, originalLength: originalLength,
+                    interfaceIndex: index, interfaceName: name, interfaceDescription: description,
+                    direction: direction, packetID: packetID, tcVerdict: tcVerdict, comment: comment)
+                do throws(CaptureError) {
+                    try packetOutput.borrowing { (output) throws(CaptureError) in try output.write(packet) }
+                    return nil
+                } catch {
+                    return error
                 }
             }
         }

@@ -3,16 +3,18 @@ import CPcap
 import Glibc
 #endif
 
-/// What pcapng keeps of a packet, its bytes and texts (UTF-8) borrowed for the one write that
-/// encodes them: no reference is counted per packet. `PcapngWriter` makes one from a
-/// `CapturedPacket` or from the parts a caller has.
+/// What pcapng keeps of a packet, for the one write that encodes it: its bytes and comment
+/// (UTF-8) borrowed, its interface's name and description the caller's strings, which the
+/// encoder compares with the interfaces it has seen (the same strings again compare by their
+/// storage, without reading them). No reference is counted per packet. `PcapngWriter` makes one
+/// from a `CapturedPacket` or from the parts a caller has.
 struct PcapngPacket: TimestampedPacket {
     var timestampNanos: UInt64
     var bytes: UnsafeRawBufferPointer
     var originalLength: UInt32
     var interfaceIndex: UInt32
-    var interfaceName: UnsafeRawBufferPointer
-    var interfaceDescription: UnsafeRawBufferPointer
+    var interfaceName: String
+    var interfaceDescription: String
     var direction: PacketDirection
     var packetID: UInt64?
     var tcVerdict: Int32?
@@ -21,8 +23,7 @@ struct PcapngPacket: TimestampedPacket {
 
     /// The interface as the file's table of them keeps it.
     var interface: CaptureInterface {
-        CaptureInterface(index: interfaceIndex, name: String(decoding: interfaceName, as: UTF8.self),
-                         description: String(decoding: interfaceDescription, as: UTF8.self))
+        CaptureInterface(index: interfaceIndex, name: interfaceName, description: interfaceDescription)
     }
 }
 
@@ -37,8 +38,8 @@ struct PcapngEncoder: CaptureEncoder {
     let snapshotLength: UInt32
     /// Interface ids of the current file, in the order their blocks were written.
     private var interfaces: [CaptureInterface: UInt32] = [:]
-    /// The interfaces seen last, newest first, searched before `interfaces`: comparing a few
-    /// bytes is cheaper than hashing two strings per packet.
+    /// The interfaces seen last, newest first, searched before `interfaces`: comparing strings
+    /// (mostly by their storage) is cheaper than hashing them per packet.
     private var recent: ContiguousArray<RecentInterface> = []
     private static let recentCount = 8
     /// What `size(of:)` found for the packet `encode` will write.
@@ -46,19 +47,13 @@ struct PcapngEncoder: CaptureEncoder {
 
     private struct RecentInterface {
         var index: UInt32
-        var name: [UInt8]
-        var description: [UInt8]
+        var name: String
+        var description: String
         var id: UInt32
 
+        /// Strings compare their storage first: a device's strings, passed again, are the same.
         func matches(_ packet: borrowing PcapngPacket) -> Bool {
-            // Read out first: the right-hand sides of `&&` are closures, which cannot hold a borrow.
-            let (otherIndex, otherName, otherDescription) = (packet.interfaceIndex, packet.interfaceName, packet.interfaceDescription)
-            return index == otherIndex && Self.same(name, otherName) && Self.same(description, otherDescription)
-        }
-
-        private static func same(_ kept: [UInt8], _ bytes: UnsafeRawBufferPointer) -> Bool {
-            kept.count == bytes.count
-                && (kept.isEmpty || kept.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 })
+            index == packet.interfaceIndex && name == packet.interfaceName && description == packet.interfaceDescription
         }
     }
 
@@ -162,8 +157,8 @@ struct PcapngEncoder: CaptureEncoder {
             interfaces[interface] = pending.interfaceID
         }
         if pending.isNew {
-            recent.insert(RecentInterface(index: packet.interfaceIndex, name: Array(packet.interfaceName),
-                                          description: Array(packet.interfaceDescription), id: pending.interfaceID), at: 0)
+            recent.insert(RecentInterface(index: packet.interfaceIndex, name: packet.interfaceName,
+                                          description: packet.interfaceDescription, id: pending.interfaceID), at: 0)
             if recent.count > Self.recentCount { recent.removeLast() }
         }
 
