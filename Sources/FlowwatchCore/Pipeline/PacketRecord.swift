@@ -59,7 +59,10 @@ public struct PacketRecordBuilder: Sendable {
     /// and devices. Without it no flow is needed, and no text is formatted, nothing hashed and
     /// no device looked up per packet.
     public let withMeaning: Bool
-    private var devices = IfindexTable<(name: String, description: String)>()
+    /// Each device's name and description (in `deviceEntries`, compared where they lie) by
+    /// ifindex: a table of the entries themselves copied two strings out per lookup.
+    private var devices = IfindexTable<Int>()
+    private var deviceEntries: [(name: String, description: String)] = []
     /// Where a comment is written, and the last ones made.
     private var text: [UInt8] = []
     private var comments = RecentComments(sets: 16)
@@ -185,10 +188,13 @@ public struct PacketRecordBuilder: Sendable {
     /// A device's name and description, looked up again only when its name changes.
     private mutating func device(_ ifindex: UInt32) -> (name: String, description: String) {
         let name = interfaceName(ifindex) ?? (ifindex == 0 ? "" : "if\(ifindex)")
-        if let known = devices[ifindex], known.name == name { return known }
-        let entry = (name: name, description: describe(device: name))
-        devices[ifindex] = entry
-        return entry
+        if let i = devices[ifindex] {
+            if deviceEntries[i].name != name { deviceEntries[i] = (name, describe(device: name)) }
+            return deviceEntries[i]
+        }
+        devices[ifindex] = deviceEntries.count
+        deviceEntries.append((name, describe(device: name)))
+        return deviceEntries[deviceEntries.count - 1]
     }
 
     /// The event's kind at the start of a comment, from its code (`PacketSays.what`):
