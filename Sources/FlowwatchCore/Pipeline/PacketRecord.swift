@@ -51,8 +51,9 @@ public struct PacketRecord: Sendable, Equatable {
 public struct PacketRecordBuilder: Sendable {
     private var ids = PacketIdentifier()
     private let config: NodeConfig
-    /// Builds the flow a comment is made of, for what no packet said before.
-    private let flows: FlowBuilder
+    /// Builds the flow a comment is made of, for what no packet said before; nil without the
+    /// meaning. (Bound per packet by `if let`, it was copied: its references counted.)
+    private let flows: FlowBuilder?
     private let interfaceName: @Sendable (UInt32) -> String?
     private let wallClockOffset: Int64
     /// Whether records carry what only pcapng holds: the flow's meaning (comments), packet ids
@@ -73,7 +74,7 @@ public struct PacketRecordBuilder: Sendable {
         self.wallClockOffset = wallClockOffset
         self.withMeaning = withMeaning
         self.interfaceName = interfaceName
-        flows = FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName)
+        flows = withMeaning ? FlowBuilder(config: config, wallClockOffset: wallClockOffset, interfaceName: interfaceName) : nil
     }
 
     /// The record for an event that carries packet bytes (trace, drop, capture), with its
@@ -86,17 +87,17 @@ public struct PacketRecordBuilder: Sendable {
         if withMeaning, let says = PacketSays(message) {
             let key: RecentComments.Key?
             (comment, key) = knownComment(says, packet[...])
-            if comment == nil, case .flow(let flow) = flows.build(event) { comment = self.comment(flow, says, key) }
+            if comment == nil, case .flow(let flow) = flows!.build(event) { comment = self.comment(flow, says, key) }
         }
         // The comment goes in as the record is made: set afterwards, it cost a copy of the
         // record (its strings and bytes) and the destruction of the original, per packet.
         return record(fields, packet: packet[...], timestamp: event.timestamp, comment: comment)
     }
 
-    /// `record(_:)` with the meaning, for a record read in place: the fields a packet's record
-    /// takes (`MonitorDecoder.decodePacketFields`) and where its packet lies in its bytes
-    /// (`record`, a perf sample's). What else the comment takes is read from the message; the
-    /// message is decoded whole only for a comment not made before.
+    /// `record(_:)` for a record read in place: the fields a packet's record takes
+    /// (`MonitorDecoder.decodePacketFields`) and where its packet lies in its bytes (`record`, a
+    /// perf sample's). What else a comment takes is read from the message; the message is
+    /// decoded whole only for a comment not made before.
     mutating func record(_ fields: PacketFields, packetAt range: Range<Int>, of record: [UInt8],
                          timestamp: UInt64, cpu: UInt32) -> PacketRecord? {
         let packet = record[range]
@@ -111,7 +112,7 @@ public struct PacketRecordBuilder: Sendable {
                 case .success(let (message, _)) = record.withUnsafeBytes({ bytes in
                     Result { () throws(DecodeError) in try MonitorDecoder.decodeMessage(bytes) }
                 }),
-                case .flow(let flow) = flows.build(MonitorEvent(cpu: cpu, timestamp: timestamp,
+                case .flow(let flow) = flows!.build(MonitorEvent(cpu: cpu, timestamp: timestamp,
                                                                 payload: .message(message, packet: Array(packet))))
             {
                 comment = self.comment(flow, says, key)
