@@ -99,6 +99,9 @@ measured() {
 for f in "${figures[@]}"; do
 	read -r "$f" "${f}_min" "${f}_max" < <(measured "$f")
 done
+# Bytes a packet in each file, from the last round's (both of the plain recording's packets).
+ng_bytes=$(awk -v b="$(stat -c %s "$work/a.pcapng")" -v n="$plain_packets" 'BEGIN {printf "%.0f", b / n}')
+pcap_bytes=$(awk -v b="$(stat -c %s "$work/b.pcap")" -v n="$plain_packets" 'BEGIN {printf "%.0f", b / n}')
 # What observing costs a node, live (iperf3 on another demo node).
 echo "== live: iperf3 with and without flowwatch" >&2
 live=$("$here/bench-live.sh" "$flowwatch" "$fwbench")
@@ -130,7 +133,9 @@ row() { # what, how, figure, spread, baseline, ratio
 	echo "tcpdump reads a pcap, which has no checksums and only packets). The -v recording above holds"
 	echo "about five debug messages per packet that a capture file leaves out (each still read,"
 	echo "checked and counted); the plain one, recorded without -v, is what someone recording for"
-	echo "pcap would have: $plain_records records ($plain_lost lost), $plain_packets packets."
+	echo "pcap would have: $plain_records records ($plain_lost lost), $plain_packets packets. pcapng"
+	echo "writes $ng_bytes bytes a packet (its comment, interface, id and verdict beside the bytes)"
+	echo "where tcpdump's pcap writes $pcap_bytes."
 	echo
 	echo "| what | how | flowwatch | spread (s) | baseline | ratio |"
 	echo "|---|---|---|---|---|---|"
