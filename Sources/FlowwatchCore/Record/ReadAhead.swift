@@ -8,8 +8,9 @@ import Synchronization
 /// Replaying a recording to a pcap file spent about a sixth of its time reading the file (the
 /// copy out of the page cache) and computing each record's two checksums. This thread does
 /// both on another CPU while the decoder works on the chunk before. Chunks go through a ring
-/// of `slots` buffers: the thread fills one while the decoder holds another, so it is at most
-/// `slots - 1` chunks ahead and memory stays at `slots` chunks whatever the file's size.
+/// of `slots` buffers (`SlotRing`): the thread fills one while the decoder holds another, so it
+/// is at most `slots - 1` chunks ahead and memory stays at `slots` chunks whatever the file's
+/// size.
 ///
 /// A chunk ends where a record does: the thread walks the records with the decoder's own
 /// checks (`RecordingDecoder.wholeRecords`) and carries a record the read cut to the front of
@@ -43,16 +44,12 @@ final class ReadAhead: @unchecked Sendable {
 
     private let fd: Int32
     private let chunkSize: Int
-    private let slotCount: Int
-    /// One buffer per slot, filled only by the thread, while the slot is free.
+    /// One buffer per slot, filled only by the thread, between claiming and publishing its slot.
     private let buffers: [InputBuffer]
-    private let slots: UnsafeMutablePointer<Chunk?>
-    /// Posted by the thread for each chunk handed over, by the reader for each slot given back.
-    private let published: UnsafeMutablePointer<sem_t>
-    private let free: UnsafeMutablePointer<sem_t>
+    /// The thread fills the slots, the reader empties them.
+    private let ring: SlotRing<Chunk>
     private let cancelled = Atomic<Bool>(false)
-    /// Reader side: the next slot to take, and whether the one before it is still held.
-    private var taken = 0
+    /// Reader side: whether the slot before the last one taken is still held.
     private var holding = false
 
     /// Starts reading `fd` where it stands; `carry`, the bytes read before that which the
@@ -61,24 +58,12 @@ final class ReadAhead: @unchecked Sendable {
         precondition(slots >= 2, "the read-ahead needs a slot to fill and one to decode")
         self.fd = fd
         self.chunkSize = max(chunkSize, 1)
-        slotCount = slots
         buffers = (0..<slots).map { _ in InputBuffer(capacity: max(chunkSize, 1) + carry.count) }
-        self.slots = .allocate(capacity: slots)
-        self.slots.initialize(repeating: nil, count: slots)
-        published = .allocate(capacity: 1)
-        free = .allocate(capacity: 1)
-        sem_init(published, 0, 0)
-        sem_init(free, 0, UInt32(slots))
+        ring = SlotRing(count: slots)
         Worker(name: "fw-readahead") { [self] in run(carry: carry) }.detach()
     }
 
     deinit {
-        sem_destroy(published)
-        sem_destroy(free)
-        published.deallocate()
-        free.deallocate()
-        slots.deinitialize(count: slotCount)
-        slots.deallocate()
         _ = close(fd)
     }
 
@@ -87,33 +72,28 @@ final class ReadAhead: @unchecked Sendable {
     /// The next chunk, waiting for the thread to read it. After a chunk with `end` or a
     /// `readError`, there is none: not to be called again.
     func take() -> Chunk {
-        Self.wait(published)
-        let chunk = slots[taken]!
-        slots[taken] = nil
-        taken = (taken + 1) % slotCount
-        return chunk
+        ring.take().item
     }
 
     /// Gives the slot of the chunk before the last one taken back to the thread: to be called
     /// once the decoder has let go of its buffer (after `adopt` of the next one).
     func giveBack() {
-        if holding { sem_post(free) }
+        if holding { ring.free() }
         holding = true
     }
 
     /// Stops the thread at its next chunk; it does not wait for it.
     func cancel() {
         cancelled.store(true, ordering: .relaxed)
-        sem_post(free)
+        ring.free()
     }
 
     // MARK: The thread
 
     private func run(carry initial: [UInt8]) {
-        var slot = 0
         var carry: (buffer: InputBuffer, range: Range<Int>)?
         while true {
-            Self.wait(free)
+            let slot = ring.claim()
             if cancelled.load(ordering: .relaxed) { return }
             let buffer = buffers[slot]
             var filled: Int
@@ -133,28 +113,18 @@ final class ReadAhead: @unchecked Sendable {
                 if n > 0 { filled += n }
                 let (whole, failed) = RecordingDecoder.wholeRecords(in: buffer.bytes(0..<filled))
                 if n <= 0 || failed {
-                    publish(Chunk(buffer: buffer, count: filled, checked: whole, end: readError == nil,
-                                  readError: readError), in: slot)
+                    ring.publish(Chunk(buffer: buffer, count: filled, checked: whole, end: readError == nil,
+                                       readError: readError), in: slot)
                     return
                 }
                 if whole > 0 {
-                    publish(Chunk(buffer: buffer, count: whole, checked: whole, end: false, readError: nil), in: slot)
+                    ring.publish(Chunk(buffer: buffer, count: whole, checked: whole, end: false, readError: nil), in: slot)
                     carry = (buffer, whole..<filled)
                     break
                 }
                 // Not one whole record yet: a record larger than what was read.
                 if filled == buffer.capacity { buffer.grow(to: 2 * buffer.capacity, keeping: filled) }
             }
-            slot = (slot + 1) % slotCount
         }
-    }
-
-    private func publish(_ chunk: Chunk, in slot: Int) {
-        slots[slot] = chunk
-        sem_post(published)
-    }
-
-    private static func wait(_ semaphore: UnsafeMutablePointer<sem_t>) {
-        while sem_wait(semaphore) != 0 && errno == EINTR {}
     }
 }
