@@ -64,10 +64,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // pcap and pcapng files for Wireshark.
+        // pcap and pcapng files for Wireshark (threads and their slot ring from FlowwatchCore).
         .target(
             name: "FlowwatchPcap",
-            dependencies: ["CPcap"],
+            dependencies: ["CPcap", "FlowwatchCore"],
             linkerSettings: [.linkedLibrary("z")]
         ),
         // Hubble's observer API as flowwatch serves it: code generated from proto/ by

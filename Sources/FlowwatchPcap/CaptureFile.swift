@@ -12,6 +12,11 @@ import Glibc
 /// whole records (whole gzip members when compressed) that tcpdump, tshark and gunzip read to the
 /// end without complaint. The failed buffer's records are lost.
 ///
+/// Once its header is written, an uncompressed file writes behind (`startWritingBehind`): full
+/// buffers go to a thread that writes them while the next fills (`WriteBehind`), and `flush`
+/// and `close` wait for it. Compressed files write in the caller's thread: a size limit must
+/// know each member's compressed size before the next record goes in.
+///
 /// Owned by one `CaptureOutput`, one call at a time: the buffer's state goes without run-time
 /// exclusivity checks.
 final class CaptureFile {
@@ -24,12 +29,17 @@ final class CaptureFile {
     /// Where compressed members are built; sized for the bound of a full buffer when first needed.
     private var compressed: UnsafeMutableRawPointer?
     private var compressedCapacity = 0
-    /// The file's length: always the end of a whole flush.
+    /// The file's length once what was flushed is written: always the end of a whole flush.
     private(set) var bytesOnDisk = 0
     /// Packets in the buffer, which reach the file with the next flush.
     @exclusivity(unchecked) private var bufferedPackets = 0
+    /// Packets written from this thread (before writing behind).
+    private var packetsWrittenHere = 0
+    /// Set once the file writes behind; `buffer` is then its buffer.
+    private var behind: WriteBehind?
+
     /// Packets whose bytes are in the file.
-    private(set) var packetsOnDisk = 0
+    var packetsOnDisk: Int { packetsWrittenHere + (behind?.packetsWritten ?? 0) }
 
     /// Big enough that the write syscall is a small cost next to the packets it carries (about
     /// 1,800 pcap or 850 pcapng records of 128-byte captures), small enough that a failed flush
@@ -67,9 +77,21 @@ final class CaptureFile {
     }
 
     deinit {
+        behind?.stop(discarding: true)
         if descriptor >= 0 { Glibc.close(descriptor) }
-        buffer.deallocate()
+        if behind == nil { buffer.deallocate() }
         compressed?.deallocate()
+    }
+
+    /// From now on full buffers are written by a thread of their own (see above); nothing for a
+    /// compressed file. To be called with the buffer flushed.
+    func startWritingBehind() {
+        guard gzip == nil, behind == nil, descriptor >= 0, count == 0 else { return }
+        let writer = WriteBehind(descriptor: descriptor, length: bytesOnDisk, capacity: capacity)
+        buffer.deallocate()
+        behind = writer
+        buffer = writer.buffer
+        capacity = writer.capacity
     }
 
     /// Room for a record of `size` bytes, flushing the buffer first if the record would not fit.
@@ -77,7 +99,7 @@ final class CaptureFile {
     @inline(__always)
     func reserve(_ size: Int) throws(CaptureError) -> UnsafeMutableRawPointer {
         if count + size > capacity {
-            try flush()
+            try handOver()
             if size > capacity { grow(to: size) }
         }
         return buffer + count
@@ -108,8 +130,36 @@ final class CaptureFile {
         return bytesOnDisk + gzip.bound(size) <= limit
     }
 
-    /// Writes the buffer to the file (as one gzip member when compressed).
+    /// Writes the buffer to the file (as one gzip member when compressed); when writing behind,
+    /// waits until it and every buffer before it are written.
     func flush() throws(CaptureError) {
+        try handOver()
+        guard let behind else { return }
+        behind.sync()
+        try checkBehind()
+    }
+
+    /// Hands a full buffer over: to the thread that writes behind, or written here.
+    private func handOver() throws(CaptureError) {
+        guard let behind else { return try write() }
+        try checkBehind()
+        guard count > 0 else { return }
+        behind.submit(count: count, packets: bufferedPackets)
+        bytesOnDisk += count
+        buffer = behind.buffer
+        capacity = behind.capacity
+        dropBuffer()
+    }
+
+    /// Throws the failure of a write behind, once there was one; the buffer is dropped.
+    private func checkBehind() throws(CaptureError) {
+        guard let code = behind?.failure else { return }
+        dropBuffer()
+        throw .write(path: path, SystemError(code))
+    }
+
+    /// Writes the buffer to the file in this thread.
+    private func write() throws(CaptureError) {
         guard count > 0 else { return }
         var output = UnsafeRawPointer(buffer)
         var length = count
@@ -145,7 +195,7 @@ final class CaptureFile {
             }
         }
         bytesOnDisk += length
-        packetsOnDisk += bufferedPackets
+        packetsWrittenHere += bufferedPackets
         dropBuffer()
     }
 
@@ -154,6 +204,7 @@ final class CaptureFile {
     func close() throws(CaptureError) {
         defer { discard() }
         try flush()
+        behind?.stop()
         let fd = descriptor
         descriptor = -1
         // Linux releases the descriptor even when close fails, so it is never retried.
@@ -162,8 +213,10 @@ final class CaptureFile {
         }
     }
 
-    /// Closes without writing the buffer: after a failure, or when the file is abandoned.
+    /// Closes without writing the buffer (nor those handed over and not yet written): after a
+    /// failure, or when the file is abandoned.
     func discard() {
+        behind?.stop(discarding: true)
         if descriptor >= 0 { Glibc.close(descriptor) }
         descriptor = -1
         dropBuffer()
@@ -177,6 +230,12 @@ final class CaptureFile {
     /// Makes the (empty) buffer big enough for one record larger than the usual buffer, such as
     /// a whole 64 KiB GSO packet with a long comment.
     private func grow(to size: Int) {
+        if let behind {
+            behind.grow(to: size)
+            buffer = behind.buffer
+            capacity = behind.capacity
+            return
+        }
         buffer.deallocate()
         capacity = size
         buffer = .allocate(byteCount: capacity, alignment: 16)

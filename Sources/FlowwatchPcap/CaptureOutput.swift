@@ -154,7 +154,8 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
     }
 
     /// Creates a file and writes its header at once: a file that exists is a valid capture from
-    /// the start, even if the process is killed before the first packet is flushed.
+    /// the start, even if the process is killed before the first packet is flushed. Then the
+    /// file writes behind (`CaptureFile.startWritingBehind`).
     private func openFile(_ name: String) throws(CaptureError) -> CaptureFile {
         let new = try CaptureFile(path: name, overwrite: overwrite)
         do {
@@ -164,6 +165,7 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
             new.discard()
             throw error
         }
+        new.startWritingBehind()
         return new
     }
 

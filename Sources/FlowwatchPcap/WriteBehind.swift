@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import class FlowwatchCore.SlotRing
+import class FlowwatchCore.Worker
+import Synchronization
+
+/// Writes a capture file's full buffers on a thread of its own, while the caller fills the next.
+///
+/// Replaying a recording to pcapng spent over a third of its time in write(2), copying some
+/// 60 MB into the page cache: a thread on another CPU does that now. Buffers go through a ring
+/// of `slots` (`SlotRing`): the caller fills one while the thread writes the ones before it,
+/// in order, so the file still grows in steps of whole buffers (whole records), and memory stays
+/// at `slots` buffers.
+///
+/// A write that fails is handled as `CaptureFile` handles it: the file is cut back to the end of
+/// the last buffer written whole, and nothing more is written. The caller learns of it at its
+/// next `submit` or `sync` (the buffers handed over meanwhile are lost with the failed one);
+/// `sync` waits until every buffer handed over is written, which is what an explicit flush
+/// promises. The caller owns the descriptor; the thread only writes to it, and is joined by
+/// `stop`.
+final class WriteBehind: @unchecked Sendable {
+    /// What the thread does with a slot.
+    private enum Job {
+        case write(count: Int, packets: Int)
+        case stop
+    }
+
+    private let descriptor: Int32
+    private let ring: SlotRing<Job>
+    /// One buffer per slot: the caller's between claiming and publishing its slot, the
+    /// thread's until it frees it.
+    private var buffers: [UnsafeMutableRawPointer]
+    private var capacities: [Int]
+    private var worker: Worker?
+    /// The caller's slot, whose buffer it fills.
+    private var filling: Int
+    /// The errno of the write that failed; 0 while none has.
+    private let failed = Atomic<Int32>(0)
+    /// Set by `stop(discarding:)`: buffers still queued are not written.
+    private let discarding = Atomic<Bool>(false)
+    /// Packets in the file, counted as their buffers are written.
+    private let packets = Atomic<Int>(0)
+    /// The thread's: the file's length, the end of the last buffer written whole.
+    private var length: Int
+
+    /// Starts the thread for `descriptor`, whose file is `length` bytes long, with `slots`
+    /// buffers of `capacity` bytes.
+    init(descriptor: Int32, length: Int, capacity: Int, slots: Int = 4) {
+        precondition(slots >= 2, "writing behind needs a buffer to fill and one to write")
+        self.descriptor = descriptor
+        self.length = length
+        buffers = (0..<slots).map { _ in .allocate(byteCount: capacity, alignment: 16) }
+        capacities = Array(repeating: capacity, count: slots)
+        ring = SlotRing(count: slots)
+        filling = ring.claim()
+        worker = Worker(name: "fw-writebehind") { [self] in run() }
+    }
+
+    deinit {
+        for buffer in buffers { buffer.deallocate() }
+    }
+
+    // MARK: The caller's side (one thread)
+
+    /// The buffer to fill next.
+    var buffer: UnsafeMutableRawPointer { buffers[filling] }
+    var capacity: Int { capacities[filling] }
+
+    /// Packets in buffers written whole so far.
+    var packetsWritten: Int { packets.load(ordering: .relaxed) }
+
+    /// The errno of a failed write, if one has failed.
+    var failure: Int32? {
+        let code = failed.load(ordering: .acquiring)
+        return code == 0 ? nil : code
+    }
+
+    /// Hands the first `count` bytes of `buffer` (holding `packets` packets) to the thread and
+    /// waits for the next buffer to be free.
+    func submit(count: Int, packets: Int) {
+        ring.publish(.write(count: count, packets: packets), in: filling)
+        filling = ring.claim()
+    }
+
+    /// Makes `buffer`, empty, at least `size` bytes: for a record larger than a buffer.
+    func grow(to size: Int) {
+        buffers[filling].deallocate()
+        buffers[filling] = .allocate(byteCount: size, alignment: 16)
+        capacities[filling] = size
+    }
+
+    /// Waits until every buffer handed over is written (or dropped after a failure).
+    func sync() {
+        ring.drain(holding: 1)
+    }
+
+    /// Ends the thread once it has written what was handed over, or without writing it when
+    /// `discarding`; waits for it.
+    func stop(discarding: Bool = false) {
+        guard let worker else { return }
+        self.worker = nil
+        if discarding { self.discarding.store(true, ordering: .relaxed) }
+        ring.publish(.stop, in: filling)
+        worker.join()
+    }
+
+    // MARK: The thread
+
+    private func run() {
+        while true {
+            let (slot, job) = ring.take()
+            guard case .write(let count, let packets) = job else { return }
+            if failed.load(ordering: .relaxed) == 0 && !discarding.load(ordering: .relaxed) {
+                write(buffers[slot], count: count, packets: packets)
+            }
+            ring.free()
+        }
+    }
+
+    /// One buffer, whole: on a failure the file is cut back to where it ended before.
+    private func write(_ buffer: UnsafeMutableRawPointer, count: Int, packets: Int) {
+        var offset = 0
+        while offset < count {
+            let written = Glibc.write(descriptor, buffer + offset, count - offset)
+            if written > 0 {
+                offset += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else {
+                // write(2) returns 0 for a non-empty buffer only on devices that cannot take more.
+                let code = written < 0 ? errno : ENOSPC
+                if offset > 0 { _ = ftruncate(descriptor, off_t(length)) }
+                failed.store(code, ordering: .releasing)
+                return
+            }
+        }
+        length += count
+        self.packets.add(packets, ordering: .relaxed)
+    }
+}

@@ -1,0 +1,86 @@
+@testable import FlowwatchPcap
+import Foundation
+import Testing
+
+/// Uncompressed capture files write their full buffers on a thread of their own
+/// (`WriteBehind`): the file still grows in whole buffers, an explicit flush still means the
+/// bytes are in the file, and a failed write still leaves whole records and reaches the caller.
+@Suite struct WriteBehindTests {
+    @Test("buffers reach the file in order, all of them once sync returns")
+    func buffersInOrder() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("raw")
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let writer = WriteBehind(descriptor: fd, length: 0, capacity: 64, slots: 2)
+        var expected: [UInt8] = []
+        for round in 0..<50 {
+            let bytes = (0..<(round % 64 + 1)).map { UInt8(truncatingIfNeeded: round * 7 + $0) }
+            writer.buffer.copyMemory(from: bytes, byteCount: bytes.count)
+            writer.submit(count: bytes.count, packets: 1)
+            expected += bytes
+        }
+        writer.sync()
+        #expect(try fileBytes(path) == expected)
+        #expect(writer.packetsWritten == 50 && writer.failure == nil)
+        writer.stop()
+    }
+
+    @Test("a write that fails is reported, and nothing handed over after it is written")
+    func failureStopsWriting() throws {
+        let fd = open("/dev/full", O_WRONLY | O_CLOEXEC)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let writer = WriteBehind(descriptor: fd, length: 0, capacity: 16, slots: 3)
+        for _ in 0..<5 {
+            writer.buffer.initializeMemory(as: UInt8.self, repeating: 1, count: 16)
+            writer.submit(count: 16, packets: 2)
+        }
+        writer.sync()
+        #expect(writer.failure == ENOSPC)
+        #expect(writer.packetsWritten == 0)
+        writer.stop()
+    }
+
+    /// The disk fills while buffers are written behind, with no flush to wait on: a later write
+    /// (or the close) throws, and the file holds the packets of the buffers written whole.
+    @Test(.enabled(if: Tools.privilegedEnabled, Tools.privilegedReason), arguments: ["flow.pcap", "flow.pcapng"])
+    func fullDiskBehind(name: String) throws {
+        let disk = try SmallTmpfs(bytes: 1024 * 1024)
+        let path = disk.path + "/" + name
+        let writer = try FailureTests.writer(path)
+        var failure: CaptureError?
+        var sent = 0
+        while failure == nil && sent < 200_000 {
+            do {
+                try writer.write(Packets.flowPacket(sent))
+                sent += 1
+            } catch {
+                failure = error
+            }
+        }
+        let expectedFailure = CaptureError.write(path: path, SystemError(ENOSPC))
+        #expect(failure == expectedFailure)
+        #expect(throws: expectedFailure) { try writer.close() }
+        let written = writer.packetsWritten
+        #expect(written > 0 && written < sent, "\(written) of \(sent) packets written")
+        try FailureTests.expectReadable(path, packets: written, in: TemporaryDirectory())
+    }
+
+    @Test("a record larger than a buffer is written whole between the others", arguments: ["big.pcap", "big.pcapng"])
+    func recordLargerThanABuffer(name: String) throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file(name)
+        let writer: any CaptureWriter = name.hasSuffix(".pcapng")
+            ? try PcapngWriter(path: path, snapshotLength: 0)
+            : try PcapWriter(path: path, snapshotLength: 0)
+        var packets = Packets.flow(3000)
+        packets[1500] = Packets.flowPacket(1500, capture: 262_144, length: 262_144)
+        for packet in packets { try writer.write(packet) }
+        try writer.close()
+        let read = try LibpcapReader.read(path).packets
+        #expect(read.count == packets.count)
+        #expect(read.map(\.bytes) == packets.map { Array($0.bytes) })
+    }
+}
