@@ -12,10 +12,10 @@ import Glibc
 /// whole records (whole gzip members when compressed) that tcpdump, tshark and gunzip read to the
 /// end without complaint. The failed buffer's records are lost.
 ///
-/// Once its header is written, an uncompressed file writes behind (`startWritingBehind`): full
-/// buffers go to a thread that writes them while the next fills (`WriteBehind`), and `flush`
-/// and `close` wait for it. Compressed files write in the caller's thread: a size limit must
-/// know each member's compressed size before the next record goes in.
+/// Once its header is written, a file writes behind (`startWritingBehind`): full buffers go to a
+/// thread that compresses and writes them while the next fills (`WriteBehind`), and `flush` and
+/// `close` wait for it. A compressed file with a size limit writes in the caller's thread: the
+/// limit must know each member's compressed size before the next record goes in.
 ///
 /// Owned by one `CaptureOutput`, one call at a time: the buffer's state goes without run-time
 /// exclusivity checks.
@@ -30,6 +30,8 @@ final class CaptureFile {
     private var compressed: UnsafeMutableRawPointer?
     private var compressedCapacity = 0
     /// The file's length once what was flushed is written: always the end of a whole flush.
+    /// (A compressed file that writes behind counts what it handed over uncompressed: it has no
+    /// size limit to check.)
     private(set) var bytesOnDisk = 0
     /// Packets in the buffer, which reach the file with the next flush.
     @exclusivity(unchecked) private var bufferedPackets = 0
@@ -83,11 +85,12 @@ final class CaptureFile {
         compressed?.deallocate()
     }
 
-    /// From now on full buffers are written by a thread of their own (see above); nothing for a
-    /// compressed file. To be called with the buffer flushed.
-    func startWritingBehind() {
-        guard gzip == nil, behind == nil, descriptor >= 0, count == 0 else { return }
-        let writer = WriteBehind(descriptor: descriptor, length: bytesOnDisk, capacity: capacity)
+    /// From now on full buffers are written by a thread of their own (see above), unless the file
+    /// is compressed and `sizeLimited`. To be called with the buffer flushed.
+    func startWritingBehind(sizeLimited: Bool) {
+        guard behind == nil, descriptor >= 0, count == 0, gzip == nil || !sizeLimited else { return }
+        let writer = WriteBehind(descriptor: descriptor, path: path, length: bytesOnDisk, capacity: capacity,
+                                 gzip: gzip)
         buffer.deallocate()
         behind = writer
         buffer = writer.buffer
@@ -153,9 +156,9 @@ final class CaptureFile {
 
     /// Throws the failure of a write behind, once there was one; the buffer is dropped.
     private func checkBehind() throws(CaptureError) {
-        guard let code = behind?.failure else { return }
+        guard let failure = behind?.failure else { return }
         dropBuffer()
-        throw .write(path: path, SystemError(code))
+        throw failure
     }
 
     /// Writes the buffer to the file in this thread.

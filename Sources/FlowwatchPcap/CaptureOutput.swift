@@ -165,7 +165,7 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
             new.discard()
             throw error
         }
-        new.startWritingBehind()
+        new.startWritingBehind(sizeLimited: rotation?.maxFileBytes != nil)
         return new
     }
 

@@ -8,10 +8,11 @@ import Synchronization
 /// Writes a capture file's full buffers on a thread of its own, while the caller fills the next.
 ///
 /// Replaying a recording to pcapng spent over a third of its time in write(2), copying some
-/// 60 MB into the page cache: a thread on another CPU does that now. Buffers go through a ring
-/// of `slots` (`SlotRing`): the caller fills one while the thread writes the ones before it,
-/// in order, so the file still grows in steps of whole buffers (whole records), and memory stays
-/// at `slots` buffers.
+/// 60 MB into the page cache, and a gzip file most of its time compressing: a thread on another
+/// CPU does both now. Buffers go through a ring of `slots` (`SlotRing`): the caller fills one
+/// while the thread writes the ones before it (each as one gzip member when compressed), in
+/// order, so the file still grows in steps of whole buffers (whole records), and memory stays at
+/// `slots` buffers.
 ///
 /// A write that fails is handled as `CaptureFile` handles it: the file is cut back to the end of
 /// the last buffer written whole, and nothing more is written. The caller learns of it at its
@@ -27,6 +28,12 @@ final class WriteBehind: @unchecked Sendable {
     }
 
     private let descriptor: Int32
+    /// The file's name, for errors.
+    private let path: String
+    private let gzip: GzipMembers?
+    /// Where the thread builds a gzip member; sized for the bound of the largest buffer.
+    private var compressed: UnsafeMutableRawPointer?
+    private var compressedCapacity = 0
     private let ring: SlotRing<Job>
     /// One buffer per slot: the caller's between claiming and publishing its slot, the
     /// thread's until it frees it.
@@ -35,8 +42,9 @@ final class WriteBehind: @unchecked Sendable {
     private var worker: Worker?
     /// The caller's slot, whose buffer it fills.
     private var filling: Int
-    /// The errno of the write that failed; 0 while none has.
-    private let failed = Atomic<Int32>(0)
+    /// Set once a write (or a compression) has failed, after `failureValue`.
+    private let failed = Atomic<Bool>(false)
+    private var failureValue: CaptureError?
     /// Set by `stop(discarding:)`: buffers still queued are not written.
     private let discarding = Atomic<Bool>(false)
     /// Packets in the file, counted as their buffers are written.
@@ -44,11 +52,13 @@ final class WriteBehind: @unchecked Sendable {
     /// The thread's: the file's length, the end of the last buffer written whole.
     private var length: Int
 
-    /// Starts the thread for `descriptor`, whose file is `length` bytes long, with `slots`
-    /// buffers of `capacity` bytes.
-    init(descriptor: Int32, length: Int, capacity: Int, slots: Int = 4) {
+    /// Starts the thread for `descriptor`, the file at `path`, `length` bytes long, with `slots`
+    /// buffers of `capacity` bytes; with `gzip`, each buffer is written as a member of its own.
+    init(descriptor: Int32, path: String, length: Int, capacity: Int, gzip: GzipMembers? = nil, slots: Int = 4) {
         precondition(slots >= 2, "writing behind needs a buffer to fill and one to write")
         self.descriptor = descriptor
+        self.path = path
+        self.gzip = gzip
         self.length = length
         buffers = (0..<slots).map { _ in .allocate(byteCount: capacity, alignment: 16) }
         capacities = Array(repeating: capacity, count: slots)
@@ -59,6 +69,7 @@ final class WriteBehind: @unchecked Sendable {
 
     deinit {
         for buffer in buffers { buffer.deallocate() }
+        compressed?.deallocate()
     }
 
     // MARK: The caller's side (one thread)
@@ -70,10 +81,9 @@ final class WriteBehind: @unchecked Sendable {
     /// Packets in buffers written whole so far.
     var packetsWritten: Int { packets.load(ordering: .relaxed) }
 
-    /// The errno of a failed write, if one has failed.
-    var failure: Int32? {
-        let code = failed.load(ordering: .acquiring)
-        return code == 0 ? nil : code
+    /// Why writing stopped, once a write or a compression has failed.
+    var failure: CaptureError? {
+        failed.load(ordering: .acquiring) ? failureValue : nil
     }
 
     /// Hands the first `count` bytes of `buffer` (holding `packets` packets) to the thread and
@@ -111,15 +121,38 @@ final class WriteBehind: @unchecked Sendable {
         while true {
             let (slot, job) = ring.take()
             guard case .write(let count, let packets) = job else { return }
-            if failed.load(ordering: .relaxed) == 0 && !discarding.load(ordering: .relaxed) {
+            if !failed.load(ordering: .relaxed) && !discarding.load(ordering: .relaxed) {
                 write(buffers[slot], count: count, packets: packets)
             }
             ring.free()
         }
     }
 
-    /// One buffer, whole: on a failure the file is cut back to where it ended before.
-    private func write(_ buffer: UnsafeMutableRawPointer, count: Int, packets: Int) {
+    private func fail(_ error: CaptureError) {
+        failureValue = error
+        failed.store(true, ordering: .releasing)
+    }
+
+    /// One buffer, whole (one gzip member when compressed): on a failure the file is cut back
+    /// to where it ended before.
+    private func write(_ input: UnsafeMutableRawPointer, count: Int, packets: Int) {
+        var buffer = UnsafeRawPointer(input)
+        var count = count
+        if let gzip {
+            let needed = gzip.bound(count)
+            if compressedCapacity < needed {
+                compressed?.deallocate()
+                compressedCapacity = needed
+                compressed = .allocate(byteCount: needed, alignment: 16)
+            }
+            switch gzip.member(of: input, count: count, into: compressed!, capacity: compressedCapacity) {
+            case .success(let produced):
+                buffer = UnsafeRawPointer(compressed!)
+                count = produced
+            case .failure(let failure):
+                return fail(.compression(path: path, message: failure.message))
+            }
+        }
         var offset = 0
         while offset < count {
             let written = Glibc.write(descriptor, buffer + offset, count - offset)
@@ -129,10 +162,9 @@ final class WriteBehind: @unchecked Sendable {
                 continue
             } else {
                 // write(2) returns 0 for a non-empty buffer only on devices that cannot take more.
-                let code = written < 0 ? errno : ENOSPC
+                let error = written < 0 ? SystemError.current : SystemError(ENOSPC)
                 if offset > 0 { _ = ftruncate(descriptor, off_t(length)) }
-                failed.store(code, ordering: .releasing)
-                return
+                return fail(.write(path: path, error))
             }
         }
         length += count

@@ -2,9 +2,10 @@
 import Foundation
 import Testing
 
-/// Uncompressed capture files write their full buffers on a thread of their own
-/// (`WriteBehind`): the file still grows in whole buffers, an explicit flush still means the
-/// bytes are in the file, and a failed write still leaves whole records and reaches the caller.
+/// Capture files write their full buffers on a thread of their own (`WriteBehind`), which also
+/// compresses them into gzip members: the file still grows in whole buffers, an explicit flush
+/// still means the bytes are in the file, and a failed write still leaves whole records and
+/// reaches the caller.
 @Suite struct WriteBehindTests {
     @Test("buffers reach the file in order, all of them once sync returns")
     func buffersInOrder() throws {
@@ -13,7 +14,7 @@ import Testing
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         try #require(fd >= 0)
         defer { close(fd) }
-        let writer = WriteBehind(descriptor: fd, length: 0, capacity: 64, slots: 2)
+        let writer = WriteBehind(descriptor: fd, path: path, length: 0, capacity: 64, slots: 2)
         var expected: [UInt8] = []
         for round in 0..<50 {
             let bytes = (0..<(round % 64 + 1)).map { UInt8(truncatingIfNeeded: round * 7 + $0) }
@@ -32,27 +33,28 @@ import Testing
         let fd = open("/dev/full", O_WRONLY | O_CLOEXEC)
         try #require(fd >= 0)
         defer { close(fd) }
-        let writer = WriteBehind(descriptor: fd, length: 0, capacity: 16, slots: 3)
+        let writer = WriteBehind(descriptor: fd, path: "/dev/full", length: 0, capacity: 16, slots: 3)
         for _ in 0..<5 {
             writer.buffer.initializeMemory(as: UInt8.self, repeating: 1, count: 16)
             writer.submit(count: 16, packets: 2)
         }
         writer.sync()
-        #expect(writer.failure == ENOSPC)
+        #expect(writer.failure == .write(path: "/dev/full", SystemError(ENOSPC)))
         #expect(writer.packetsWritten == 0)
         writer.stop()
     }
 
     /// The disk fills while buffers are written behind, with no flush to wait on: a later write
     /// (or the close) throws, and the file holds the packets of the buffers written whole.
-    @Test(.enabled(if: Tools.privilegedEnabled, Tools.privilegedReason), arguments: ["flow.pcap", "flow.pcapng"])
+    @Test(.enabled(if: Tools.privilegedEnabled, Tools.privilegedReason), arguments: ["flow.pcap", "flow.pcapng", "flow.pcap.gz"])
     func fullDiskBehind(name: String) throws {
-        let disk = try SmallTmpfs(bytes: 1024 * 1024)
+        // A few buffers' worth: 4 whole buffers, or a few compressed members.
+        let disk = try SmallTmpfs(bytes: name.hasSuffix(".gz") ? 64 * 1024 : 1024 * 1024)
         let path = disk.path + "/" + name
         let writer = try FailureTests.writer(path)
         var failure: CaptureError?
         var sent = 0
-        while failure == nil && sent < 200_000 {
+        while failure == nil && sent < 2_000_000 {
             do {
                 try writer.write(Packets.flowPacket(sent))
                 sent += 1
