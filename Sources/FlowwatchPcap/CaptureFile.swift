@@ -142,8 +142,9 @@ final class CaptureFile {
         try checkBehind()
     }
 
-    /// Hands a full buffer over: to the thread that writes behind, or written here.
-    private func handOver() throws(CaptureError) {
+    /// Hands the buffer over: to the thread that writes behind, without waiting for the write,
+    /// or written here.
+    func handOver() throws(CaptureError) {
         guard let behind else { return try write() }
         try checkBehind()
         guard count > 0 else { return }

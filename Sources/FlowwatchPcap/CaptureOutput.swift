@@ -62,13 +62,14 @@ final class CaptureOutput<Encoder: CaptureEncoder> {
         }
     }
 
-    func flush() throws(CaptureError) {
+    /// Writes what is buffered: waiting until every write is done, or not (`waiting`).
+    func flush(waiting: Bool = true) throws(CaptureError) {
         guard let file else {
             if let failure { throw failure }
             return
         }
         do {
-            try file.flush()
+            if waiting { try file.flush() } else { try file.handOver() }
         } catch {
             fail(error)
             throw error

@@ -1,7 +1,8 @@
 /// Something that writes captured packets to files: `PcapWriter` or `PcapngWriter`.
 ///
-/// Writers buffer whole records and write a buffer at a time; call `flush()` now and then (say,
-/// once a second) when packets are rare, so the file on disk keeps up with what was seen.
+/// Writers buffer whole records and write a buffer at a time, on a thread of the file's own; call
+/// `handOver()` (or `flush()`, which also waits for the writes) now and then (say, once a second)
+/// when packets are rare, so the file on disk keeps up with what was seen.
 ///
 /// Failure: the first error (a full disk, an I/O error, a rotated file that cannot be created)
 /// fails the writer. The open file is closed at once, ending at the last buffer written whole, and
@@ -13,8 +14,11 @@
 public protocol CaptureWriter: AnyObject {
     /// Appends a packet, rotating first if the rotation settings ask for it.
     func write(_ packet: CapturedPacket) throws(CaptureError)
-    /// Writes what is buffered to the file.
+    /// Writes what is buffered to the file, and waits until everything handed over is written.
     func flush() throws(CaptureError)
+    /// Hands what is buffered over to be written, without waiting for the write: a thread that
+    /// must not stall (a perf ring's reader) calls this. A failure shows at a later call.
+    func handOver() throws(CaptureError)
     /// Flushes and closes the file (ending the gzip stream properly). Throws the writer's failure
     /// if it ever failed, so an exit status computed from `close()` alone is right. Calling it
     /// again does nothing more.
@@ -119,6 +123,7 @@ public final class PcapWriter: CaptureWriter {
         try write(timestampNanos: packet.timestampNanos, bytes: packet.bytes, originalLength: packet.originalLength)
     }
     public func flush() throws(CaptureError) { try output.flush() }
+    public func handOver() throws(CaptureError) { try output.flush(waiting: false) }
     public func close() throws(CaptureError) { try output.close() }
     public var failure: CaptureError? { output.failure }
     public var packetsWritten: Int { output.packetsWritten }
@@ -211,6 +216,7 @@ public final class PcapngWriter: CaptureWriter {
         if let failure { throw failure }
     }
     public func flush() throws(CaptureError) { try output.flush() }
+    public func handOver() throws(CaptureError) { try output.flush(waiting: false) }
     public func close() throws(CaptureError) { try output.close() }
     public var failure: CaptureError? { output.failure }
     public var packetsWritten: Int { output.packetsWritten }

@@ -129,11 +129,12 @@ final class CaptureSink: @unchecked Sendable {
         r.direction == .inbound ? .inbound : r.direction == .outbound ? .outbound : .unknown
     }
 
-    /// Writes out what is buffered at most once a second (by `now`, any monotonic nanoseconds).
+    /// Hands what is buffered over to be written, at most once a second (by `now`, any
+    /// monotonic nanoseconds); the perf ring's reader calls it, so it does not wait for the write.
     func flushIfDue(now: UInt64) {
         guard now &- lastFlush >= 1_000_000_000 else { return }
         lastFlush = now
-        each { (w) throws(CaptureError) in try w.flush() }
+        each { (w) throws(CaptureError) in try w.handOver() }
     }
 
     /// Closes every file (complete records, gzip streams ended).

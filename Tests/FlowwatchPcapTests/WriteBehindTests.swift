@@ -70,6 +70,20 @@ import Testing
         try FailureTests.expectReadable(path, packets: written, in: TemporaryDirectory())
     }
 
+    @Test("packets handed over reach the file without a flush", arguments: ReaderTests.formats)
+    func handedOver(name: String) throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file(name)
+        let writer = try FailureTests.writer(path)
+        try writer.write(Packets.flow(30))
+        try writer.handOver()
+        let deadline = Date().addingTimeInterval(5)
+        while writer.packetsWritten < 30 && Date() < deadline { usleep(1000) }
+        #expect(writer.packetsWritten == 30)
+        try FailureTests.expectReadable(path, packets: 30, in: directory)
+        try writer.close()
+    }
+
     @Test("a record larger than a buffer is written whole between the others", arguments: ["big.pcap", "big.pcapng"])
     func recordLargerThanABuffer(name: String) throws {
         let directory = try TemporaryDirectory()
