@@ -86,10 +86,18 @@ figures=(fw_pcap td_pcap fw_ng fw_plain td_plain fw_plain_ng fw_compact fw_monit
 	fw_plain_compact fw_plain_json td_plain_text)
 for ((round = 0; round < runs; round++)); do
 	for f in "${figures[@]}"; do
+		# A new file for every run: overwriting the one a run before wrote made the next wait
+		# while the kernel still wrote the old one out (10-20 ms, for either tool).
+		rm -f "$work/a.pcap" "$work/a.pcapng" "$work/b.pcap"
 		s=$(date +%s%N)
 		"run_$f" >/dev/null 2>&1 || { echo "bench: ${f#*_} (run_$f) failed" >&2; exit 1; }
 		e=$(date +%s%N)
 		echo "$(( e - s ))" >>"$work/times.$f"
+		# Bytes a packet in each file (both of the plain recording's packets).
+		case $f in
+		fw_plain_ng) ng_bytes=$(awk -v b="$(stat -c %s "$work/a.pcapng")" -v n="$plain_packets" 'BEGIN {printf "%.0f", b / n}') ;;
+		td_plain) pcap_bytes=$(awk -v b="$(stat -c %s "$work/b.pcap")" -v n="$plain_packets" 'BEGIN {printf "%.0f", b / n}') ;;
+		esac
 	done
 done
 # Median and spread of a command's timings, in seconds.
@@ -99,9 +107,6 @@ measured() {
 for f in "${figures[@]}"; do
 	read -r "$f" "${f}_min" "${f}_max" < <(measured "$f")
 done
-# Bytes a packet in each file, from the last round's (both of the plain recording's packets).
-ng_bytes=$(awk -v b="$(stat -c %s "$work/a.pcapng")" -v n="$plain_packets" 'BEGIN {printf "%.0f", b / n}')
-pcap_bytes=$(awk -v b="$(stat -c %s "$work/b.pcap")" -v n="$plain_packets" 'BEGIN {printf "%.0f", b / n}')
 # What observing costs a node, live (iperf3 on another demo node).
 echo "== live: iperf3 with and without flowwatch" >&2
 live=$("$here/bench-live.sh" "$flowwatch" "$fwbench")
@@ -135,7 +140,8 @@ row() { # what, how, figure, spread, baseline, ratio
 	echo "checked and counted); the plain one, recorded without -v, is what someone recording for"
 	echo "pcap would have: $plain_records records ($plain_lost lost), $plain_packets packets. pcapng"
 	echo "writes $ng_bytes bytes a packet (its comment, interface, id and verdict beside the bytes)"
-	echo "where tcpdump's pcap writes $pcap_bytes."
+	echo "where tcpdump's pcap writes $pcap_bytes. Every run writes a new file: the last run's is removed"
+	echo "before it, outside the timing."
 	echo
 	echo "| what | how | flowwatch | spread (s) | baseline | ratio |"
 	echo "|---|---|---|---|---|---|"
