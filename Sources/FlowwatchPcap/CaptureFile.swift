@@ -5,12 +5,10 @@ import Glibc
 /// One open capture file: a buffer of whole records in front of a file descriptor, gzip-compressed
 /// when the name ends in `.gz`.
 ///
-/// Records enter the buffer whole (`reserve`, then `commit`) and leave it only as a whole buffer,
-/// in a single `write(2)` loop, so the file grows in steps that end at record boundaries and there
-/// is no syscall per packet. If a write fails part-way (a full disk writes what fits, then fails
-/// with ENOSPC), the file is truncated back to the end of the previous buffer: what remains is
-/// whole records (whole gzip members when compressed) that tcpdump, tshark and gunzip read to the
-/// end without complaint. The failed buffer's records are lost.
+/// Records enter the buffer whole (`reserve`, then `commit`) and leave it only as a whole buffer
+/// (`BufferAppender`), so the file grows in steps that end at record boundaries, and there is no
+/// syscall per packet. A write that fails part-way (a full disk) leaves the file cut back to the
+/// end of the buffer before; the failed buffer's records are lost.
 ///
 /// Once its header is written, a file writes behind (`startWritingBehind`): full buffers go to a
 /// thread that compresses and writes them while the next fills (`WriteBehind`), and `flush` and
@@ -23,12 +21,11 @@ final class CaptureFile {
     let path: String
     private var descriptor: Int32
     private let gzip: GzipMembers?
+    /// Writes whole buffers to the file: from here, and then from the thread that writes behind.
+    private let appender: BufferAppender
     @exclusivity(unchecked) private var buffer: UnsafeMutableRawPointer
     @exclusivity(unchecked) private var capacity: Int
     @exclusivity(unchecked) private var count = 0
-    /// Where compressed members are built; sized for the bound of a full buffer when first needed.
-    private var compressed: UnsafeMutableRawPointer?
-    private var compressedCapacity = 0
     /// The file's length once what was flushed is written: always the end of a whole flush.
     /// (A compressed file that writes behind counts what it handed over uncompressed: it has no
     /// size limit to check.)
@@ -74,6 +71,7 @@ final class CaptureFile {
             throw error
         }
         descriptor = fd
+        appender = BufferAppender(descriptor: fd, path: path, gzip: gzip)
         capacity = Self.bufferSize
         buffer = .allocate(byteCount: capacity, alignment: 16)
     }
@@ -82,15 +80,13 @@ final class CaptureFile {
         behind?.stop(discarding: true)
         if descriptor >= 0 { Glibc.close(descriptor) }
         if behind == nil { buffer.deallocate() }
-        compressed?.deallocate()
     }
 
     /// From now on full buffers are written by a thread of their own (see above), unless the file
     /// is compressed and `sizeLimited`. To be called with the buffer flushed.
     func startWritingBehind(sizeLimited: Bool) {
         guard behind == nil, descriptor >= 0, count == 0, gzip == nil || !sizeLimited else { return }
-        let writer = WriteBehind(descriptor: descriptor, path: path, length: bytesOnDisk, capacity: capacity,
-                                 gzip: gzip)
+        let writer = WriteBehind(appender: appender, capacity: capacity)
         buffer.deallocate()
         behind = writer
         buffer = writer.buffer
@@ -165,42 +161,10 @@ final class CaptureFile {
     /// Writes the buffer to the file in this thread.
     private func write() throws(CaptureError) {
         guard count > 0 else { return }
-        var output = UnsafeRawPointer(buffer)
-        var length = count
-        if let gzip {
-            let needed = gzip.bound(count)
-            if compressedCapacity < needed {
-                compressed?.deallocate()
-                compressedCapacity = max(needed, gzip.bound(Self.bufferSize))
-                compressed = .allocate(byteCount: compressedCapacity, alignment: 16)
-            }
-            switch gzip.member(of: buffer, count: count, into: compressed!, capacity: compressedCapacity) {
-            case .success(let produced):
-                output = UnsafeRawPointer(compressed!)
-                length = produced
-            case .failure(let failure):
-                dropBuffer()
-                throw .compression(path: path, message: failure.message)
-            }
-        }
-        var offset = 0
-        while offset < length {
-            let written = Glibc.write(descriptor, output + offset, length - offset)
-            if written > 0 {
-                offset += written
-            } else if written < 0 && errno == EINTR {
-                continue
-            } else {
-                // write(2) returns 0 for a non-empty buffer only on devices that cannot take more.
-                let error = written < 0 ? SystemError.current : SystemError(ENOSPC)
-                if offset > 0 { _ = ftruncate(descriptor, off_t(bytesOnDisk)) }
-                dropBuffer()
-                throw .write(path: path, error)
-            }
-        }
-        bytesOnDisk += length
+        defer { dropBuffer() }
+        try appender.append(buffer, count: count)
+        bytesOnDisk = appender.length
         packetsWrittenHere += bufferedPackets
-        dropBuffer()
     }
 
     /// Flushes and closes. close(2) errors count: NFS and some filesystems report a failed

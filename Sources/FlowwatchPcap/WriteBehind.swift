@@ -34,13 +34,8 @@ final class WriteBehind: @unchecked Sendable {
         case stop
     }
 
-    private let descriptor: Int32
-    /// The file's name, for errors.
-    private let path: String
-    private let gzip: GzipMembers?
-    /// Where the thread builds a gzip member; sized for the bound of the largest buffer.
-    private var compressed: UnsafeMutableRawPointer?
-    private var compressedCapacity = 0
+    /// The file, the thread's from now on.
+    private let appender: BufferAppender
     private let ring: SlotRing<Job>
     /// One buffer per slot: the caller's between claiming and publishing its slot, the
     /// thread's until it frees it.
@@ -56,17 +51,11 @@ final class WriteBehind: @unchecked Sendable {
     private let discarding = Atomic<Bool>(false)
     /// Packets in the file, counted as their buffers are written.
     private let packets = Atomic<Int>(0)
-    /// The thread's: the file's length, the end of the last buffer written whole.
-    private var length: Int
 
-    /// Starts the thread for `descriptor`, the file at `path`, `length` bytes long, with `slots`
-    /// buffers of `capacity` bytes; with `gzip`, each buffer is written as a member of its own.
-    init(descriptor: Int32, path: String, length: Int, capacity: Int, gzip: GzipMembers? = nil, slots: Int = 4) {
+    /// Starts the thread for the file `appender` writes, with `slots` buffers of `capacity` bytes.
+    init(appender: BufferAppender, capacity: Int, slots: Int = 4) {
         precondition(slots >= 2, "writing behind needs a buffer to fill and one to write")
-        self.descriptor = descriptor
-        self.path = path
-        self.gzip = gzip
-        self.length = length
+        self.appender = appender
         buffers = (0..<slots).map { _ in .allocate(byteCount: capacity, alignment: 16) }
         capacities = Array(repeating: capacity, count: slots)
         ring = SlotRing(count: slots)
@@ -76,7 +65,6 @@ final class WriteBehind: @unchecked Sendable {
 
     deinit {
         for buffer in buffers { buffer.deallocate() }
-        compressed?.deallocate()
     }
 
     // MARK: The caller's side (one thread)
@@ -140,41 +128,13 @@ final class WriteBehind: @unchecked Sendable {
         failed.store(true, ordering: .releasing)
     }
 
-    /// One buffer, whole (one gzip member when compressed): on a failure the file is cut back
-    /// to where it ended before.
-    private func write(_ input: UnsafeMutableRawPointer, count: Int, packets: Int) {
-        var buffer = UnsafeRawPointer(input)
-        var count = count
-        if let gzip {
-            let needed = gzip.bound(count)
-            if compressedCapacity < needed {
-                compressed?.deallocate()
-                compressedCapacity = needed
-                compressed = .allocate(byteCount: needed, alignment: 16)
-            }
-            switch gzip.member(of: input, count: count, into: compressed!, capacity: compressedCapacity) {
-            case .success(let produced):
-                buffer = UnsafeRawPointer(compressed!)
-                count = produced
-            case .failure(let failure):
-                return fail(.compression(path: path, message: failure.message))
-            }
+    /// One buffer, whole (one gzip member when compressed), or none: see `BufferAppender`.
+    private func write(_ buffer: UnsafeMutableRawPointer, count: Int, packets: Int) {
+        do throws(CaptureError) {
+            try appender.append(buffer, count: count)
+            self.packets.add(packets, ordering: .relaxed)
+        } catch {
+            fail(error)
         }
-        var offset = 0
-        while offset < count {
-            let written = Glibc.write(descriptor, buffer + offset, count - offset)
-            if written > 0 {
-                offset += written
-            } else if written < 0 && errno == EINTR {
-                continue
-            } else {
-                // write(2) returns 0 for a non-empty buffer only on devices that cannot take more.
-                let error = written < 0 ? SystemError.current : SystemError(ENOSPC)
-                if offset > 0 { _ = ftruncate(descriptor, off_t(length)) }
-                return fail(.write(path: path, error))
-            }
-        }
-        length += count
-        self.packets.add(packets, ordering: .relaxed)
     }
 }

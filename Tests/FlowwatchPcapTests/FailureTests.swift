@@ -74,18 +74,8 @@ import Testing
         let disk = try SmallTmpfs(bytes: 64 * 1024)
         let path = disk.path + "/" + name
         let writer = try Self.writer(path)
-        var failure: CaptureError?
-        var sent = 0
         // Flushing every 20 packets stands in for flowwatch's periodic flush.
-        while failure == nil && sent < 1_000_000 {
-            do {
-                try writer.write(Packets.flowPacket(sent))
-                sent += 1
-                if sent % 20 == 0 { try writer.flush() }
-            } catch {
-                failure = error
-            }
-        }
+        let (failure, _) = Self.writeUntilFailure(writer, flushEvery: 20)
         let expectedFailure = CaptureError.write(path: path, SystemError(ENOSPC))
         #expect(failure == expectedFailure)
         #expect(failure?.description == "cannot write \(path): No space left on device (ENOSPC)")
@@ -130,6 +120,22 @@ import Testing
         if !name.contains(".pcapng") { try Self.expectReadable(path, packets: 0, in: directory) }
         try writer.close()
         try Self.expectReadable(path, packets: 0, in: directory)
+    }
+
+    /// Writes flow packets until a write (or a flush every `flushEvery` packets) fails, or
+    /// 2,000,000 were written: the error, if any, and how many went in.
+    static func writeUntilFailure(_ writer: any CaptureWriter, flushEvery: Int?) -> (CaptureError?, sent: Int) {
+        var sent = 0
+        while sent < 2_000_000 {
+            do throws(CaptureError) {
+                try writer.write(Packets.flowPacket(sent))
+                sent += 1
+                if let flushEvery, sent % flushEvery == 0 { try writer.flush() }
+            } catch {
+                return (error, sent)
+            }
+        }
+        return (nil, sent)
     }
 
     /// libpcap, tcpdump, tshark (and gzip for .gz) read exactly the first `count` flow packets.

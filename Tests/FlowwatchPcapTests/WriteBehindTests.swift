@@ -14,7 +14,7 @@ import Testing
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         try #require(fd >= 0)
         defer { close(fd) }
-        let writer = WriteBehind(descriptor: fd, path: path, length: 0, capacity: 64, slots: 2)
+        let writer = WriteBehind(appender: BufferAppender(descriptor: fd, path: path, gzip: nil), capacity: 64, slots: 2)
         var expected: [UInt8] = []
         for round in 0..<50 {
             let bytes = (0..<(round % 64 + 1)).map { UInt8(truncatingIfNeeded: round * 7 + $0) }
@@ -33,7 +33,7 @@ import Testing
         let fd = open("/dev/full", O_WRONLY | O_CLOEXEC)
         try #require(fd >= 0)
         defer { close(fd) }
-        let writer = WriteBehind(descriptor: fd, path: "/dev/full", length: 0, capacity: 16, slots: 3)
+        let writer = WriteBehind(appender: BufferAppender(descriptor: fd, path: "/dev/full", gzip: nil), capacity: 16, slots: 3)
         for _ in 0..<5 {
             writer.buffer.initializeMemory(as: UInt8.self, repeating: 1, count: 16)
             writer.submit(count: 16, packets: 2)
@@ -52,16 +52,7 @@ import Testing
         let disk = try SmallTmpfs(bytes: name.hasSuffix(".gz") ? 64 * 1024 : 1024 * 1024)
         let path = disk.path + "/" + name
         let writer = try FailureTests.writer(path)
-        var failure: CaptureError?
-        var sent = 0
-        while failure == nil && sent < 2_000_000 {
-            do {
-                try writer.write(Packets.flowPacket(sent))
-                sent += 1
-            } catch {
-                failure = error
-            }
-        }
+        let (failure, sent) = FailureTests.writeUntilFailure(writer, flushEvery: nil)
         let expectedFailure = CaptureError.write(path: path, SystemError(ENOSPC))
         #expect(failure == expectedFailure)
         #expect(throws: expectedFailure) { try writer.close() }
