@@ -41,8 +41,8 @@ final class CaptureFile {
     var packetsOnDisk: Int { packetsWrittenHere + (behind?.packetsWritten ?? 0) }
 
     /// Big enough that the write syscall is a small cost next to the packets it carries (about
-    /// 1,800 pcap or 850 pcapng records of 128-byte captures), small enough that a failed flush
-    /// loses little.
+    /// 1,800 pcap or 850 pcapng records of 128-byte captures), small enough that a failed write
+    /// loses little (with the buffers handed over behind it, at most four).
     static let bufferSize = 256 * 1024
 
     /// Creates the file with mode 0600 (captures hold payloads). Without `overwrite` an existing
