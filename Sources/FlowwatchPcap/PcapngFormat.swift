@@ -1,7 +1,4 @@
 import CPcap
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What pcapng keeps of a packet, for the one write that encodes it: its bytes and comment
 /// (UTF-8) borrowed, its interface's name and description the caller's strings, which the

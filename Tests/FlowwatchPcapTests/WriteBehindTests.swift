@@ -28,18 +28,28 @@ import Testing
         writer.stop()
     }
 
+    /// The descriptor fails (`/dev/full`), then, under the same number, takes writes (a file):
+    /// what is handed over after the failure must still not be written.
     @Test("a write that fails is reported, and nothing handed over after it is written")
     func failureStopsWriting() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("after")
+        let file = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         let fd = open("/dev/full", O_WRONLY | O_CLOEXEC)
-        try #require(fd >= 0)
-        defer { close(fd) }
+        try #require(file >= 0 && fd >= 0)
+        defer { close(fd); close(file) }
         let writer = WriteBehind(appender: BufferAppender(descriptor: fd, path: "/dev/full", gzip: nil), capacity: 16, slots: 3)
+        writer.buffer.initializeMemory(as: UInt8.self, repeating: 1, count: 16)
+        writer.submit(count: 16, packets: 2)
+        writer.sync()
+        #expect(writer.failure == .write(path: "/dev/full", SystemError(ENOSPC)))
+        try #require(dup2(file, fd) == fd)
         for _ in 0..<5 {
             writer.buffer.initializeMemory(as: UInt8.self, repeating: 1, count: 16)
             writer.submit(count: 16, packets: 2)
         }
         writer.sync()
-        #expect(writer.failure == .write(path: "/dev/full", SystemError(ENOSPC)))
+        #expect(try fileBytes(path).isEmpty)
         #expect(writer.packetsWritten == 0)
         writer.stop()
     }

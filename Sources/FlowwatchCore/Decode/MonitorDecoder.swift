@@ -209,9 +209,10 @@ public enum MonitorDecoder {
         TraceFlags(rawValue: version >= 2 ? bytes.u8(at: 36) ?? 0 : 0)
     }
     static func captureArg1(_ bytes: UnsafeRawBufferPointer) -> UInt32 { bytes.le(UInt32.self, at: 16) ?? 0 }
-    /// A trace's or drop's source identity in the high half, its destination's in the low.
+    /// A trace's or drop's identities, as `PacketSays` keeps them.
     static func identities(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        UInt64(bytes.le(UInt32.self, at: 16) ?? 0) << 32 | UInt64(bytes.le(UInt32.self, at: 20) ?? 0)
+        PacketSays.identities(SecurityIdentity(bytes.le(UInt32.self, at: 16) ?? 0),
+                              SecurityIdentity(bytes.le(UInt32.self, at: 20) ?? 0))
     }
     /// A trace's source before reverse NAT: version 1 and later, the family by the flags.
     static func traceOriginalIP(_ bytes: UnsafeRawBufferPointer, version: UInt8, _ flags: TraceFlags) -> IPAddress? {
@@ -302,6 +303,11 @@ struct PacketFields: Sendable {
             return nil
         }
     }
+
+    /// The source's identity in the high half, the destination's in the low.
+    static func identities(_ source: SecurityIdentity, _ destination: SecurityIdentity) -> UInt64 {
+        UInt64(source.rawValue) << 32 | UInt64(destination.rawValue)
+    }
 }
 
 /// What a packet's message says of it, as its pcapng comment does with the addresses the
@@ -328,7 +334,7 @@ struct PacketSays: Sendable, Equatable {
         self.what = what
         self.reason = reason
         self.identities = identities
-        self.originalSource = originalSource.flatMap { $0.isUnspecified ? nil : $0 }
+        self.originalSource = TraceNotify.originalSource(originalSource)
         firstLayer = PacketDissector.FirstLayer(flags: flags)
     }
 
@@ -337,17 +343,21 @@ struct PacketSays: Sendable, Equatable {
         switch message {
         case .trace(let t):
             self.init(what: 0x100 | UInt16(t.observationPoint.rawValue), reason: t.reason.rawValue,
-                      identities: UInt64(t.sourceIdentity.rawValue) << 32 | UInt64(t.destinationIdentity.rawValue),
+                      identities: Self.identities(t.sourceIdentity, t.destinationIdentity),
                       originalSource: t.originalIP, flags: t.flags)
         case .drop(let d):
             self.init(what: 0x200 | UInt16(d.reason.rawValue),
-                      identities: UInt64(d.sourceIdentity.rawValue) << 32 | UInt64(d.destinationIdentity.rawValue),
-                      flags: d.flags)
+                      identities: Self.identities(d.sourceIdentity, d.destinationIdentity), flags: d.flags)
         case .capture(let c):
             self.init(what: 0x300 | UInt16(c.point.rawValue), flags: [])
         case .debug:
             return nil
         }
+    }
+
+    /// The source's identity in the high half, the destination's in the low.
+    static func identities(_ source: SecurityIdentity, _ destination: SecurityIdentity) -> UInt64 {
+        UInt64(source.rawValue) << 32 | UInt64(destination.rawValue)
     }
 }
 

@@ -393,7 +393,10 @@ struct DecodedPacket: Equatable {
 extension TraceNotify {
     /// The source the packet had before translation, which its flow takes (Hubble's
     /// `OrigIP`): nil when the trace carries none (0.0.0.0 or `::`, or a version without it).
-    var originalSource: IPAddress? {
+    var originalSource: IPAddress? { Self.originalSource(originalIP) }
+
+    /// `originalSource` for a trace's original address however it was read.
+    static func originalSource(_ originalIP: IPAddress?) -> IPAddress? {
         if let originalIP, !originalIP.isUnspecified { originalIP } else { nil }
     }
 }

@@ -166,6 +166,8 @@ public struct EventPipeline: Sendable {
                 guard let record = matcher.matchInPlace(sample), selects(matcher.wallTime(sample.timestamp)) else { return }
                 // Lost records have no message, debug messages no packet: neither makes a record.
                 if let fields = record.fields, case .event(let bytes) = sample.kind {
+                    // Classic pcap calls the inlined maker directly: through the one that reads
+                    // what a comment takes, its replay took 331.3M instructions instead of 297.5M.
                     let packet = capturesMeaning
                         ? packets!.record(fields, packetAt: record.packet, of: bytes, timestamp: sample.timestamp,
                                           cpu: sample.cpu)
