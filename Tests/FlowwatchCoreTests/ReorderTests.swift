@@ -258,6 +258,51 @@ import Testing
         #expect(fromSecond == [Self.event(10, tag: 1), Self.event(15, cpu: 1, tag: 4), Self.event(20, tag: 2)])
     }
 
+    /// A copy made once slots have been freed and taken again: each copy goes on with the free
+    /// slots it had, and neither writes over the other's records.
+    @Test func copiesAfterReleasesAreIndependent() {
+        var first = ReorderBuffer(window: .nanoseconds(100), maxHeld: 8)
+        var released: [RawSample] = []
+        for (timestamp, tag) in [(10, 1), (20, 2), (30, 3)] as [(UInt64, UInt8)] {
+            first.push(Self.event(timestamp, tag: tag)) { released.append($0) }
+        }
+        first.advance(to: 125) { released.append($0) }
+        #expect(released == [Self.event(10, tag: 1), Self.event(20, tag: 2)])
+        var second = first
+        var fromFirst: [RawSample] = []
+        var fromSecond: [RawSample] = []
+        first.push(Self.event(40, tag: 4)) { fromFirst.append($0) }
+        first.push(Self.event(50, tag: 5)) { fromFirst.append($0) }
+        second.push(Self.event(35, cpu: 1, tag: 6)) { fromSecond.append($0) }
+        first.flush { fromFirst.append($0) }
+        second.flush { fromSecond.append($0) }
+        #expect(fromFirst == [Self.event(30, tag: 3), Self.event(40, tag: 4), Self.event(50, tag: 5)])
+        #expect(fromSecond == [Self.event(30, tag: 3), Self.event(35, cpu: 1, tag: 6)])
+    }
+
+    /// A buffer dropped with records in it, some slots freed before, releases every record's
+    /// bytes: an array then held by nothing else is changed in place, not copied.
+    @Test func droppedBufferReleasesWhatItHeld() {
+        var kept: [[UInt8]] = (0..<4).map { [UInt8($0), 1, 2, 3] }
+        let addresses = kept.map { $0.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) } }
+        do {
+            var buffer = ReorderBuffer(window: .nanoseconds(100), maxHeld: 16)
+            var released: [RawSample] = []
+            for (i, bytes) in kept.enumerated() {
+                buffer.push(RawSample(cpu: 0, timestamp: UInt64(i) * 10, kind: .event(bytes))) { released.append($0) }
+            }
+            buffer.advance(to: 115) { released.append($0) }
+            #expect(released.count == 2)
+            released = []
+            buffer.push(RawSample(cpu: 0, timestamp: 40, kind: .event(kept[0]))) { released.append($0) }
+            #expect(released.isEmpty)
+        }
+        for i in kept.indices {
+            kept[i][0] = 9
+            #expect(kept[i].withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) } == addresses[i])
+        }
+    }
+
     /// Random CPUs (some beyond the lane table), CPUs whose own records are out of order, late
     /// records, lost records, clock advances and both bounds, against the model.
     @Test(arguments: 1...20)
