@@ -107,7 +107,9 @@ extension NodeConfig {
             // No tag resolution: the reader takes every scalar as text and converts it itself,
             // and Yams' default resolver compiles a set of regular expressions on first use
             // (9M instructions, most of reading a recording's config at the start of a replay).
-            root = try Yams.compose(yaml: text, .basic)
+            // UTF-8 named: Yams' default encoding reads the environment through Foundation's
+            // ProcessInfo first (0.5M instructions of a replay's start).
+            root = try Yams.compose(yaml: text, .basic, .default, .utf8)
         } catch let error as YamlError {
             throw ConfigError.syntax(error, file: file)
         } catch {
