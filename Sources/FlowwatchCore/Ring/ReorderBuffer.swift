@@ -104,7 +104,7 @@ public struct ReorderBuffer: Sendable {
     /// Where held records wait (`slab`; free slots hold a trivial placeholder), their nodes and
     /// the stack of free slots: `capacity` of each, allocated once. Slots are first taken in
     /// order and only then from the stack, so memory is written as records come: a replay of a
-    /// few records does not write the 1 MiB a full buffer takes (256 page faults, about 0.4 ms
+    /// few records does not write the 1 MiB a full buffer takes (256 page faults, about 0.5 ms
     /// here). Shared only between copies of a buffer, and copied before one of them changes it
     /// (`makeUnique`).
     private final class Storage: @unchecked Sendable {
