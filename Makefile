@@ -94,7 +94,7 @@ test: deps bpf ## build and run every test (privileged ones need root; under CI=
 	$(Q)$(SWIFT) test --skip-build
 	@echo "  BENCH    smoke run (make bench measures for real)"
 	$(Q)if [ "$$(id -u)" = 0 ] || [ "$$CI" = true ]; then \
-		BENCH_PINGS=500 RUNS=1 BENCH_ITERATIONS=100000 SECONDS_PER_RUN=1 RATES=10000 DRIVE_RATES=20000 \
+		BENCH_PINGS=500 ROUNDS=1 RUNS=1 BENCH_ITERATIONS=100000 SECONDS_PER_RUN=1 RATES=10000 DRIVE_RATES=20000 \
 			BENCH_OUT=$$(mktemp) $(SUDO) scripts/bench.sh .build/debug/flowwatch >/dev/null; \
 	else echo "  (skipped: the bench builds a demo node, which needs root)"; fi
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: measures flowwatch beside a baseline run on the same input in the same run, and
 # writes the table to docs/benchmarks.md with the machine it ran on. Each figure is the median of
-# RUNS runs (default 5) with the min-max spread; ratios compare medians of one run.
-#   scripts/bench.sh path/to/flowwatch            full run
-#   BENCH_PINGS=2000 RUNS=1 scripts/bench.sh ...  quick smoke run (part of make test)
+# ROUNDS replays (default 11) or RUNS live runs (default 5) with the min-max spread; ratios
+# compare medians of one run.
+#   scripts/bench.sh path/to/flowwatch                     full run
+#   BENCH_PINGS=2000 ROUNDS=1 RUNS=1 scripts/bench.sh ...  quick smoke run (part of make test)
 # The input is a real recording made on a demo node (scripts/demo-node.sh): a flood ping
 # between two pods observed with debug messages, so decode, flows and capture see real events.
 # Capture files are also measured on a second recording of the same flood ping without debug
@@ -16,6 +17,9 @@ fwbench=${2:-$(dirname "$flowwatch")/fwbench}
 out=${BENCH_OUT:-$here/../docs/benchmarks.md}
 pings=${BENCH_PINGS:-50000}
 runs=${RUNS:-5}
+# A replay takes tens of milliseconds, so more of them cost little: on a shared host, medians of
+# 5 moved a ratio by up to 0.12 from one run of the bench to the next (pcap, -v recording).
+rounds=${ROUNDS:-11}
 node=fwbench$$
 work=$(mktemp -d /tmp/flowwatch-bench.XXXXXX)
 fw_pid=
@@ -64,7 +68,7 @@ rate() { awk -v n="$1" -v s="$2" 'BEGIN {printf "%.0f", n / s}'; }
 # versus N SECONDS BASE_N BASE_SECONDS: flowwatch's rate over the baseline's, as "1.23x".
 versus() { awk -v n="$1" -v s="$2" -v bn="$3" -v bs="$4" 'BEGIN {printf "%.2fx", (n / s) / (bn / bs)}'; }
 
-echo "== measuring ($runs rounds)" >&2
+echo "== measuring ($rounds rounds)" >&2
 # Each replay and its baseline, as one command each. They run in rounds, each round every
 # command once in this order, so that a shared host's drift falls on a figure and its baseline
 # alike (blocks of runs one command after the other measured the same binaries 10% apart).
@@ -84,7 +88,7 @@ run_fw_plain_json() { "$flowwatch" replay "$work/plain.fwrec" -o json; }
 run_td_plain_text() { tcpdump -r "$work/plain-ref.pcap" -nn; }
 figures=(fw_pcap td_pcap fw_ng fw_plain td_plain fw_plain_ng fw_compact fw_monitor fw_json td_text fw_decode
 	fw_plain_compact fw_plain_json td_plain_text)
-for ((round = 0; round < runs; round++)); do
+for ((round = 0; round < rounds; round++)); do
 	for f in "${figures[@]}"; do
 		# A new file for every run: overwriting the one a run before wrote made the next wait
 		# while the kernel still wrote the old one out (10-20 ms, for either tool).
@@ -128,7 +132,7 @@ row() { # what, how, figure, spread, baseline, ratio
 	echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), kernel $(uname -r)."
 	echo "Input: a recording of $pings flood pings between two pods on a demo node, with debug"
 	echo "messages: $records records ($lost lost by the perf ring while recording), $packets packets"
-	echo "at their observation points. Each figure is the median of $runs runs (min-max after it);"
+	echo "at their observation points. Each figure is the median of $rounds runs (min-max after it);"
 	echo "baselines ran in the same run on the same packets, interleaved with them (rounds of one run"
 	echo "of each command). Replay times include reading the"
 	echo "recording (every record's CRC checked), reordering and decoding every event."
