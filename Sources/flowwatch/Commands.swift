@@ -185,33 +185,25 @@ struct Replay: ParsableCommand {
         // Read once: an ArgumentParser property costs a generic metadata lookup per access.
         let pcapOnly = files.pcapOnly
         var failure: String?
-        var discard: [UInt8] = []
+        // The text of what is due, written out each time it reaches the writer's 64 KiB (and
+        // dropped as it comes with --pcap-only, which prints nothing).
+        var text: [UInt8] = []
+        text.reserveCapacity(pcapOnly ? 0 : OutputWriter.defaultBufferSize + 4096)
+        let drain: (inout [UInt8]) -> Bool = pcapOnly
+            ? { $0.removeAll(keepingCapacity: true); return true }
+            : { output.write(draining: &$0) }
         // Each record is read where it lies in the reader's buffer (the pipeline copies only
         // those it keeps), until the output is gone or the selection is complete.
-        if !output.closed && !pipeline.isComplete {
+        if !output.closed {
             do {
-                if pcapOnly {
-                    try reader.forEach { record in
-                        pipeline.consume(record, into: &discard) { captures?.write($0) }
-                        if !discard.isEmpty { discard.removeAll(keepingCapacity: true) }
-                        return !pipeline.isComplete
-                    }
-                } else {
-                    try reader.forEach { record in
-                        output.write { pipeline.consume(record, into: &$0) { captures?.write($0) } }
-                        return !output.closed && !pipeline.isComplete
-                    }
-                }
+                try pipeline.replay(reader, into: &text, drainAt: pcapOnly ? 1 : OutputWriter.defaultBufferSize,
+                                    capture: { captures?.write($0) }, drain: drain)
             } catch {
                 failure = "\(error)"
             }
         }
-        if pcapOnly {
-            pipeline.finish(into: &discard) { captures?.write($0) }
-        } else {
-            output.write { pipeline.finish(into: &$0) { captures?.write($0) } }
-        }
-        output.flush()
+        pipeline.finish(into: &text) { captures?.write($0) }
+        _ = drain(&text)
         captures?.close()
         var summary = "\(pipeline.samples) records replayed, \(pipeline.decoded) decoded; lost: perf ring \(pipeline.lost), decode errors \(pipeline.decodeErrors.total)"
         if let last = pipeline.lastDecodeError { summary += " (last: \(last))" }

@@ -15,7 +15,10 @@ final class OutputWriter: @unchecked Sendable {
     /// A write error other than EPIPE, for the exit message.
     private(set) var error: Int32?
 
-    init(fd: Int32, bufferSize: Int = 64 * 1024) {
+    /// How much text is kept before it is written.
+    static let defaultBufferSize = 64 * 1024
+
+    init(fd: Int32, bufferSize: Int = OutputWriter.defaultBufferSize) {
         self.fd = fd
         self.limit = bufferSize
         buffer.reserveCapacity(bufferSize + 4096)
@@ -30,10 +33,23 @@ final class OutputWriter: @unchecked Sendable {
 
     func write(_ text: String) { write { $0.append(contentsOf: text.utf8) } }
 
+    /// Writes what is buffered, then `text` (appended by the caller in a buffer of its own), and
+    /// empties it; false once the other end is gone.
+    func write(draining text: inout [UInt8]) -> Bool {
+        flush()
+        if !closed { write(all: text) }
+        text.removeAll(keepingCapacity: true)
+        return !closed
+    }
+
     func flush() {
-        guard !closed, !buffer.isEmpty else { buffer.removeAll(keepingCapacity: true); return }
+        if !closed { write(all: buffer) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func write(all bytes: [UInt8]) {
         var offset = 0
-        buffer.withUnsafeBytes { raw in
+        bytes.withUnsafeBytes { raw in
             while offset < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n > 0 { offset += n; continue }
@@ -43,7 +59,6 @@ final class OutputWriter: @unchecked Sendable {
                 return
             }
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 }
 

@@ -22,23 +22,28 @@ import FlowwatchCore
     static let cases: [(String, Int)] = names.flatMap { n in outputs.indices.map { (n, $0) } }
 
     /// Replays a sample, each record copied into a sample first, or read in place as
-    /// `flowwatch replay` does.
-    func replay(_ name: String, _ output: OutputChoice, debug: Bool,
-                inPlace: Bool = false) throws -> (text: String, reader: RecordingReader, pipeline: EventPipeline) {
+    /// `flowwatch replay` does (`EventPipeline.replay`, its text drained every `drainAt` bytes).
+    func replay(_ name: String, _ output: OutputChoice, debug: Bool, inPlace: Bool = false, drainAt: Int = 100,
+                selection: EventSelection = EventSelection(number: .all))
+        throws -> (text: String, reader: RecordingReader, pipeline: EventPipeline) {
         let reader = try RecordingReader(path: Self.samples.appendingPathComponent("\(name).fwrec").path)
-        var pipeline = try EventPipeline(replaying: reader, output: output, showDebugEvents: debug)
+        var pipeline = try EventPipeline(replaying: reader, output: output, showDebugEvents: debug, selection: selection)
         var buffer: [UInt8] = []
+        var text: [UInt8] = []
         if inPlace {
-            try reader.forEach { record in
-                pipeline.consume(record, into: &buffer)
+            try pipeline.replay(reader, into: &buffer, drainAt: drainAt, capture: { _ in }) { buffer in
+                #expect(buffer.count >= drainAt)
+                text += buffer
+                buffer.removeAll()
                 return true
             }
         } else {
             while let sample = try reader.next() { pipeline.consume(sample, into: &buffer) }
         }
         pipeline.finish(into: &buffer)
+        text += buffer
         #expect(pipeline.decodeErrors.total == 0)
-        return (String(decoding: buffer, as: UTF8.self), reader, pipeline)
+        return (String(decoding: text, as: UTF8.self), reader, pipeline)
     }
 
     @Test("records read in place print and count as samples do", arguments: cases)
@@ -51,6 +56,33 @@ import FlowwatchCore
         #expect(inPlace.pipeline.decoded == copied.pipeline.decoded)
         #expect(inPlace.pipeline.lost == copied.pipeline.lost)
         #expect(inPlace.pipeline.late == copied.pipeline.late)
+    }
+
+    @Test("a replay ends where its output is gone: nothing more is read or printed")
+    func replayEndsWithItsOutput() throws {
+        let reader = try RecordingReader(path: Self.samples.appendingPathComponent("tcp.fwrec").path)
+        var pipeline = try EventPipeline(replaying: reader, output: .monitor(.debug), showDebugEvents: true)
+        var buffer: [UInt8] = []
+        var drains = 0
+        try pipeline.replay(reader, into: &buffer, drainAt: 1, capture: { _ in }) { _ in
+            drains += 1
+            return false
+        }
+        let whole = try replay("tcp", .monitor(.debug), debug: true, inPlace: true)
+        #expect(drains == 1)
+        #expect(!buffer.isEmpty)
+        #expect(pipeline.samples > 0 && pipeline.samples < whole.pipeline.samples)
+        #expect(whole.text.utf8.starts(with: buffer))
+    }
+
+    @Test("a replay whose selection is complete stops reading", arguments: [UInt64(1), 7])
+    func replayStopsWhenComplete(first: UInt64) throws {
+        let selection = EventSelection(number: .first(first))
+        let stopped = try replay("tcp", .hubble(.compact), debug: false, inPlace: true, drainAt: 1, selection: selection)
+        let whole = try replay("tcp", .hubble(.compact), debug: false, inPlace: true)
+        #expect(stopped.pipeline.samples < whole.pipeline.samples)
+        #expect(stopped.text.split(separator: "\n").count == Int(first))
+        #expect(whole.text.hasPrefix(stopped.text))
     }
 
     @Test("replay matches the expected output", arguments: cases)
