@@ -18,8 +18,8 @@ import Synchronization
 /// ring that must be drained in time, a recording's read-ahead) need the CPUs, and catch up when
 /// they do not; four buffers behind, the caller waits for it. Replaying a debug recording, whose
 /// read-ahead keeps a CPU busy checking records, pcap took 6% longer with the thread at nice 0
-/// than written in the caller's thread, and 2-7% longer at nice 10 (a pcap file is a third of a
-/// pcapng's size); plain recordings and pcapng gained 10-16%.
+/// than written in the caller's thread. At nice 10, once a replay wrote fewer new pages, every
+/// case gained: pcap 14% (debug recording) and 9% (plain), pcapng 15% and 13%.
 ///
 /// A write that fails is handled as `CaptureFile` handles it: the file is cut back to the end of
 /// the last buffer written whole, and nothing more is written. The caller learns of it at its

@@ -303,11 +303,6 @@ struct PacketFields: Sendable {
             return nil
         }
     }
-
-    /// The source's identity in the high half, the destination's in the low.
-    static func identities(_ source: SecurityIdentity, _ destination: SecurityIdentity) -> UInt64 {
-        UInt64(source.rawValue) << 32 | UInt64(destination.rawValue)
-    }
 }
 
 /// What a packet's message says of it, as its pcapng comment does with the addresses the
