@@ -51,6 +51,18 @@ start_flowwatch() {
 	echo "flowwatch did not start: $(cat "$work/fw.log")" >&2
 	exit 1
 }
+# The baseline of observing: a program that does nothing (fwbench hooks) at both hooks of the
+# devices flowwatch observes by default (lxc* and cilium_host), held until stop_flowwatch.
+start_hooks() {
+	local devices
+	devices=$(ip netns exec "$node-node" ls /sys/class/net | grep -E '^lxc|^cilium_host$')
+	# shellcheck disable=SC2086 # one device per word
+	ip netns exec "$node-node" "$fwbench" hooks $devices >"$work/hooks.txt" 2>"$work/fw.log" &
+	fw_pid=$!
+	for _ in $(seq 100); do grep -q '^hooks' "$work/hooks.txt" && return; sleep 0.1; done
+	echo "fwbench hooks did not attach: $(cat "$work/fw.log")" >&2
+	exit 1
+}
 stop_flowwatch() {
 	if [ -n "$fw_pid" ] && kill -0 "$fw_pid" 2>/dev/null; then kill -INT "$fw_pid"; wait "$fw_pid" || true; fi
 	fw_pid=
@@ -75,15 +87,17 @@ spread() { sort -n | awk 'NR==1{min=$1} {max=$1} END {printf "%s-%s", min, max}'
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 kernel_ns() { grep -o '([0-9]* ns per packet in the kernel)' "$work/fw.log" | grep -o '[0-9]*' | head -1; }
 
-# One setting: base = no flowwatch, else an --aggregation level with flowwatch's defaults (the
-# kernel times the program 1 s in every 10), or timed-LEVEL: the UDP flood alone with every run
-# timed (--program-timing always), which gives the program's cost over all of the flood's packets.
+# One setting: base = no flowwatch; hooks = no flowwatch, an empty program at the hooks flowwatch
+# uses (start_hooks); an --aggregation level with flowwatch's defaults (the kernel times the
+# program 1 s in every 10); or timed-LEVEL: the UDP flood alone with every run timed
+# (--program-timing always), which gives the program's cost over all of the flood's packets.
 # Interleaved runs, so drift on a shared machine spreads over all settings alike.
 declare -A tcp udp cost
 for ((i = 0; i < runs; i++)); do
-	for setting in base medium none timed-medium timed-none; do
+	for setting in base hooks medium none timed-medium timed-none; do
 		case $setting in
 		base) ;;
+		hooks) start_hooks ;;
 		timed-*) start_flowwatch --aggregation "${setting#timed-}" --program-timing always ;;
 		*) start_flowwatch --aggregation "$setting" ;;
 		esac
@@ -156,15 +170,18 @@ mbps() { echo "$1 Mbit/s"; }
 echo "## Live, on a demo node"
 echo
 echo "iperf3 from the client pod to the server pod (veths through the node namespace), $runs runs of"
-echo "${secs}s per setting, interleaved: without flowwatch, and with it at --aggregation medium and none"
-echo "(the kernel timing the program 1 s in every 10, the default), and the UDP flood again with every"
-echo "run timed (--program-timing always), which gives the program's cost per packet."
+echo "${secs}s per setting, interleaved: without flowwatch; with only an empty program at the hooks"
+echo "flowwatch uses (what tc itself costs, whatever the program); with flowwatch at --aggregation medium"
+echo "and none (the kernel timing the program 1 s in every 10, the default); and the UDP flood again with"
+echo "every run timed (--program-timing always), which gives the program's cost per packet."
 echo "Medians with min-max; ratios are medians against the run without flowwatch."
 echo
 echo "| what | how | result | spread | baseline (no flowwatch) | ratio | goal |"
 echo "|---|---|---|---|---|---|---|"
+echo "| TCP throughput, empty program | iperf3 TCP, a program that does nothing at both hooks of lxc* and cilium_host (fwbench hooks): the floor of any tc observer | $(mbps "$(m "${tcp[hooks]}")") | $(s "${tcp[hooks]}") | $(mbps "$(m "${tcp[base]}")") | $(ratio "$(m "${tcp[hooks]}")" "$(m "${tcp[base]}")") | - |"
 echo "| TCP throughput, medium | iperf3 TCP | $(mbps "$(m "${tcp[medium]}")") | $(s "${tcp[medium]}") | $(mbps "$(m "${tcp[base]}")") | $(ratio "$(m "${tcp[medium]}")" "$(m "${tcp[base]}")") | >= 0.97 |"
 echo "| TCP throughput, none | iperf3 TCP | $(mbps "$(m "${tcp[none]}")") | $(s "${tcp[none]}") | $(mbps "$(m "${tcp[base]}")") | $(ratio "$(m "${tcp[none]}")" "$(m "${tcp[base]}")") | >= 0.85 |"
+echo "| small packets, empty program | iperf3 UDP, 64-byte payloads, unlimited rate; packets/s received; the empty program as above | $(m "${udp[hooks]}") | $(s "${udp[hooks]}") | $(m "${udp[base]}") | $(ratio "$(m "${udp[hooks]}")" "$(m "${udp[base]}")") | - |"
 echo "| small packets, medium | iperf3 UDP, 64-byte payloads, unlimited rate; packets/s received | $(m "${udp[medium]}") | $(s "${udp[medium]}") | $(m "${udp[base]}") | $(ratio "$(m "${udp[medium]}")" "$(m "${udp[base]}")") | >= 0.95 |"
 echo "| small packets, none | same | $(m "${udp[none]}") | $(s "${udp[none]}") | $(m "${udp[base]}") | $(ratio "$(m "${udp[none]}")" "$(m "${udp[base]}")") | - |"
 echo "| small packets, medium, timed | same, --program-timing always | $(m "${udp[timed-medium]}") | $(s "${udp[timed-medium]}") | $(m "${udp[base]}") | $(ratio "$(m "${udp[timed-medium]}")" "$(m "${udp[base]}")") | - |"

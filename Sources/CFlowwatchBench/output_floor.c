@@ -167,3 +167,43 @@ out:
 	bpf_object__close(obj);
 	return err;
 }
+
+int fw_floor_hooks(const int *ifindexes, int count)
+{
+	size_t size;
+	const void *bytes = output_floor_bpf__elf_bytes(&size);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "output_floor");
+	int *links = calloc((size_t)count * 2, sizeof(*links));
+	struct bpf_object *obj;
+	int prog_fd, err = 0;
+
+	if (!links)
+		return -ENOMEM;
+	fw_libbpf_log_capture();
+	obj = bpf_object__open_mem(bytes, size, &opts);
+	if (!obj) {
+		free(links);
+		return -errno;
+	}
+	if ((err = bpf_object__load(obj)))
+		goto out;
+	prog_fd = bpf_program__fd(bpf_object__find_program_by_name(obj, "floor_empty"));
+	for (int i = 0; i < count * 2; i++)
+		links[i] = -1;
+	for (int i = 0; i < count * 2; i++) {
+		links[i] = fw_tcx_attach(prog_fd, ifindexes[i / 2], i % 2);
+		if (links[i] < 0) {
+			err = links[i];
+			goto out;
+		}
+	}
+	/* The links hold the program: the object (and its fd) can go. */
+	err = 0;
+out:
+	for (int i = 0; err && i < count * 2; i++)
+		if (links[i] >= 0)
+			close(links[i]);
+	free(links);
+	bpf_object__close(obj);
+	return err;
+}

@@ -62,3 +62,39 @@ func benchOutputFloor(repeat count: UInt32) -> Bool {
     }
     return true
 }
+
+/// `fwbench hooks DEVICE...`: floor_empty at both hooks of every device until SIGINT or SIGTERM.
+func holdEmptyHooks(devices: [String]) -> Bool {
+    guard !devices.isEmpty else {
+        complain("usage: fwbench hooks DEVICE...\n")
+        return false
+    }
+    var indexes: [Int32] = []
+    for device in devices {
+        let index = if_nametoindex(device)
+        guard index != 0 else {
+            complain("fwbench: hooks: no device \(device): \(errnoText(-errno))\n")
+            return false
+        }
+        indexes.append(Int32(index))
+    }
+    // Blocked before attaching, so a signal that comes early is waited for, not fatal.
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    sigaddset(&signals, SIGINT)
+    sigaddset(&signals, SIGTERM)
+    pthread_sigmask(SIG_BLOCK, &signals, nil)
+    let rc = fw_floor_hooks(indexes, Int32(indexes.count))
+    guard rc == 0 else {
+        var log = [CChar](repeating: 0, count: 8192)
+        let n = fw_libbpf_log_take(&log, log.count)
+        complain("fwbench: hooks: \(errnoText(rc))\n"
+            + String(decoding: log.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        return false
+    }
+    var line = Array("hooks \(indexes.count)\n".utf8)
+    _ = write(STDOUT_FILENO, &line, line.count)
+    var received: Int32 = 0
+    sigwait(&signals, &received)
+    return true
+}

@@ -7,6 +7,7 @@
 //   fwbench kernel [repeat]            (root)
 //   fwbench output-floor [repeat]      (root; OutputFloor.swift)
 //   fwbench drive DEVICE RATE PACKETS  (root, in the node's network namespace)
+//   fwbench hooks DEVICE...            (root, in the node's network namespace; OutputFloor.swift)
 //
 // Method: each figure is the best of 5 timed loops of `iterations` operations (default 5M),
 // CLOCK_MONOTONIC around the loop, divided by the count; results feed a checksum that is
@@ -19,6 +20,9 @@
 // datagram from the client pod to the server pod (as the bench's iperf3 flood) through the
 // ingress program a flowwatch process attached to DEVICE (the client pod's lxc); one line:
 // `drive packets seconds packets_per_second`.
+// `hooks`: a program that does nothing, attached at the tcx ingress and egress hooks of each
+// DEVICE until SIGINT or SIGTERM: the baseline of what observing those devices costs traffic
+// before flowwatch's program does any work. Prints `hooks N` once attached to N devices.
 import FlowwatchCore
 import FlowwatchDatapath
 #if canImport(Glibc)
@@ -50,7 +54,7 @@ func best(_ iterations: Int, _ body: (Int) -> Int) -> (Double, Int) {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
-    complain("usage: fwbench RECORDING [iterations] | fwbench serve RECORDING [runs] | fwbench kernel [repeat] | fwbench output-floor [repeat] | fwbench drive DEVICE RATE PACKETS\n")
+    complain("usage: fwbench RECORDING [iterations] | fwbench serve RECORDING [runs] | fwbench kernel [repeat] | fwbench output-floor [repeat] | fwbench drive DEVICE RATE PACKETS | fwbench hooks DEVICE...\n")
     exit(2)
 }
 if arguments[1] == "serve", arguments.count >= 3 {
@@ -79,6 +83,9 @@ if arguments[1] == "kernel" {
 }
 if arguments[1] == "output-floor" {
     exit(benchOutputFloor(repeat: arguments.count > 2 ? UInt32(arguments[2]) ?? 20_000 : 20_000) ? 0 : 1)
+}
+if arguments[1] == "hooks" {
+    exit(holdEmptyHooks(devices: Array(arguments.dropFirst(2))) ? 0 : 1)
 }
 if arguments[1] == "drive" {
     guard arguments.count == 5, let rate = Int(arguments[3]), rate > 0, let packets = UInt64(arguments[4]) else {

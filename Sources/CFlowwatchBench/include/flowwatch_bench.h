@@ -23,4 +23,10 @@ struct fw_floor_case {
 int fw_floor_run(const struct fw_floor_case *c, const void *packet, uint32_t len, uint32_t repeat, int rounds,
 		 double *ns);
 
+/* Loads the floor object and attaches floor_empty, which does nothing, at the tcx ingress and
+ * egress hooks of each of the `count` devices in `ifindexes`: what observing those devices costs
+ * before any program does any work. The attachments are links held by this process: they go
+ * when it exits, however it exits. Returns 0, or -errno (nothing stays attached then). */
+int fw_floor_hooks(const int *ifindexes, int count);
+
 #endif
