@@ -45,6 +45,6 @@ import Glibc
         guard fd >= 0 else { return false }
         var buffer = [CChar](repeating: 0, count: 64)
         let n = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
-        return n > 0 && String(cString: buffer) == "anon_inode:bpf-stats"
+        return n > 0 && String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) == "anon_inode:bpf-stats"
     }
 }
