@@ -179,6 +179,8 @@ int fw_floor_hooks(const int *ifindexes, int count)
 
 	if (!links)
 		return -ENOMEM;
+	for (int i = 0; i < count * 2; i++)
+		links[i] = -1;
 	fw_libbpf_log_capture();
 	obj = bpf_object__open_mem(bytes, size, &opts);
 	if (!obj) {
@@ -188,8 +190,6 @@ int fw_floor_hooks(const int *ifindexes, int count)
 	if ((err = bpf_object__load(obj)))
 		goto out;
 	prog_fd = bpf_program__fd(bpf_object__find_program_by_name(obj, "floor_empty"));
-	for (int i = 0; i < count * 2; i++)
-		links[i] = -1;
 	for (int i = 0; i < count * 2; i++) {
 		links[i] = fw_tcx_attach(prog_fd, ifindexes[i / 2], i % 2);
 		if (links[i] < 0) {

@@ -3,9 +3,11 @@
  * output_floor.bpf.c: what writing one trace to a perf event array costs by itself, for
  * `fwbench output-floor` (Sources/CFlowwatchBench). Not part of flowwatch.
  *
- * Programs (SEC("tc"), run through BPF_PROG_TEST_RUN only; both return TC_ACT_UNSPEC):
- *   floor_empty    nothing: what the measurement itself (BPF_ENABLE_STATS) adds to any program.
- *   floor_output   one sample the size of fw_send_trace_notify's (bpf/trace.h): a struct
+ * Programs (SEC("tc"), both return TC_ACT_UNSPEC):
+ *   floor_empty    nothing: what the measurement itself (BPF_ENABLE_STATS) adds to any program
+ *                  (BPF_PROG_TEST_RUN), and, attached at a device's tcx hooks (`fwbench hooks`),
+ *                  what those hooks cost traffic before any program does any work.
+ *   floor_output   (BPF_PROG_TEST_RUN) one sample the size of fw_send_trace_notify's (bpf/trace.h): a struct
  *                  fw_trace_notify, preceded by the time (struct fw_sample_hdr, as flowwatch
  *                  writes it) when floor_settings.stamp is set, and floor_settings.cap packet
  *                  bytes the kernel appends (BPF_F_CTXLEN_MASK), at most skb->len.
