@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -106,4 +107,11 @@ int fw_enter_netns(const char *path)
 	rc = rc < 0 ? -errno : 0;
 	close(fd);
 	return rc;
+}
+
+int fw_wakeup_fd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	return fd < 0 ? -errno : fd;
 }

@@ -18,9 +18,10 @@ public struct LinkInfo: Sendable, Equatable {
 final class DeviceWatcher: @unchecked Sendable {
     private let fd: Int32
     private let onLink: (LinkInfo) -> Void
-    let stopped = Atomic<Bool>(false)
+    private let stopped: StopFlag
 
     init(onLink: @escaping (LinkInfo) -> Void) throws(DatapathError) {
+        do { stopped = try StopFlag() } catch { throw .netlink(errno: error.errno) }
         let fd = fw_netlink_open()
         guard fd >= 0 else { throw .netlink(errno: -fd) }
         self.fd = fd
@@ -47,10 +48,10 @@ final class DeviceWatcher: @unchecked Sendable {
     /// Reads link notifications until `stop()`; call from the thread that owns watching.
     func run() throws(DatapathError) {
         var done: Int32 = 0
-        while !stopped.load(ordering: .relaxed) {
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&pfd, 1, 100)
-            if ready < 0 && errno != EINTR { throw .netlink(errno: errno) }
+        // No timeout: `stop()` wakes the wait.
+        while !stopped.isSet {
+            let ready = stopped.wait(for: fd, milliseconds: -1)
+            if ready < 0 { throw .netlink(errno: -ready) }
             if ready > 0 { try readPending(&done) }
         }
     }
@@ -78,5 +79,5 @@ final class DeviceWatcher: @unchecked Sendable {
         }
     }
 
-    func stop() { stopped.store(true, ordering: .relaxed) }
+    func stop() { stopped.set() }
 }

@@ -29,10 +29,11 @@ public enum RunTiming: String, Sendable, CaseIterable {
 /// `close` comes after the sampling thread was joined.
 final class RunTimer: Sendable {
     private let fd: Atomic<Int32>
-    private let stopped = Atomic<Bool>(false)
+    private let stopped: StopFlag
 
     /// Timing is on from here.
     init() throws(DatapathError) {
+        do { stopped = try StopFlag() } catch { throw .runTimeStatistics(errno: error.errno) }
         fd = Atomic(try ObserverProgram.enableRunTimeStatistics())
     }
 
@@ -54,23 +55,25 @@ final class RunTimer: Sendable {
         }
     }
 
-    func stop() { stopped.store(true, ordering: .relaxed) }
+    func stop() { stopped.set() }
 
     func close() {
         let old = fd.exchange(-1, ordering: .acquiringAndReleasing)
         if old >= 0 { Glibc.close(old) }
     }
 
-    /// Sleeps `duration` in steps of at most 100 ms; false as soon as stopped.
+    /// Sleeps `duration`, or less if stopped meanwhile; false if stopped.
     private func wait(_ duration: Duration) -> Bool {
-        var left = duration
-        while left > .zero {
-            if stopped.load(ordering: .relaxed) { return false }
-            let step = min(left, .milliseconds(100))
-            let (s, attos) = step.components
-            usleep(UInt32(s) * 1_000_000 + UInt32(attos / 1_000_000_000_000))
-            left -= step
+        let start = ContinuousClock.now
+        while !stopped.isSet {
+            let left = duration - (ContinuousClock.now - start)
+            guard left > .zero else { return true }
+            let (s, attos) = left.components
+            // Rounded up: a sleep cut short by a millisecond would only loop once more.
+            let ms = Int32(clamping: s * 1000 + (attos + 999_999_999_999_999) / 1_000_000_000_000_000)
+            // poll fails only without memory for it: step as before rather than spin.
+            if stopped.wait(milliseconds: ms) < 0 { usleep(100_000) }
         }
-        return !stopped.load(ordering: .relaxed)
+        return false
     }
 }

@@ -82,7 +82,7 @@ struct Observe: ParsableCommand {
                 let matcher = EventMatcher(builder: builder, filter: filter,
                                            includeDebug: EventPrinter.showsDebug(choice, showDebugEvents: debug))
                 printer = LivePrinter(
-                    query: RingQuery(ring: ring, selection: selection, matcher: matcher),
+                    ring: ring, query: RingQuery(ring: ring, selection: selection, matcher: matcher),
                     printer: EventPrinter(output: choice, numericIdentities: out.numeric, hubbleOptions: out.hubbleOptions,
                                           showDebugEvents: debug, interfaceName: interfaceName),
                     output: OutputWriter(fd: STDOUT_FILENO))

@@ -180,13 +180,17 @@ final class LivePrinter: @unchecked Sendable {
     private var printer: EventPrinter
     private let output: OutputWriter
     private let stopping = Atomic<Bool>(false)
+    private let finished = Atomic<Bool>(false)
     private let outputClosed = Atomic<Bool>(false)
+    /// The ring, to wake the printer asleep on it when it is told to stop.
+    private let ring: EventRing
     private var worker: Worker?
     /// Read after `stop()` returns (the join orders it).
     private(set) var missed: UInt64 = 0
     private(set) var decodeErrors: (UInt64, DecodeError?) = (0, nil)
 
-    init(query: RingQuery, printer: EventPrinter, output: OutputWriter) {
+    init(ring: EventRing, query: RingQuery, printer: EventPrinter, output: OutputWriter) {
+        self.ring = ring
         self.query = query
         builder = query.matcher.builder
         self.printer = printer
@@ -206,6 +210,11 @@ final class LivePrinter: @unchecked Sendable {
     /// Prints what the ring still holds for this reader, then returns.
     func stop() {
         stopping.store(true, ordering: .releasing)
+        // Woken until it has seen the flag: a wakeup just before it went to sleep would miss it.
+        while worker != nil, !finished.load(ordering: .acquiring) {
+            ring.wakeFollowers()
+            usleep(1000)
+        }
         worker?.join()
         worker = nil
         missed = query.missed
@@ -227,8 +236,12 @@ final class LivePrinter: @unchecked Sendable {
         let builder = self.builder
         let output = self.output
         var pending = false
+        defer { finished.store(true, ordering: .releasing) }
         loop: while !output.closed {
-            let timeout: Duration = pending ? .zero : .milliseconds(50)
+            // Caught up, it sleeps until the ring is written or `stop()` wakes it: looking for
+            // the flag every 50 ms woke it 60 times a second (three times a look, lingering
+            // first: see RingDoorbell).
+            let timeout: Duration = pending ? .zero : .seconds(1)
             switch query.next(timeout: timeout) {
             case .event(let match):
                 output.write { printer.write(match, builder: builder, into: &$0) }
@@ -309,10 +322,18 @@ func runLive(_ capture: CaptureOptions, config: NodeConfig, debug: Bool, prefilt
         if fd >= 0 { close(fd) } else { diagnostic("cannot create \(readyFile): \(errnoText(errno))") }
     }
 
+    // Signals end the wait at once; a closed output or a failure is seen within a tick (four a
+    // second: an idle observer's threads wake as little as they can, see StopFlag), and the
+    // end of --duration when it comes.
     let deadline = capture.duration.map { KernelClock.boottimeNow() + $0.nanoseconds }
     while !consumer.shouldStop {
-        if let deadline, KernelClock.boottimeNow() >= deadline { break }
-        var tick = timespec(tv_sec: 0, tv_nsec: 50_000_000)
+        var wait: UInt64 = 250_000_000
+        if let deadline {
+            let now = KernelClock.boottimeNow()
+            if now >= deadline { break }
+            wait = min(wait, deadline - now)
+        }
+        var tick = timespec(tv_sec: 0, tv_nsec: Int(wait))
         let sig = sigtimedwait(&stopSignals, nil, &tick)
         if sig == SIGINT || sig == SIGTERM { break }
     }

@@ -165,6 +165,32 @@ import Testing
         #expect(elapsed < .seconds(10))
     }
 
+    /// A follower asleep with nothing to read comes back when woken (`wakeFollowers`, what a
+    /// printer told to stop gets), long before its timeout.
+    @Test func wokenFollowerReturnsEarly() throws {
+        let ring = try EventRing(capacity: 3, slotBytes: 64)
+        let start = ring.reader(at: .newest)
+        let done = Atomic<Bool>(false)
+        let result = Mutex<RingRead<RingEntry>??>(nil)
+        let follower: @Sendable () -> Void = {
+            var reader = start
+            let read = reader.nextFollow(timeout: .seconds(30))
+            result.withLock { $0 = .some(read) }
+            done.store(true, ordering: .releasing)
+        }
+        // Woken until it is back: a wakeup before it registered would find nobody asleep.
+        let waker: @Sendable () -> Void = {
+            while !done.load(ordering: .acquiring) {
+                usleep(10_000)
+                ring.wakeFollowers()
+            }
+        }
+        let clock = ContinuousClock()
+        let elapsed = clock.measure { runOnThreads([follower, waker]) }
+        #expect(result.withLock { $0 } == .some(nil), "caught up: nothing read")
+        #expect(elapsed < .seconds(10))
+    }
+
     @Test func followTimesOut() throws {
         let ring = try EventRing(capacity: 3, slotBytes: 64)
         var reader = ring.reader(at: .newest)

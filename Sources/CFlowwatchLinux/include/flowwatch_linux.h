@@ -95,6 +95,10 @@ int fw_netlink_read(int fd, void (*on_link)(void *ctx, const struct fw_link *lin
 
 
 
+/* An eventfd (close-on-exec, non-blocking) that a thread polls beside its own descriptors:
+ * writing to it wakes the thread. Returns the descriptor or -errno. */
+int fw_wakeup_fd(void);
+
 /* Moves the calling thread into the network namespace at `path` (/var/run/netns/NAME); 0 or -errno.
  * Tests use it on a thread of their own to look at a namespace without leaving theirs. */
 int fw_enter_netns(const char *path);

@@ -185,6 +185,10 @@ public final class EventRing: @unchecked Sendable {
         assert(writing.exchange(false, ordering: .releasing))
     }
 
+    /// Wakes every follower asleep on the ring, which then looks again: one told to stop sees
+    /// it without waiting out its timeout.
+    public func wakeFollowers() { doorbell.ring() }
+
     // MARK: - Reading (any thread)
 
     /// Where a new reader starts.

@@ -95,15 +95,17 @@ final class RingDoorbell: @unchecked Sendable {
     }
 
     /// Registers and sleeps while `isCaughtUp()` holds, until woken (possibly spuriously) or
-    /// `deadline`.
-    func wait(until deadline: Deadline, while isCaughtUp: () -> Bool) {
+    /// `deadline`. True if it was woken before the deadline (by a write, `EventRing.wakeFollowers`
+    /// or spuriously), false if it did not sleep or slept until the deadline.
+    @discardableResult
+    func wait(until deadline: Deadline, while isCaughtUp: () -> Bool) -> Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         waiters.add(1, ordering: .relaxed)
-        guard isCaughtUp() else { return }
-        if min(Deadline(after: Self.pause), deadline).wait(condition, mutex) { return }
-        guard isCaughtUp() else { return }
-        _ = deadline.wait(condition, mutex)
+        guard isCaughtUp() else { return false }
+        if min(Deadline(after: Self.pause), deadline).wait(condition, mutex) { return true }
+        guard isCaughtUp() else { return false }
+        return deadline.wait(condition, mutex)
     }
 
     /// A point in time on the monotonic clock, which the condition variable waits on.

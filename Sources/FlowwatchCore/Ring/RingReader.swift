@@ -169,7 +169,8 @@ public struct RingReader: Sendable {
     }
 
     /// Steps forward, sleeping on the ring's doorbell while caught up (lingering first, see
-    /// `RingDoorbell`); `.caughtUp` once `timeout` has passed.
+    /// `RingDoorbell`); `.caughtUp` once `timeout` has passed, or when woken with nothing new
+    /// (`EventRing.wakeFollowers`: the caller has something else to look at).
     @usableFromInline
     mutating func stepFollow(into scratch: UnsafeMutableRawBufferPointer, timeout: Duration) -> Step {
         // The clock is read only once caught up: a reader that keeps up under load finds an
@@ -179,18 +180,19 @@ public struct RingReader: Sendable {
         let deadline = RingDoorbell.Deadline(after: timeout)
         var lingered = false
         while !deadline.hasPassed {
+            var woken = false
             if !lingered {
                 lingered = true
                 ring.doorbell.linger(until: deadline)
             } else {
                 let position = self.position
                 let ring = self.ring
-                ring.doorbell.wait(until: deadline) {
+                woken = ring.doorbell.wait(until: deadline) {
                     ring.writePosition.load(ordering: .acquiring) <= position
                 }
             }
             let step = step(into: scratch)
-            guard case .caughtUp = step else { return step }
+            guard case .caughtUp = step, !woken else { return step }
         }
         return .caughtUp
     }
