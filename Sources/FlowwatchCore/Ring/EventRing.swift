@@ -185,9 +185,10 @@ public final class EventRing: @unchecked Sendable {
         assert(writing.exchange(false, ordering: .releasing))
     }
 
-    /// Wakes every follower asleep on the ring, which then looks again: one told to stop sees
-    /// it without waiting out its timeout.
-    public func wakeFollowers() { doorbell.ring() }
+    /// Has every follower asleep on the ring return at once, caught up (`nextFollow` nil): one
+    /// told to stop sees it without waiting out its timeout. A follower that had not started
+    /// waiting yet is not affected.
+    public func wakeFollowers() { doorbell.interrupt() }
 
     // MARK: - Reading (any thread)
 

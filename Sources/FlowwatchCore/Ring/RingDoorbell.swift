@@ -95,17 +95,27 @@ final class RingDoorbell: @unchecked Sendable {
     }
 
     /// Registers and sleeps while `isCaughtUp()` holds, until woken (possibly spuriously) or
-    /// `deadline`. True if it was woken before the deadline (by a write, `EventRing.wakeFollowers`
-    /// or spuriously), false if it did not sleep or slept until the deadline.
-    @discardableResult
-    func wait(until deadline: Deadline, while isCaughtUp: () -> Bool) -> Bool {
+    /// `deadline`.
+    func wait(until deadline: Deadline, while isCaughtUp: () -> Bool) {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         waiters.add(1, ordering: .relaxed)
-        guard isCaughtUp() else { return false }
-        if min(Deadline(after: Self.pause), deadline).wait(condition, mutex) { return true }
-        guard isCaughtUp() else { return false }
-        return deadline.wait(condition, mutex)
+        guard isCaughtUp() else { return }
+        if min(Deadline(after: Self.pause), deadline).wait(condition, mutex) { return }
+        guard isCaughtUp() else { return }
+        _ = deadline.wait(condition, mutex)
+    }
+
+    /// Calls to `interrupt()` so far: a follower that sees it change while it sleeps returns
+    /// before its timeout. (A writer's wakeup does not count: one meant for an entry a follower
+    /// had already read can wake it, and it sleeps on.)
+    var interruptions: UInt64 { interrupts.load(ordering: .acquiring) }
+    private let interrupts = Atomic<UInt64>(0)
+
+    /// Wakes every follower and has it return, caught up or not (`EventRing.wakeFollowers`).
+    func interrupt() {
+        interrupts.add(1, ordering: .releasing)
+        ring()
     }
 
     /// A point in time on the monotonic clock, which the condition variable waits on.

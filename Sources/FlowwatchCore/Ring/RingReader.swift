@@ -169,7 +169,7 @@ public struct RingReader: Sendable {
     }
 
     /// Steps forward, sleeping on the ring's doorbell while caught up (lingering first, see
-    /// `RingDoorbell`); `.caughtUp` once `timeout` has passed, or when woken with nothing new
+    /// `RingDoorbell`); `.caughtUp` once `timeout` has passed, or at once when interrupted
     /// (`EventRing.wakeFollowers`: the caller has something else to look at).
     @usableFromInline
     mutating func stepFollow(into scratch: UnsafeMutableRawBufferPointer, timeout: Duration) -> Step {
@@ -178,21 +178,22 @@ public struct RingReader: Sendable {
         let first = step(into: scratch)
         guard case .caughtUp = first else { return first }
         let deadline = RingDoorbell.Deadline(after: timeout)
+        let interruptions = ring.doorbell.interruptions
         var lingered = false
         while !deadline.hasPassed {
-            var woken = false
             if !lingered {
                 lingered = true
                 ring.doorbell.linger(until: deadline)
             } else {
                 let position = self.position
                 let ring = self.ring
-                woken = ring.doorbell.wait(until: deadline) {
+                ring.doorbell.wait(until: deadline) {
                     ring.writePosition.load(ordering: .acquiring) <= position
                 }
             }
             let step = step(into: scratch)
-            guard case .caughtUp = step, !woken else { return step }
+            guard case .caughtUp = step else { return step }
+            if ring.doorbell.interruptions != interruptions { return .caughtUp }
         }
         return .caughtUp
     }
