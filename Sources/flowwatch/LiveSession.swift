@@ -180,7 +180,6 @@ final class LivePrinter: @unchecked Sendable {
     private var printer: EventPrinter
     private let output: OutputWriter
     private let stopping = Atomic<Bool>(false)
-    private let finished = Atomic<Bool>(false)
     private let outputClosed = Atomic<Bool>(false)
     /// The ring, to wake the printer asleep on it when it is told to stop.
     private let ring: EventRing
@@ -210,11 +209,8 @@ final class LivePrinter: @unchecked Sendable {
     /// Prints what the ring still holds for this reader, then returns.
     func stop() {
         stopping.store(true, ordering: .releasing)
-        // Woken until it has seen the flag: a wakeup just before it went to sleep would miss it.
-        while worker != nil, !finished.load(ordering: .acquiring) {
-            ring.wakeFollowers()
-            usleep(1000)
-        }
+        // Its follow ends, or the next one does: it then sees the flag.
+        ring.wakeFollowers()
         worker?.join()
         worker = nil
         missed = query.missed
@@ -236,7 +232,6 @@ final class LivePrinter: @unchecked Sendable {
         let builder = self.builder
         let output = self.output
         var pending = false
-        defer { finished.store(true, ordering: .releasing) }
         loop: while !output.closed {
             // Caught up, it sleeps until the ring is written or `stop()` wakes it: looking for
             // the flag every 50 ms woke it 60 times a second (three times a look, lingering

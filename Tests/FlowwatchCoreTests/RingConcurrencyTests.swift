@@ -170,20 +170,16 @@ import Testing
     @Test func wokenFollowerReturnsEarly() throws {
         let ring = try EventRing(capacity: 3, slotBytes: 64)
         let start = ring.reader(at: .newest)
-        let done = Atomic<Bool>(false)
         let result = Mutex<RingRead<RingEntry>??>(nil)
         let follower: @Sendable () -> Void = {
             var reader = start
             let read = reader.nextFollow(timeout: .seconds(30))
             result.withLock { $0 = .some(read) }
-            done.store(true, ordering: .releasing)
         }
-        // Woken until it is back: a wakeup before it registered would find nobody asleep.
+        // Once, at any moment of the follow: before it sleeps or while it does.
         let waker: @Sendable () -> Void = {
-            while !done.load(ordering: .acquiring) {
-                usleep(10_000)
-                ring.wakeFollowers()
-            }
+            usleep(UInt32.random(in: 0..<50_000))
+            ring.wakeFollowers()
         }
         let clock = ContinuousClock()
         let elapsed = clock.measure { runOnThreads([follower, waker]) }

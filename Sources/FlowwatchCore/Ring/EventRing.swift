@@ -185,9 +185,9 @@ public final class EventRing: @unchecked Sendable {
         assert(writing.exchange(false, ordering: .releasing))
     }
 
-    /// Has every follower asleep on the ring return at once, caught up (`nextFollow` nil): one
-    /// told to stop sees it without waiting out its timeout. A follower that had not started
-    /// waiting yet is not affected.
+    /// Has every follower of the ring return at once, caught up (`nextFollow` nil), from the
+    /// follow it is in or its next one: one told to stop sees it without waiting out its
+    /// timeout.
     public func wakeFollowers() { doorbell.interrupt() }
 
     // MARK: - Reading (any thread)

@@ -106,9 +106,10 @@ final class RingDoorbell: @unchecked Sendable {
         _ = deadline.wait(condition, mutex)
     }
 
-    /// Calls to `interrupt()` so far: a follower that sees it change while it sleeps returns
-    /// before its timeout. (A writer's wakeup does not count: one meant for an entry a follower
-    /// had already read can wake it, and it sleeps on.)
+    /// Calls to `interrupt()` so far: a follower that sees it changed returns before its
+    /// timeout (`RingReader.stepFollow`). A writer's wakeup does not count: one meant for an
+    /// entry a follower had already read can wake it, and it sleeps on. Counted before the
+    /// broadcast, so a follower that re-checks it under the mutex either sees it or is woken.
     var interruptions: UInt64 { interrupts.load(ordering: .acquiring) }
     private let interrupts = Atomic<UInt64>(0)
 

@@ -81,10 +81,14 @@ public struct RingReader: Sendable {
     private let capacity: UInt64
     /// Bytes of stack a read copies the slot's sample into.
     @usableFromInline let scratchBytes: Int
+    /// The ring's interruptions (`EventRing.wakeFollowers`) this reader has answered: one made
+    /// since ends its next follow at once, even one made before the follow began.
+    private var interruptionsSeen: UInt64
 
     init(ring: EventRing, position: UInt64, written: UInt64) {
         self.ring = ring
         self.position = position
+        interruptionsSeen = ring.doorbell.interruptions
         knownWritten = written
         geometry = ring.geometry
         capacity = UInt64(ring.capacity)
@@ -169,8 +173,10 @@ public struct RingReader: Sendable {
     }
 
     /// Steps forward, sleeping on the ring's doorbell while caught up (lingering first, see
-    /// `RingDoorbell`); `.caughtUp` once `timeout` has passed, or at once when interrupted
-    /// (`EventRing.wakeFollowers`: the caller has something else to look at).
+    /// `RingDoorbell`); `.caughtUp` once `timeout` has passed, or at once when the ring was
+    /// interrupted since the last follow (`EventRing.wakeFollowers`: the caller has something
+    /// else to look at). The count is part of what the sleep re-checks under the doorbell's
+    /// mutex, so an interruption cannot fall between the check and the sleep.
     @usableFromInline
     mutating func stepFollow(into scratch: UnsafeMutableRawBufferPointer, timeout: Duration) -> Step {
         // The clock is read only once caught up: a reader that keeps up under load finds an
@@ -178,9 +184,14 @@ public struct RingReader: Sendable {
         let first = step(into: scratch)
         guard case .caughtUp = first else { return first }
         let deadline = RingDoorbell.Deadline(after: timeout)
-        let interruptions = ring.doorbell.interruptions
         var lingered = false
         while !deadline.hasPassed {
+            let seen = interruptionsSeen
+            let now = ring.doorbell.interruptions
+            if now != seen {
+                interruptionsSeen = now
+                return .caughtUp
+            }
             if !lingered {
                 lingered = true
                 ring.doorbell.linger(until: deadline)
@@ -188,12 +199,11 @@ public struct RingReader: Sendable {
                 let position = self.position
                 let ring = self.ring
                 ring.doorbell.wait(until: deadline) {
-                    ring.writePosition.load(ordering: .acquiring) <= position
+                    ring.writePosition.load(ordering: .acquiring) <= position && ring.doorbell.interruptions == seen
                 }
             }
             let step = step(into: scratch)
             guard case .caughtUp = step else { return step }
-            if ring.doorbell.interruptions != interruptions { return .caughtUp }
         }
         return .caughtUp
     }
